@@ -1,0 +1,238 @@
+//! The listening sockets section: TCP listeners and bound UDP sockets from
+//! `/proc/net/{tcp,tcp6,udp,udp6}`, with the owning process found through
+//! the socket inodes in `/proc/<pid>/fd`.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use rollcall_proto::v1::{ListeningSocket, Section};
+
+use super::{HostRoot, StatusLog};
+
+/// TCP state `LISTEN`.
+const TCP_LISTEN: &str = "0A";
+/// Socket state `CLOSE`: an unconnected (bound) UDP socket.
+const UDP_UNCONNECTED: &str = "07";
+
+/// A listening socket and its inode, before the owner is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSocket {
+    /// "tcp", "tcp6", "udp" or "udp6".
+    pub protocol: &'static str,
+    /// Local address.
+    pub address: String,
+    /// Local port.
+    pub port: u32,
+    /// Socket inode (matches `socket:[inode]` links in `/proc/<pid>/fd`).
+    pub inode: u64,
+}
+
+/// Parses one `/proc/net/{tcp,udp}[6]` table, keeping listening TCP and
+/// unconnected UDP sockets.
+pub fn parse_proc_net(text: &str, protocol: &'static str) -> Vec<RawSocket> {
+    let wanted_state = if protocol.starts_with("tcp") {
+        TCP_LISTEN
+    } else {
+        UDP_UNCONNECTED
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 || fields[3] != wanted_state {
+                return None;
+            }
+            let (address, port) = fields[1].split_once(':')?;
+            Some(RawSocket {
+                protocol,
+                address: decode_address(address)?,
+                port: u32::from_str_radix(port, 16).ok()?,
+                inode: fields[9].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Decodes a `/proc/net` address: 8 or 32 hex digits, each 32-bit word in
+/// host byte order.
+fn decode_address(hex: &str) -> Option<String> {
+    if !hex.is_ascii() {
+        return None;
+    }
+    let word = |index: usize| {
+        hex.get(index * 8..index * 8 + 8)
+            .and_then(|digits| u32::from_str_radix(digits, 16).ok())
+            .map(u32::to_ne_bytes)
+    };
+    match hex.len() {
+        8 => Some(Ipv4Addr::from(word(0)?).to_string()),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for index in 0..4 {
+                bytes[index * 4..index * 4 + 4].copy_from_slice(&word(index)?);
+            }
+            Some(Ipv6Addr::from(bytes).to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Collects listening sockets with their owning processes, sorted by
+/// protocol, address and port.
+pub(crate) fn listening_sockets(root: &HostRoot, status: &mut StatusLog) -> Vec<ListeningSocket> {
+    let mut raw = Vec::new();
+    let mut readable = 0;
+    for protocol in ["tcp", "tcp6", "udp", "udp6"] {
+        if let Ok(text) = root.read(&format!("proc/net/{protocol}")) {
+            readable += 1;
+            raw.extend(parse_proc_net(&text, protocol));
+        }
+    }
+    if readable == 0 {
+        status.unavailable(Section::Sockets, "/proc/net socket tables unreadable");
+        return Vec::new();
+    }
+    let owners = socket_owners(root, &raw);
+    let mut sockets: Vec<ListeningSocket> = raw
+        .into_iter()
+        .map(|socket| {
+            let (pid, process) = owners.get(&socket.inode).cloned().unwrap_or_default();
+            ListeningSocket {
+                protocol: socket.protocol.to_owned(),
+                address: socket.address,
+                port: socket.port,
+                pid,
+                process,
+            }
+        })
+        .collect();
+    sockets.sort_by(|a, b| {
+        (&a.protocol, &a.address, a.port, a.pid).cmp(&(&b.protocol, &b.address, b.port, b.pid))
+    });
+    // SO_REUSEPORT listeners share a key: keep one.
+    sockets.dedup_by(|later, earlier| {
+        later.protocol == earlier.protocol
+            && later.address == earlier.address
+            && later.port == earlier.port
+    });
+    sockets
+}
+
+/// Maps socket inodes to (pid, command name) by scanning `/proc/*/fd`.
+/// Processes of other users are unreadable without privileges; their
+/// sockets stay without an owner. Stops as soon as every inode is found.
+fn socket_owners(root: &HostRoot, sockets: &[RawSocket]) -> HashMap<u64, (u32, String)> {
+    let mut owners = HashMap::new();
+    if sockets.is_empty() {
+        return owners;
+    }
+    let wanted: std::collections::HashSet<u64> =
+        sockets.iter().map(|socket| socket.inode).collect();
+    let Ok(processes) = std::fs::read_dir(root.path("proc")) else {
+        return owners;
+    };
+    for process in processes.filter_map(|entry| entry.ok()) {
+        let Some(pid) = process
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        let mut comm: Option<String> = None;
+        for fd in fds.filter_map(|entry| entry.ok()) {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = target
+                .to_str()
+                .and_then(|target| target.strip_prefix("socket:["))
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|inode| inode.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if wanted.contains(&inode) && !owners.contains_key(&inode) {
+                let name = comm
+                    .get_or_insert_with(|| {
+                        root.read_value(&format!("proc/{pid}/comm"))
+                            .unwrap_or_default()
+                    })
+                    .clone();
+                owners.insert(inode, (pid, name));
+            }
+        }
+        if owners.len() == wanted.len() {
+            break;
+        }
+    }
+    owners
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::discovery::test_support::{fixture, fixture_text};
+
+    #[test]
+    fn tcp_listeners_only() {
+        let sockets = parse_proc_net(&fixture_text("host-debian/proc/net/tcp"), "tcp");
+        let found: Vec<_> = sockets
+            .iter()
+            .map(|socket| (socket.address.as_str(), socket.port, socket.inode))
+            .collect();
+        assert_eq!(
+            found,
+            vec![("0.0.0.0", 22, 18_123), ("127.0.0.1", 5432, 18_500)]
+        );
+    }
+
+    #[test]
+    fn tcp6_addresses_are_word_swapped() {
+        let sockets = parse_proc_net(&fixture_text("host-debian/proc/net/tcp6"), "tcp6");
+        let found: Vec<_> = sockets
+            .iter()
+            .map(|socket| (socket.address.as_str(), socket.port))
+            .collect();
+        assert_eq!(
+            found,
+            vec![("::", 22), ("::1", 631), ("2001:db8::10", 8443)]
+        );
+    }
+
+    #[test]
+    fn udp_unconnected_only() {
+        let sockets = parse_proc_net(&fixture_text("host-debian/proc/net/udp"), "udp");
+        let found: Vec<_> = sockets
+            .iter()
+            .map(|socket| (socket.address.as_str(), socket.port))
+            .collect();
+        assert_eq!(found, vec![("127.0.0.53", 53), ("0.0.0.0", 68)]);
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped() {
+        let text = "header\n   0: zz:0016 00000000:0000 0A 0 0 0 0 0 1\nshort line\n";
+        assert!(parse_proc_net(text, "tcp").is_empty());
+        assert_eq!(decode_address("0100007F").as_deref(), Some("127.0.0.1"));
+        assert_eq!(decode_address("0100007"), None);
+    }
+
+    #[test]
+    fn owners_from_fixture_fd_links() {
+        let mut status = StatusLog::default();
+        let sockets = listening_sockets(&HostRoot::new(&fixture("host-debian")), &mut status);
+        let ssh: Vec<_> = sockets.iter().filter(|socket| socket.port == 22).collect();
+        assert_eq!(ssh.len(), 2);
+        assert!(
+            ssh.iter()
+                .all(|socket| socket.pid == 612 && socket.process == "sshd")
+        );
+        let postgres = sockets.iter().find(|socket| socket.port == 5432).unwrap();
+        assert_eq!((postgres.pid, postgres.process.as_str()), (0, ""));
+    }
+}

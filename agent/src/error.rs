@@ -1,0 +1,29 @@
+//! The agent's error type.
+
+/// Result alias used across the agent.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Enrollment failed.
+    #[error("enrollment failed: {0}")]
+    Enroll(String),
+    /// The agent is not enrolled yet.
+    #[error(
+        "this agent is not enrolled (no certificate in {0}); run `rollcall-agent enroll` first"
+    )]
+    NotEnrolled(String),
+    /// The collector could not be reached or refused the session.
+    #[error("{0}")]
+    Connect(String),
+    /// The spool failed.
+    #[error("spool: {0}")]
+    Spool(String),
+    /// An I/O operation failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}

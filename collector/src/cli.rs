@@ -1,0 +1,494 @@
+//! The `rollcall` command: `quickstart` (a collector on SQLite plus an agent
+//! for this machine, in one process), and API client commands for tokens
+//! and hosts, with table, JSON or CSV output.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth;
+use crate::config::Config;
+use crate::store::NewEnrollmentToken;
+
+/// Command line of `rollcall`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Rollcall: fleet inventory, availability and incidents"
+)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// API connection options.
+#[derive(Debug, Args, Clone)]
+pub struct ApiOptions {
+    /// Collector API base URL.
+    #[arg(
+        long,
+        env = "ROLLCALL_API_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub api_url: String,
+    /// API token (bearer).
+    #[arg(
+        long,
+        env = "ROLLCALL_API_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    pub output: Output,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    /// Aligned columns.
+    Table,
+    /// JSON as returned by the API.
+    Json,
+    /// CSV.
+    Csv,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a collector on SQLite under ./rollcall-data and an agent for this machine.
+    Quickstart {
+        /// Data directory.
+        #[arg(long, default_value = "./rollcall-data")]
+        data_dir: PathBuf,
+        /// Agent (gRPC) listen address.
+        #[arg(long, default_value = "127.0.0.1:4443")]
+        grpc_listen: std::net::SocketAddr,
+        /// API listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: std::net::SocketAddr,
+    },
+    /// Enrollment tokens.
+    Token {
+        /// Token command.
+        #[command(subcommand)]
+        command: TokenCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Hosts in the CMDB.
+    Hosts {
+        /// Hosts command.
+        #[command(subcommand)]
+        command: HostsCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+}
+
+/// `rollcall token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an enrollment token.
+    Create {
+        /// How many agents may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl_s: i64,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List enrollment tokens.
+    List,
+}
+
+/// `rollcall hosts …`
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+    /// List hosts.
+    List {
+        /// Name contains.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifecycle state (active, stale, retired).
+        #[arg(long)]
+        lifecycle: Option<String>,
+    },
+    /// Show one host with its inventory.
+    Show {
+        /// Host id.
+        id: String,
+    },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Quickstart {
+            data_dir,
+            grpc_listen,
+            api_listen,
+        } => quickstart(data_dir, grpc_listen, api_listen).await,
+        Command::Token { command, api } => match command {
+            TokenCommand::Create {
+                uses,
+                ttl_s,
+                description,
+            } => {
+                let body = serde_json::json!({ "max_uses": uses, "ttl_s": ttl_s, "description": description });
+                let created = request(
+                    &api,
+                    reqwest::Method::POST,
+                    "/api/v1/enrollment-tokens",
+                    Some(body),
+                )
+                .await?;
+                if api.output == Output::Json {
+                    println!("{created}");
+                } else {
+                    println!(
+                        "token:          {}",
+                        created["token"].as_str().unwrap_or_default()
+                    );
+                    println!("uses:           {}", created["max_uses"]);
+                    println!("expires at:     {}", created["expires_at"]);
+                    println!(
+                        "ca fingerprint: {}",
+                        created["ca_fingerprint"].as_str().unwrap_or_default()
+                    );
+                }
+                Ok(())
+            }
+            TokenCommand::List => {
+                let list = request(
+                    &api,
+                    reqwest::Method::GET,
+                    "/api/v1/enrollment-tokens",
+                    None,
+                )
+                .await?;
+                print_list(
+                    &list,
+                    &["id", "description", "uses", "max_uses", "expires_at"],
+                    api.output,
+                );
+                Ok(())
+            }
+        },
+        Command::Hosts { command, api } => match command {
+            HostsCommand::List { name, lifecycle } => {
+                let mut path = String::from("/api/v1/hosts?limit=1000");
+                for (key, value) in [("name", name), ("lifecycle", lifecycle)] {
+                    if let Some(value) = value {
+                        path.push_str(&format!("&{key}={}", urlencode(&value)));
+                    }
+                }
+                let list = request(&api, reqwest::Method::GET, &path, None).await?;
+                print_list(
+                    &list,
+                    &[
+                        "id",
+                        "hostname",
+                        "os_name",
+                        "kernel",
+                        "package_count",
+                        "presence",
+                        "lifecycle",
+                    ],
+                    api.output,
+                );
+                Ok(())
+            }
+            HostsCommand::Show { id } => {
+                let host = request(
+                    &api,
+                    reqwest::Method::GET,
+                    &format!("/api/v1/hosts/{}", urlencode(&id)),
+                    None,
+                )
+                .await?;
+                if api.output == Output::Table {
+                    print_host(&host);
+                } else {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&host).unwrap_or_default()
+                    );
+                }
+                Ok(())
+            }
+        },
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+async fn request(
+    api: &ApiOptions,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
+    let token = api
+        .api_token
+        .as_deref()
+        .ok_or("an API token is required: pass --api-token or set ROLLCALL_API_TOKEN")?;
+    let url = format!("{}{}", api.api_url.trim_end_matches('/'), path);
+    let client = reqwest::Client::new();
+    let mut builder = client.request(method, &url).bearer_auth(token);
+    if let Some(body) = body {
+        builder = builder.json(&body);
+    }
+    let response = builder
+        .send()
+        .await
+        .map_err(|error| format!("cannot reach {url}: {error}"))?;
+    let status = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = value["error"].as_str().unwrap_or("no details").to_string();
+        return Err(format!("{status}: {message}"));
+    }
+    Ok(value)
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_list(list: &Value, columns: &[&str], output: Output) {
+    let empty = Vec::new();
+    let items = list["items"].as_array().unwrap_or(&empty);
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(items).unwrap_or_default()
+        ),
+        Output::Csv => {
+            println!("{}", columns.join(","));
+            for item in items {
+                let row: Vec<String> = columns
+                    .iter()
+                    .map(|column| {
+                        let text = cell(&item[*column]);
+                        if text.contains([',', '"', '\n']) {
+                            format!("\"{}\"", text.replace('"', "\"\""))
+                        } else {
+                            text
+                        }
+                    })
+                    .collect();
+                println!("{}", row.join(","));
+            }
+        }
+        Output::Table => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|item| columns.iter().map(|column| cell(&item[*column])).collect())
+                .collect();
+            let widths: Vec<usize> = columns
+                .iter()
+                .enumerate()
+                .map(|(index, column)| {
+                    rows.iter()
+                        .map(|row| row[index].len())
+                        .max()
+                        .unwrap_or(0)
+                        .max(column.len())
+                })
+                .collect();
+            let line = |values: Vec<String>| {
+                values
+                    .iter()
+                    .zip(&widths)
+                    .map(|(value, width)| format!("{value:<width$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_string()
+            };
+            println!(
+                "{}",
+                line(columns.iter().map(|column| column.to_uppercase()).collect())
+            );
+            for row in rows {
+                println!("{}", line(row));
+            }
+        }
+    }
+}
+
+fn print_host(detail: &Value) {
+    let host = &detail["host"];
+    for key in [
+        "id",
+        "hostname",
+        "fqdn",
+        "class",
+        "os_name",
+        "kernel",
+        "arch",
+        "cpu_model",
+        "cpu_threads",
+        "memory_bytes",
+        "package_count",
+        "presence",
+        "lifecycle",
+        "match_rule",
+    ] {
+        println!("{:<14} {}", format!("{key}:"), cell(&host[key]));
+    }
+    if let Some(inventory) = detail["inventory"].as_object() {
+        for (class, value) in inventory {
+            if let Some(list) = value.as_array() {
+                println!("{:<14} {} items", format!("{class}:"), list.len());
+            }
+        }
+    }
+}
+
+/// Runs a collector on SQLite in `data_dir` and an agent for this machine in
+/// one process until Ctrl-C; enrolls the agent only on the first run.
+pub async fn quickstart(
+    data_dir: PathBuf,
+    grpc_listen: std::net::SocketAddr,
+    api_listen: std::net::SocketAddr,
+) -> Result<(), String> {
+    let config = Config {
+        data_dir: data_dir.clone(),
+        grpc_listen,
+        api_listen,
+        ..Config::default()
+    };
+    let grpc = tokio::net::TcpListener::bind(grpc_listen)
+        .await
+        .map_err(|error| format!("cannot listen on {grpc_listen}: {error} (use --grpc-listen)"))?;
+    let api = tokio::net::TcpListener::bind(api_listen)
+        .await
+        .map_err(|error| format!("cannot listen on {api_listen}: {error} (use --api-listen)"))?;
+    let shutdown = CancellationToken::new();
+    let running = crate::server::start(config, grpc, api, shutdown.clone())
+        .await
+        .map_err(|error| error.to_string())?;
+    let token_path = data_dir.join("admin-token");
+    let admin_token = match &running.bootstrap_admin_token {
+        Some(token) => {
+            write_private(&token_path, token)?;
+            token.clone()
+        }
+        None => std::fs::read_to_string(&token_path)
+            .map(|token| token.trim().to_string())
+            .unwrap_or_else(|_| {
+                "(printed at first start; not kept in this data directory)".to_string()
+            }),
+    };
+    let agent_dir = data_dir.join("agent");
+    let grpc_url = format!("https://{}", running.grpc_address);
+    let fingerprint = running.state.pki.ca_fingerprint.clone();
+    if rollcall_agent::enroll::load_credentials(&agent_dir).is_err() {
+        let secret = auth::generate_secret("rcenr");
+        let now = rollcall_proto::now_ms();
+        let token = NewEnrollmentToken {
+            id: auth::new_id(),
+            token_hash: auth::hash_secret(&secret),
+            description: "quickstart agent".into(),
+            max_uses: 1,
+            expires_at: now + 600_000,
+            created_at: now,
+        };
+        running
+            .state
+            .store
+            .create_enrollment_token(&token)
+            .await
+            .map_err(|error| error.to_string())?;
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .unwrap_or_default();
+        let enrollment =
+            rollcall_agent::enroll::enroll(&grpc_url, &secret, &fingerprint, &agent_dir, &hostname)
+                .await
+                .map_err(|error| error.to_string())?;
+        println!("enrolled the local agent as {}", enrollment.agent_id);
+    } else {
+        println!(
+            "reusing the local agent enrolled in {}",
+            agent_dir.display()
+        );
+    }
+    let agent_config = rollcall_agent::config::AgentConfig {
+        collectors: vec![grpc_url.clone()],
+        state_dir: agent_dir,
+        ..Default::default()
+    };
+    let agent_shutdown = shutdown.child_token();
+    let agent = tokio::spawn(rollcall_agent::transport::run(agent_config, agent_shutdown));
+    print_where_to_look(&data_dir, &running, &admin_token);
+    let _ = tokio::signal::ctrl_c().await;
+    println!("stopping");
+    shutdown.cancel();
+    if let Ok(Err(error)) = agent.await {
+        eprintln!("agent: {error}");
+    }
+    running.wait().await;
+    Ok(())
+}
+
+fn print_where_to_look(data_dir: &Path, running: &crate::server::Running, admin_token: &str) {
+    let api = format!("http://{}", running.api_address);
+    println!();
+    println!("Rollcall is running (Ctrl-C to stop).");
+    println!("  data directory:  {}", data_dir.display());
+    println!(
+        "  agents connect:  https://{}  (CA fingerprint {})",
+        running.grpc_address, running.state.pki.ca_fingerprint
+    );
+    println!("  API:             {api}/api/v1/hosts");
+    println!("  admin token:     {admin_token}");
+    println!();
+    println!("Try:");
+    println!("  curl -s -H 'Authorization: Bearer {admin_token}' {api}/api/v1/hosts");
+    println!(
+        "  ROLLCALL_API_URL={api} ROLLCALL_API_TOKEN={admin_token} cargo run -q --bin rollcall -- hosts list"
+    );
+    println!();
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))
+}

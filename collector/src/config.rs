@@ -1,0 +1,265 @@
+//! Collector configuration: a typed TOML file with defaults, then
+//! `ROLLCALL_*` environment overrides, then validation.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The whole collector configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the CA, certificates and the embedded database.
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://PATH` or `postgres://…`; default: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Address agents connect to (gRPC over mTLS).
+    pub grpc_listen: SocketAddr,
+    /// Address of the REST API, console and `/metrics`.
+    pub api_listen: SocketAddr,
+    /// Extra DNS names and IP addresses for the server certificate.
+    pub server_names: Vec<String>,
+    /// Operator-supplied CA and server certificate (all PEM paths).
+    pub tls: TlsConfig,
+    /// Intervals the collector asks agents to use.
+    pub agents: AgentIntervals,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+}
+
+/// Operator-supplied certificates; any field left empty is generated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// CA certificate that signs agent certificates.
+    pub ca_cert: Option<PathBuf>,
+    /// The CA's private key.
+    pub ca_key: Option<PathBuf>,
+    /// Server certificate presented to agents (signed by the CA).
+    pub server_cert: Option<PathBuf>,
+    /// The server certificate's private key.
+    pub server_key: Option<PathBuf>,
+}
+
+/// Intervals handed to agents in `Welcome`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentIntervals {
+    /// Seconds between heartbeats.
+    pub heartbeat_interval_s: u32,
+    /// Seconds between health samples.
+    pub health_interval_s: u32,
+    /// Seconds between inventory scans (only changes are sent).
+    pub inventory_interval_s: u32,
+    /// Days an agent certificate stays valid.
+    pub certificate_validity_days: u32,
+}
+
+impl Default for AgentIntervals {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_s: 10,
+            health_interval_s: 60,
+            inventory_interval_s: 600,
+            certificate_validity_days: 365,
+        }
+    }
+}
+
+/// Limits applied to every agent message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest accepted message in bytes.
+    pub max_message_bytes: usize,
+    /// Sustained messages per second per agent.
+    pub per_agent_rate: u32,
+    /// Burst allowance per agent.
+    pub per_agent_burst: u32,
+    /// Sustained messages per second over all agents.
+    pub global_rate: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: rollcall_proto::MAX_MESSAGE_BYTES,
+            per_agent_rate: 50,
+            per_agent_burst: 500,
+            global_rate: 200_000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./rollcall-data"),
+            database_url: None,
+            grpc_listen: SocketAddr::from(([0, 0, 0, 0], 4443)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            server_names: Vec::new(),
+            tls: TlsConfig::default(),
+            agents: AgentIntervals::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given), applies `ROLLCALL_*` overrides from `env`, validates.
+    pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Self> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    Error::Config(format!("cannot read {}: {error}", path.display()))
+                })?;
+                Self::from_toml(&text)
+                    .map_err(|error| Error::Config(format!("{}: {error}", path.display())))?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str) -> std::result::Result<Self, String> {
+        toml::from_str(text).map_err(|error| error.to_string())
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<()> {
+        fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+            value.parse().map_err(|_| {
+                Error::Config(format!("environment variable {key}={value:?} is not valid"))
+            })
+        }
+        for (key, value) in env {
+            match key.as_str() {
+                "ROLLCALL_DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "ROLLCALL_DATABASE_URL" => self.database_url = Some(value.clone()),
+                "ROLLCALL_GRPC_LISTEN" => self.grpc_listen = parse(key, value)?,
+                "ROLLCALL_API_LISTEN" => self.api_listen = parse(key, value)?,
+                "ROLLCALL_HEARTBEAT_INTERVAL_S" => {
+                    self.agents.heartbeat_interval_s = parse(key, value)?
+                }
+                "ROLLCALL_HEALTH_INTERVAL_S" => self.agents.health_interval_s = parse(key, value)?,
+                "ROLLCALL_INVENTORY_INTERVAL_S" => {
+                    self.agents.inventory_interval_s = parse(key, value)?
+                }
+                "ROLLCALL_SERVER_NAMES" => {
+                    self.server_names = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        let intervals = &self.agents;
+        if intervals.heartbeat_interval_s == 0
+            || intervals.health_interval_s == 0
+            || intervals.inventory_interval_s == 0
+        {
+            return Err(Error::Config(
+                "agent intervals must be at least 1 second".into(),
+            ));
+        }
+        if intervals.certificate_validity_days == 0 {
+            return Err(Error::Config(
+                "agents.certificate_validity_days must be at least 1".into(),
+            ));
+        }
+        if self.ingest.max_message_bytes < 1024 {
+            return Err(Error::Config(
+                "ingest.max_message_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.ingest.per_agent_rate == 0 || self.ingest.global_rate == 0 {
+            return Err(Error::Config(
+                "ingest rates must be at least 1 message per second".into(),
+            ));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(Error::Config(format!(
+                "database_url must start with sqlite:, postgres:// or postgresql://, got {url:?}"
+            )));
+        }
+        let tls = &self.tls;
+        if tls.ca_cert.is_some() != tls.ca_key.is_some() {
+            return Err(Error::Config(
+                "tls.ca_cert and tls.ca_key must be given together".into(),
+            ));
+        }
+        if tls.server_cert.is_some() != tls.server_key.is_some() {
+            return Err(Error::Config(
+                "tls.server_cert and tls.server_key must be given together".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect (SQLite in the data directory by default).
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("rollcall.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let error = Config::from_toml("grpc_listen = \"127.0.0.1:1\"\nbogus = 1\n").unwrap_err();
+        assert!(error.contains("bogus"), "{error}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let env = HashMap::from([
+            (
+                "ROLLCALL_API_LISTEN".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
+            ("ROLLCALL_HEARTBEAT_INTERVAL_S".to_string(), "2".to_string()),
+        ]);
+        let config = Config::load(None, &env).unwrap();
+        assert_eq!(config.api_listen.port(), 9999);
+        assert_eq!(config.agents.heartbeat_interval_s, 2);
+    }
+
+    #[test]
+    fn bad_environment_value_is_a_clear_error() {
+        let env = HashMap::from([("ROLLCALL_GRPC_LISTEN".to_string(), "nope".to_string())]);
+        let error = Config::load(None, &env).unwrap_err().to_string();
+        assert!(error.contains("ROLLCALL_GRPC_LISTEN"), "{error}");
+    }
+
+    #[test]
+    fn bad_database_url_is_rejected() {
+        let error = Config::from_toml("database_url = \"mysql://x\"").map(|c| c.validate());
+        assert!(matches!(error, Ok(Err(Error::Config(_)))));
+    }
+}

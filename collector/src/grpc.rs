@@ -1,0 +1,418 @@
+//! The agent-facing gRPC service: `Enroll` and the bidirectional `Session`
+//! stream (authentication by client certificate, Hello/Welcome, ordered
+//! idempotent apply of every message, cumulative acks, rate limits).
+
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use governor::{Quota, RateLimiter};
+use rollcall_proto::v1::agent_message::Body;
+use rollcall_proto::v1::collector_message::Body as Reply;
+use rollcall_proto::v1::rollcall_server::Rollcall;
+use rollcall_proto::v1::{
+    Ack, AgentMessage, CollectorMessage, EnrollRequest, EnrollResponse, RequestFullInventory,
+    Throttle, Welcome,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::{self, hash_secret};
+use crate::ingest;
+use crate::pki::{fingerprint, pem_to_der};
+use crate::server::State;
+use crate::store::{Agent, ApplyContext, EnrollRefusal, NewAgent, Seen};
+
+/// How long an agent has to send `Hello` after opening a session.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The gRPC service implementation.
+#[derive(Debug, Clone)]
+pub struct RollcallService {
+    state: Arc<State>,
+}
+
+impl RollcallService {
+    /// A service over the collector's shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+
+    async fn authenticate<T>(&self, request: &Request<T>) -> Result<Agent, Status> {
+        let certificates = request.peer_certs().filter(|certs| !certs.is_empty()).ok_or_else(|| {
+            Status::unauthenticated(
+                "a client certificate is required for Session; enroll this agent first with `rollcall-agent enroll`",
+            )
+        })?;
+        let fingerprint = fingerprint(certificates[0].as_ref());
+        let agent = self
+            .state
+            .store
+            .agent_by_fingerprint(&fingerprint)
+            .await
+            .map_err(Status::from)?
+            .ok_or_else(|| Status::unauthenticated("this client certificate is not registered with the collector; re-enroll the agent"))?;
+        if agent.revoked_at.is_some() {
+            return Err(Status::permission_denied(format!(
+                "agent {} has been revoked; re-enroll it to reconnect",
+                agent.id
+            )));
+        }
+        Ok(agent)
+    }
+}
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<CollectorMessage, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Rollcall for RollcallService {
+    async fn enroll(
+        &self,
+        request: Request<EnrollRequest>,
+    ) -> Result<Response<EnrollResponse>, Status> {
+        if self.state.enroll_limiter.check().is_err() {
+            return Err(Status::resource_exhausted(
+                "too many enrollment attempts; retry in a few seconds",
+            ));
+        }
+        let request = request.into_inner();
+        if request.token.trim().is_empty() {
+            return Err(Status::invalid_argument("an enrollment token is required"));
+        }
+        if request.csr_pem.len() > 16 * 1024
+            || request.hostname.len() > 255
+            || request.agent_version.len() > 64
+        {
+            return Err(Status::invalid_argument(
+                "enrollment request fields are too long",
+            ));
+        }
+        let agent_id = auth::new_id();
+        let certificate_pem = self
+            .state
+            .pki
+            .sign_agent_request(
+                &request.csr_pem,
+                &agent_id,
+                self.state.config.agents.certificate_validity_days,
+            )
+            .map_err(Status::from)?;
+        let der = pem_to_der(&certificate_pem).map_err(Status::from)?;
+        let agent = NewAgent {
+            id: agent_id.clone(),
+            cert_fingerprint: fingerprint(&der),
+            hostname: request.hostname.clone(),
+            version: request.agent_version.clone(),
+            enrolled_at: rollcall_proto::now_ms(),
+        };
+        match self
+            .state
+            .store
+            .enroll_agent(&hash_secret(&request.token), &agent)
+            .await
+            .map_err(Status::from)?
+        {
+            Ok(()) => {
+                tracing::info!(agent_id = %agent_id, hostname = %request.hostname, "agent enrolled");
+                Ok(Response::new(EnrollResponse {
+                    agent_id,
+                    certificate_pem,
+                    ca_certificate_pem: self.state.pki.ca_cert_pem().to_string(),
+                }))
+            }
+            Err(refusal) => {
+                tracing::warn!(hostname = %request.hostname, reason = %refusal, "enrollment refused");
+                let status = match refusal {
+                    EnrollRefusal::Unknown | EnrollRefusal::Revoked => {
+                        Status::unauthenticated(refusal.to_string())
+                    }
+                    EnrollRefusal::Expired | EnrollRefusal::UsedUp(_) => {
+                        Status::permission_denied(refusal.to_string())
+                    }
+                };
+                Err(status)
+            }
+        }
+    }
+
+    type SessionStream = SessionStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let agent = self.authenticate(&request).await?;
+        let inbound = request.into_inner();
+        let (sender, receiver) = mpsc::channel(256);
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let agent_id = agent.id.clone();
+            if let Err(status) = run_session(&state, agent, inbound, &sender).await {
+                tracing::warn!(agent_id = %agent_id, error = %status.message(), "session ended with an error");
+                let _ = sender.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+type Outbound = mpsc::Sender<Result<CollectorMessage, Status>>;
+
+async fn send(outbound: &Outbound, reply: Reply) -> Result<(), Status> {
+    outbound
+        .send(Ok(CollectorMessage { body: Some(reply) }))
+        .await
+        .map_err(|_| Status::cancelled("agent went away"))
+}
+
+fn inbound_error(status: Status) -> Status {
+    match status.code() {
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
+            Status::resource_exhausted(format!("message rejected: {}", status.message()))
+        }
+        tonic::Code::Cancelled | tonic::Code::Unavailable => status,
+        _ => Status::invalid_argument(format!("malformed message: {}", status.message())),
+    }
+}
+
+async fn run_session(
+    state: &Arc<State>,
+    agent: Agent,
+    mut inbound: Streaming<AgentMessage>,
+    outbound: &Outbound,
+) -> Result<(), Status> {
+    let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
+        .await
+        .map_err(|_| Status::deadline_exceeded("no Hello within 30 s of opening the session"))?
+        .map_err(inbound_error)?;
+    let Some(AgentMessage {
+        body: Some(Body::Hello(hello)),
+        ..
+    }) = first
+    else {
+        return Err(Status::failed_precondition(
+            "the first message of a session must be Hello",
+        ));
+    };
+    if !hello.agent_id.is_empty() && hello.agent_id != agent.id {
+        return Err(Status::permission_denied(format!(
+            "Hello names agent {} but the certificate belongs to agent {}",
+            hello.agent_id, agent.id
+        )));
+    }
+    let identity =
+        ingest::host_identity(&hello.identity.clone().unwrap_or_default()).map_err(Status::from)?;
+    let hostname = hello
+        .identity
+        .as_ref()
+        .map(|identity| identity.hostname.clone())
+        .unwrap_or_default();
+    let now = rollcall_proto::now_ms();
+    let attachment = state
+        .store
+        .attach_host(&agent.id, &identity, &hostname, now)
+        .await
+        .map_err(Status::from)?;
+    let last_applied = state
+        .store
+        .agent(&agent.id)
+        .await
+        .map_err(Status::from)?
+        .map(|a| a.last_seq)
+        .unwrap_or(0);
+    tracing::info!(agent_id = %agent.id, host_id = %attachment.host_id, rule = %attachment.rule, "session started");
+    let intervals = &state.config.agents;
+    send(
+        outbound,
+        Reply::Welcome(Welcome {
+            host_id: attachment.host_id.clone(),
+            heartbeat_interval_s: intervals.heartbeat_interval_s,
+            health_interval_s: intervals.health_interval_s,
+            inventory_interval_s: intervals.inventory_interval_s,
+            last_applied_seq: last_applied as u64,
+        }),
+    )
+    .await?;
+    let needs_full = state
+        .store
+        .host(&attachment.host_id)
+        .await
+        .map_err(Status::from)?
+        .is_none_or(|host| host.last_inventory_at.is_none());
+    if needs_full {
+        send(
+            outbound,
+            Reply::RequestFullInventory(RequestFullInventory {
+                reason: "no inventory on record".into(),
+            }),
+        )
+        .await?;
+    }
+    state.sessions_opened();
+    let result = session_loop(
+        state,
+        &agent,
+        &attachment.host_id,
+        last_applied,
+        &mut inbound,
+        outbound,
+    )
+    .await;
+    state.sessions_closed();
+    tracing::info!(agent_id = %agent.id, "session closed");
+    result
+}
+
+async fn session_loop(
+    state: &Arc<State>,
+    agent: &Agent,
+    host_id: &str,
+    mut last_applied: i64,
+    inbound: &mut Streaming<AgentMessage>,
+    outbound: &Outbound,
+) -> Result<(), Status> {
+    let ingest = &state.config.ingest;
+    let quota =
+        Quota::per_second(NonZeroU32::new(ingest.per_agent_rate).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(ingest.per_agent_burst).unwrap_or(NonZeroU32::MIN));
+    let limiter = RateLimiter::direct(quota);
+    let mut throttled = false;
+    // Hello is not sequenced: spooled messages older than the session are replayed after it.
+    state
+        .seen(Seen {
+            agent_id: agent.id.clone(),
+            host_id: host_id.to_string(),
+            seq: 0,
+            at: rollcall_proto::now_ms(),
+        })
+        .await;
+    send(
+        outbound,
+        Reply::Ack(Ack {
+            seq: last_applied.max(0) as u64,
+        }),
+    )
+    .await?;
+    loop {
+        let message = tokio::select! {
+            message = inbound.message() => message.map_err(inbound_error)?,
+            _ = state.shutdown.cancelled() => return Err(Status::unavailable("collector is shutting down")),
+        };
+        let Some(message) = message else {
+            return Ok(());
+        };
+        if limiter.check().is_err() || state.global_limiter.check().is_err() {
+            if !throttled {
+                throttled = true;
+                send(
+                    outbound,
+                    Reply::Throttle(Throttle {
+                        delay_ms: 1000,
+                        reason: "message rate limit reached".into(),
+                    }),
+                )
+                .await?;
+            }
+            // Back-pressure: stop reading until the limits allow, which slows only this agent.
+            limiter.until_ready().await;
+            state.global_limiter.until_ready().await;
+        } else {
+            throttled = false;
+        }
+        let seq = i64::try_from(message.seq)
+            .map_err(|_| Status::invalid_argument("sequence number out of range"))?;
+        let now = rollcall_proto::now_ms();
+        ingest::check_timestamp("sent_at_ms", message.sent_at_ms, now).map_err(Status::from)?;
+        if seq <= last_applied {
+            // Replayed from the agent's spool and already applied: acknowledge again.
+            send(
+                outbound,
+                Reply::Ack(Ack {
+                    seq: last_applied as u64,
+                }),
+            )
+            .await?;
+            continue;
+        }
+        let context = ApplyContext {
+            agent_id: agent.id.clone(),
+            host_id: host_id.to_string(),
+            seq,
+            at: now,
+        };
+        match message.body {
+            Some(Body::Heartbeat(_)) | None => {
+                state
+                    .seen(Seen {
+                        agent_id: agent.id.clone(),
+                        host_id: host_id.to_string(),
+                        seq,
+                        at: now,
+                    })
+                    .await;
+            }
+            Some(Body::Snapshot(snapshot)) => {
+                let inventory = snapshot.inventory.unwrap_or_default();
+                let change = ingest::snapshot_change(&inventory, now).map_err(Status::from)?;
+                let outcome = state
+                    .store
+                    .apply_inventory(&context, change)
+                    .await
+                    .map_err(Status::from)?;
+                tracing::debug!(agent_id = %agent.id, ?outcome, "snapshot applied");
+            }
+            Some(Body::Delta(delta)) => {
+                let change = ingest::delta_change(&delta, now).map_err(Status::from)?;
+                let outcome = state
+                    .store
+                    .apply_inventory(&context, change)
+                    .await
+                    .map_err(Status::from)?;
+                tracing::debug!(agent_id = %agent.id, ?outcome, "delta applied");
+            }
+            Some(Body::Health(report)) => {
+                ingest::check_timestamp("sampled_at_ms", report.sampled_at_ms, now)
+                    .map_err(Status::from)?;
+                let data = serde_json::to_string(&report)
+                    .map_err(|error| Status::internal(error.to_string()))?;
+                state
+                    .store
+                    .record_health(&context, report.sampled_at_ms, &data)
+                    .await
+                    .map_err(Status::from)?;
+            }
+            Some(Body::Checks(results)) => {
+                state
+                    .seen(Seen {
+                        agent_id: agent.id.clone(),
+                        host_id: host_id.to_string(),
+                        seq,
+                        at: now,
+                    })
+                    .await;
+                tracing::debug!(agent_id = %agent.id, count = results.results.len(), "check results received");
+            }
+            Some(Body::Goodbye(goodbye)) => {
+                state
+                    .seen(Seen {
+                        agent_id: agent.id.clone(),
+                        host_id: host_id.to_string(),
+                        seq,
+                        at: now,
+                    })
+                    .await;
+                tracing::info!(agent_id = %agent.id, reason = %goodbye.reason, back_within_s = goodbye.back_within_s, "agent said goodbye");
+            }
+            Some(Body::Hello(_)) => {
+                return Err(Status::failed_precondition(
+                    "Hello may only be the first message of a session",
+                ));
+            }
+        }
+        last_applied = seq;
+        send(outbound, Reply::Ack(Ack { seq: seq as u64 })).await?;
+    }
+}

@@ -1,0 +1,17 @@
+//! Rollcall collector: receives agent sessions over gRPC with mTLS
+//! (`grpc`), validates and applies what they send (`ingest`), keeps the CMDB
+//! (`cmdb`, `store`), serves the REST API (`api`), and owns its certificate
+//! authority (`pki`). `server` wires them together; `cli` is the `rollcall`
+//! command.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod cmdb;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod ingest;
+pub mod pki;
+pub mod server;
+pub mod store;

@@ -1,0 +1,249 @@
+//! Wiring: builds the shared state, starts the gRPC (mTLS) and HTTP servers
+//! on listeners the caller bound, the batch writer for liveness signals, and
+//! shuts all of them down from one cancellation token.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rollcall_proto::v1::rollcall_server::RollcallServer;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+use crate::auth::{self, Role};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::grpc::RollcallService;
+use crate::pki::Pki;
+use crate::store::{self, Seen, Store};
+
+/// State shared by the gRPC service and the API.
+#[derive(Debug)]
+pub struct State {
+    /// Configuration in effect.
+    pub config: Config,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The CA and server identity.
+    pub pki: Pki,
+    /// Global ingest limit.
+    pub global_limiter: DefaultDirectRateLimiter,
+    /// Enrollment attempts limit.
+    pub enroll_limiter: DefaultDirectRateLimiter,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+    /// Open agent sessions.
+    pub open_sessions: AtomicI64,
+    seen_sender: mpsc::Sender<Seen>,
+}
+
+impl State {
+    /// Queues a liveness signal for the batch writer.
+    pub async fn seen(&self, seen: Seen) {
+        if self.seen_sender.send(seen).await.is_err() {
+            tracing::debug!("liveness writer stopped; signal dropped at shutdown");
+        }
+    }
+
+    pub(crate) fn sessions_opened(&self) {
+        self.open_sessions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sessions_closed(&self) {
+        self.open_sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A running collector.
+#[derive(Debug)]
+pub struct Running {
+    /// Shared state.
+    pub state: Arc<State>,
+    /// The bootstrap admin token, only on the very first start.
+    pub bootstrap_admin_token: Option<String>,
+    /// Where agents connect.
+    pub grpc_address: std::net::SocketAddr,
+    /// Where the API listens.
+    pub api_address: std::net::SocketAddr,
+    tasks: TaskTracker,
+}
+
+impl Running {
+    /// Waits until every server and writer task has stopped.
+    pub async fn wait(self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+fn quota(rate: u32, burst: u32) -> Quota {
+    Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+}
+
+/// Creates the admin token on first start; returns its secret once.
+async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
+    if store.api_token_count().await? > 0 {
+        return Ok(None);
+    }
+    let secret = auth::generate_secret("rcapi");
+    store
+        .create_api_token(
+            &auth::new_id(),
+            "bootstrap admin",
+            Role::Admin.as_str(),
+            &auth::hash_secret(&secret),
+            rollcall_proto::now_ms(),
+        )
+        .await?;
+    Ok(Some(secret))
+}
+
+async fn write_seen_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Seen>) {
+    let mut batch: Vec<Seen> = Vec::with_capacity(1024);
+    loop {
+        let Some(first) = receiver.recv().await else {
+            break;
+        };
+        batch.push(first);
+        // Gather what arrives in the next few milliseconds into one transaction.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while batch.len() < 4096 {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(seen)) => batch.push(seen),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Keep the newest signal per agent.
+        batch.sort_by(|a, b| (&a.agent_id, a.seq).cmp(&(&b.agent_id, b.seq)));
+        batch.dedup_by(|later, earlier| {
+            if later.agent_id == earlier.agent_id {
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
+        if let Err(error) = store.record_seen(&batch).await {
+            tracing::error!(error = %error, count = batch.len(), "cannot record heartbeats");
+        }
+        batch.clear();
+    }
+}
+
+/// Opens the store, loads the PKI and starts serving on the given listeners
+/// until `shutdown` is cancelled.
+pub async fn start(
+    config: Config,
+    grpc_listener: TcpListener,
+    api_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<Running> {
+    let pki = Pki::load_or_create(&config.data_dir, &config.tls, &config.server_names)?;
+    let store = store::sql::connect(&config.effective_database_url()).await?;
+    let bootstrap_admin_token = bootstrap_admin(store.as_ref()).await?;
+    let (seen_sender, seen_receiver) = mpsc::channel(65_536);
+    let state = Arc::new(State {
+        global_limiter: RateLimiter::direct(quota(
+            config.ingest.global_rate,
+            config.ingest.global_rate,
+        )),
+        enroll_limiter: RateLimiter::direct(quota(50, 200)),
+        config,
+        store: store.clone(),
+        pki,
+        shutdown: shutdown.clone(),
+        open_sessions: AtomicI64::new(0),
+        seen_sender,
+    });
+    let tasks = TaskTracker::new();
+    tasks.spawn(write_seen_batches(store, seen_receiver));
+
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(
+            &state.pki.server_chain_pem,
+            &state.pki.server_key_pem,
+        ))
+        .client_ca_root(Certificate::from_pem(state.pki.ca_cert_pem()))
+        // Enroll is called before the agent has a certificate; Session checks for one.
+        .client_auth_optional(true);
+    let max = state.config.ingest.max_message_bytes;
+    let service = RollcallServer::new(RollcallService::new(state.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let router = Server::builder()
+        .tls_config(tls)
+        .map_err(|error| Error::Pki(format!("cannot configure TLS: {error}")))?
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(service);
+    let grpc_shutdown = shutdown.clone();
+    let grpc_address = grpc_listener.local_addr()?;
+    tasks.spawn(async move {
+        let incoming = TcpListenerStream::new(grpc_listener);
+        if let Err(error) = router
+            .serve_with_incoming_shutdown(incoming, grpc_shutdown.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %error, "grpc server failed");
+        }
+    });
+
+    let app = crate::api::router(state.clone());
+    let api_shutdown = shutdown.clone();
+    let api_address = api_listener.local_addr()?;
+    tasks.spawn(async move {
+        let server =
+            axum::serve(api_listener, app).with_graceful_shutdown(api_shutdown.cancelled_owned());
+        if let Err(error) = server.await {
+            tracing::error!(error = %error, "api server failed");
+        }
+    });
+    tracing::info!(grpc = %grpc_address, api = %api_address, ca_fingerprint = %state.pki.ca_fingerprint, "collector started");
+    Ok(Running {
+        state,
+        bootstrap_admin_token,
+        grpc_address,
+        api_address,
+        tasks,
+    })
+}
+
+/// Binds the configured addresses and runs until `shutdown`; prints the
+/// bootstrap admin token on first start.
+pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<()> {
+    let grpc_listener = TcpListener::bind(config.grpc_listen)
+        .await
+        .map_err(|error| {
+            Error::Config(format!(
+                "cannot listen on {} (grpc_listen): {error}",
+                config.grpc_listen
+            ))
+        })?;
+    let api_listener = TcpListener::bind(config.api_listen)
+        .await
+        .map_err(|error| {
+            Error::Config(format!(
+                "cannot listen on {} (api_listen): {error}",
+                config.api_listen
+            ))
+        })?;
+    let running = start(config, grpc_listener, api_listener, shutdown).await?;
+    println!("grpc listening on {}", running.grpc_address);
+    println!("api listening on http://{}", running.api_address);
+    println!(
+        "ca fingerprint (sha256): {}",
+        running.state.pki.ca_fingerprint
+    );
+    if let Some(token) = &running.bootstrap_admin_token {
+        println!("admin API token (shown once, store it now): {token}");
+    }
+    running.wait().await;
+    Ok(())
+}

@@ -1,0 +1,791 @@
+//! The SQL backend of `Store`, one implementation for SQLite and PostgreSQL
+//! through sqlx's `Any` driver: every statement uses `$N` placeholders and
+//! SQL both databases accept; migrations are kept per backend.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+
+use super::*;
+use crate::cmdb::diff::{self, CiItem};
+use crate::cmdb::reconcile::{self, Candidate, Decision};
+use crate::error::Error;
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Opens the database at `url`, applies migrations and returns the store.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::connect(url).await?))
+}
+
+const HOST_COLUMNS: &str = "id, hostname, fqdn, class, machine_id, dmi_uuid, dmi_serial, macs, os_name, os_version, \
+    kernel, arch, cpu_model, cpu_threads, memory_bytes, package_count, lifecycle, presence, agent_id, match_rule, \
+    possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at";
+
+const AGENT_COLUMNS: &str = "id, cert_fingerprint, hostname, enrolled_at, host_id, last_seq, last_seen_at, version, revoked_at";
+
+impl SqlStore {
+    /// Opens the database at `url` and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(std::time::Duration::from_secs(30));
+        let options = if backend == Backend::Sqlite {
+            options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    connection
+                        .execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;")
+                        .await?;
+                    Ok(())
+                })
+            })
+        } else {
+            options
+        };
+        let pool = options.connect(url).await.map_err(|error| {
+            Error::Store(format!("cannot open database {}: {error}", redact(url)))
+        })?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// The connection pool (for tests and maintenance).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            // Take the write lock up front so concurrent writers wait instead of failing.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// Hides the password in a database URL.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn identity_of(row: &AnyRow) -> std::result::Result<HostIdentity, sqlx::Error> {
+    let macs: String = row.try_get("macs")?;
+    Ok(HostIdentity {
+        machine_id: row.try_get("machine_id")?,
+        dmi_uuid: row.try_get("dmi_uuid")?,
+        dmi_serial: row.try_get("dmi_serial")?,
+        macs: macs
+            .split(',')
+            .filter(|mac| !mac.is_empty())
+            .map(String::from)
+            .collect(),
+        hostname: row.try_get("hostname")?,
+    })
+}
+
+fn join_macs(identity: &HostIdentity) -> String {
+    identity.macs.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+async fn insert_change(
+    tx: &mut Tx,
+    host_id: &str,
+    record: &diff::ChangeRecord,
+    at: i64,
+    source: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO changes (host_id, class, item_key, change, field, old_value, new_value, at, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(host_id)
+    .bind(&record.class)
+    .bind(&record.key)
+    .bind(record.change)
+    .bind(&record.field)
+    .bind(record.old_value.clone())
+    .bind(record.new_value.clone())
+    .bind(at)
+    .bind(source)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Host summary columns derived from the singleton items.
+fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryValue)> {
+    let mut out = Vec::new();
+    for item in items {
+        let Ok(serde_json::Value::Object(attrs)) =
+            serde_json::from_str::<serde_json::Value>(&item.attrs)
+        else {
+            continue;
+        };
+        let text = |key: &str| {
+            attrs
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let number = |key: &str| attrs.get(key).and_then(|v| v.as_i64()).unwrap_or_default();
+        match item.class.as_str() {
+            "os" => {
+                let name = if text("pretty_name").is_empty() {
+                    text("name")
+                } else {
+                    text("pretty_name")
+                };
+                out.push(("os_name", SummaryValue::Text(name)));
+                out.push(("os_version", SummaryValue::Text(text("version"))));
+                out.push(("kernel", SummaryValue::Text(text("kernel"))));
+                out.push(("arch", SummaryValue::Text(text("arch"))));
+            }
+            "cpu" => {
+                out.push(("cpu_model", SummaryValue::Text(text("model"))));
+                out.push(("cpu_threads", SummaryValue::Number(number("threads"))));
+            }
+            "memory" => out.push(("memory_bytes", SummaryValue::Number(number("total_bytes")))),
+            "identity" => {
+                out.push(("hostname", SummaryValue::Text(text("hostname"))));
+                out.push(("fqdn", SummaryValue::Text(text("fqdn"))));
+            }
+            _ => {}
+        }
+    }
+    out.retain(|(column, value)| {
+        !(*column == "hostname" && matches!(value, SummaryValue::Text(t) if t.is_empty()))
+    });
+    out
+}
+
+enum SummaryValue {
+    Text(String),
+    Number(i64),
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn create_api_token(
+        &self,
+        id: &str,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(name)
+            .bind(role)
+            .bind(token_hash)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        Ok(sqlx::query_as::<_, ApiToken>(
+            "SELECT id, name, role, created_at, revoked_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn api_token_count(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    async fn create_enrollment_token(&self, token: &NewEnrollmentToken) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO enrollment_tokens (id, token_hash, description, max_uses, uses, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6)",
+        )
+        .bind(&token.id)
+        .bind(&token.token_hash)
+        .bind(&token.description)
+        .bind(token.max_uses)
+        .bind(token.expires_at)
+        .bind(token.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn enrollment_tokens(&self) -> Result<Vec<EnrollmentToken>> {
+        Ok(sqlx::query_as::<_, EnrollmentToken>(
+            "SELECT id, description, max_uses, uses, expires_at, created_at, revoked_at FROM enrollment_tokens \
+             ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn enroll_agent(
+        &self,
+        token_hash: &str,
+        agent: &NewAgent,
+    ) -> Result<std::result::Result<(), EnrollRefusal>> {
+        let mut tx = self.begin_write().await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, max_uses, uses, expires_at, revoked_at FROM enrollment_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(Err(EnrollRefusal::Unknown));
+        };
+        let token_id: String = row.try_get("id")?;
+        let max_uses: i64 = row.try_get("max_uses")?;
+        let uses: i64 = row.try_get("uses")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+        if revoked_at.is_some() {
+            return Ok(Err(EnrollRefusal::Revoked));
+        }
+        if expires_at <= agent.enrolled_at {
+            return Ok(Err(EnrollRefusal::Expired));
+        }
+        let consumed = sqlx::query(
+            "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = $1 AND uses < max_uses",
+        )
+        .bind(&token_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if consumed == 0 || uses >= max_uses {
+            return Ok(Err(EnrollRefusal::UsedUp(max_uses)));
+        }
+        sqlx::query(
+            "INSERT INTO agents (id, cert_fingerprint, hostname, enrolled_at, enrollment_token_id, version) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&agent.id)
+        .bind(&agent.cert_fingerprint)
+        .bind(&agent.hostname)
+        .bind(agent.enrolled_at)
+        .bind(&token_id)
+        .bind(&agent.version)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn agent_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Agent>> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE cert_fingerprint = $1");
+        Ok(sqlx::query_as::<_, Agent>(AssertSqlSafe(sql))
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn agent(&self, agent_id: &str) -> Result<Option<Agent>> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1");
+        Ok(sqlx::query_as::<_, Agent>(AssertSqlSafe(sql))
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn revoke_agent(&self, agent_id: &str, at: i64) -> Result<bool> {
+        let result =
+            sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(agent_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn attach_host(
+        &self,
+        agent_id: &str,
+        identity: &HostIdentity,
+        hostname: &str,
+        at: i64,
+    ) -> Result<Attachment> {
+        let identity = identity.cleaned();
+        let mut tx = self.begin_write().await?;
+        let current: Option<String> = sqlx::query("SELECT host_id FROM agents WHERE id = $1")
+            .bind(agent_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.try_get::<Option<String>, _>("host_id"))
+            .transpose()?
+            .flatten();
+        let (host_id, rule, created, duplicate) = match current {
+            Some(host_id) => (host_id, "agent".to_string(), false, None),
+            None => {
+                let mut sql = String::from(
+                    "SELECT id, machine_id, dmi_uuid, dmi_serial, macs, hostname FROM hosts WHERE \
+                     (dmi_uuid <> '' AND dmi_uuid = $1) OR (dmi_serial <> '' AND dmi_serial = $2) \
+                     OR (machine_id <> '' AND machine_id = $3) OR (hostname <> '' AND hostname = $4)",
+                );
+                for index in 0..identity.macs.len() {
+                    sql.push_str(&format!(" OR macs LIKE ${}", index + 5));
+                }
+                let mut query = sqlx::query(AssertSqlSafe(sql))
+                    .bind(&identity.dmi_uuid)
+                    .bind(&identity.dmi_serial)
+                    .bind(&identity.machine_id)
+                    .bind(&identity.hostname);
+                for mac in &identity.macs {
+                    query = query.bind(format!("%{mac}%"));
+                }
+                let rows = query.fetch_all(&mut *tx).await?;
+                let candidates = rows
+                    .iter()
+                    .map(|row| {
+                        Ok(Candidate {
+                            host_id: row.try_get("id")?,
+                            identity: identity_of(row)?,
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+                match reconcile::decide(&identity, &candidates) {
+                    Decision::Matched { host_id, rule } => (host_id, rule.to_string(), false, None),
+                    Decision::New => (
+                        uuid::Uuid::new_v4().to_string(),
+                        "new".to_string(),
+                        true,
+                        None,
+                    ),
+                    Decision::Ambiguous { rule, host_ids } => (
+                        uuid::Uuid::new_v4().to_string(),
+                        format!("ambiguous:{rule}"),
+                        true,
+                        host_ids.into_iter().next(),
+                    ),
+                }
+            }
+        };
+        let display_name = if hostname.is_empty() {
+            identity.hostname.clone()
+        } else {
+            hostname.to_string()
+        };
+        if created {
+            sqlx::query(
+                "INSERT INTO hosts (id, hostname, machine_id, dmi_uuid, dmi_serial, macs, agent_id, match_rule, \
+                 possible_duplicate_of, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            )
+            .bind(&host_id)
+            .bind(&display_name)
+            .bind(&identity.machine_id)
+            .bind(&identity.dmi_uuid)
+            .bind(&identity.dmi_serial)
+            .bind(join_macs(&identity))
+            .bind(agent_id)
+            .bind(&rule)
+            .bind(duplicate.clone())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            // Keep the strongest identifiers the host ever had; placeholders are already blank.
+            let stored = sqlx::query("SELECT machine_id, dmi_uuid, dmi_serial, macs, hostname, lifecycle FROM hosts WHERE id = $1")
+                .bind(&host_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::Store(format!("agent {agent_id} points at missing host {host_id}")))?;
+            let previous = identity_of(&stored)?;
+            let lifecycle: String = stored.try_get("lifecycle")?;
+            let pick = |new: &str, old: &str| {
+                if new.is_empty() {
+                    old.to_string()
+                } else {
+                    new.to_string()
+                }
+            };
+            let merged = HostIdentity {
+                machine_id: pick(&identity.machine_id, &previous.machine_id),
+                dmi_uuid: pick(&identity.dmi_uuid, &previous.dmi_uuid),
+                dmi_serial: pick(&identity.dmi_serial, &previous.dmi_serial),
+                macs: if identity.macs.is_empty() {
+                    previous.macs.clone()
+                } else {
+                    identity.macs.clone()
+                },
+                hostname: pick(&display_name, &previous.hostname),
+            };
+            let fields = [
+                (
+                    "machine_id",
+                    previous.machine_id.clone(),
+                    merged.machine_id.clone(),
+                ),
+                (
+                    "dmi_uuid",
+                    previous.dmi_uuid.clone(),
+                    merged.dmi_uuid.clone(),
+                ),
+                (
+                    "dmi_serial",
+                    previous.dmi_serial.clone(),
+                    merged.dmi_serial.clone(),
+                ),
+                ("macs", join_macs(&previous), join_macs(&merged)),
+                (
+                    "hostname",
+                    previous.hostname.clone(),
+                    merged.hostname.clone(),
+                ),
+                ("lifecycle", lifecycle.clone(), "active".to_string()),
+            ];
+            for (field, old, new) in fields.iter().filter(|(_, old, new)| old != new) {
+                let record = diff::ChangeRecord {
+                    class: "host".into(),
+                    key: String::new(),
+                    change: "changed",
+                    field: field.to_string(),
+                    old_value: Some(serde_json::Value::String(old.clone()).to_string()),
+                    new_value: Some(serde_json::Value::String(new.clone()).to_string()),
+                };
+                insert_change(&mut tx, &host_id, &record, at, agent_id).await?;
+            }
+            sqlx::query(
+                "UPDATE hosts SET machine_id = $1, dmi_uuid = $2, dmi_serial = $3, macs = $4, hostname = $5, \
+                 agent_id = $6, match_rule = $7, lifecycle = 'active', last_seen_at = $8 WHERE id = $9",
+            )
+            .bind(&merged.machine_id)
+            .bind(&merged.dmi_uuid)
+            .bind(&merged.dmi_serial)
+            .bind(join_macs(&merged))
+            .bind(&merged.hostname)
+            .bind(agent_id)
+            .bind(&rule)
+            .bind(at)
+            .bind(&host_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if rule != "agent" {
+            let record = diff::ChangeRecord {
+                class: "host".into(),
+                key: String::new(),
+                change: if created { "added" } else { "changed" },
+                field: "identification".into(),
+                old_value: None,
+                new_value: Some(serde_json::json!({ "rule": rule, "agent_id": agent_id, "possible_duplicate_of": duplicate }).to_string()),
+            };
+            insert_change(&mut tx, &host_id, &record, at, agent_id).await?;
+        }
+        sqlx::query("UPDATE agents SET host_id = $1, last_seen_at = $2 WHERE id = $3")
+            .bind(&host_id)
+            .bind(at)
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Attachment {
+            host_id,
+            rule,
+            created,
+            possible_duplicate_of: duplicate,
+        })
+    }
+
+    async fn apply_inventory(
+        &self,
+        context: &ApplyContext,
+        change: InventoryChange,
+    ) -> Result<ApplyOutcome> {
+        let mut tx = self.begin_write().await?;
+        let last_seq: i64 = sqlx::query("SELECT last_seq FROM agents WHERE id = $1")
+            .bind(&context.agent_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("agent {}", context.agent_id)))?
+            .try_get("last_seq")?;
+        if context.seq <= last_seq {
+            return Ok(ApplyOutcome {
+                duplicate: true,
+                ..Default::default()
+            });
+        }
+        let rows =
+            sqlx::query("SELECT class, item_key, name, attrs FROM ci_items WHERE host_id = $1")
+                .bind(&context.host_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut stored = BTreeMap::new();
+        for row in &rows {
+            let item = CiItem {
+                class: row.try_get("class")?,
+                key: row.try_get("item_key")?,
+                name: row.try_get("name")?,
+                attrs: row.try_get("attrs")?,
+            };
+            stored.insert((item.class.clone(), item.key.clone()), item);
+        }
+        let summary = summary_updates(&change.items);
+        let plan = diff::plan(&stored, change.items, &change.removed, change.full);
+        for item in &plan.inserts {
+            sqlx::query(
+                "INSERT INTO ci_items (host_id, class, item_key, name, attrs, first_seen_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .bind(&context.host_id)
+            .bind(&item.class)
+            .bind(&item.key)
+            .bind(&item.name)
+            .bind(&item.attrs)
+            .bind(context.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for item in &plan.updates {
+            sqlx::query(
+                "UPDATE ci_items SET name = $1, attrs = $2, updated_at = $3 WHERE host_id = $4 AND class = $5 AND item_key = $6",
+            )
+            .bind(&item.name)
+            .bind(&item.attrs)
+            .bind(context.at)
+            .bind(&context.host_id)
+            .bind(&item.class)
+            .bind(&item.key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (class, key) in &plan.deletes {
+            sqlx::query("DELETE FROM ci_items WHERE host_id = $1 AND class = $2 AND item_key = $3")
+                .bind(&context.host_id)
+                .bind(class)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for record in &plan.changes {
+            insert_change(
+                &mut tx,
+                &context.host_id,
+                record,
+                context.at,
+                &context.agent_id,
+            )
+            .await?;
+        }
+        for (column, value) in summary {
+            let sql = format!("UPDATE hosts SET {column} = $1 WHERE id = $2");
+            let query = sqlx::query(AssertSqlSafe(sql));
+            let query = match value {
+                SummaryValue::Text(text) => query.bind(text),
+                SummaryValue::Number(number) => query.bind(number),
+            };
+            query.bind(&context.host_id).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "UPDATE hosts SET package_count = (SELECT COUNT(*) FROM ci_items WHERE host_id = $1 AND class = 'software'), \
+             last_inventory_at = $2, last_seen_at = $2 WHERE id = $1",
+        )
+        .bind(&context.host_id)
+        .bind(context.at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE agents SET last_seq = $1, last_seen_at = $2 WHERE id = $3")
+            .bind(context.seq)
+            .bind(context.at)
+            .bind(&context.agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ApplyOutcome {
+            duplicate: false,
+            added: plan.inserts.len(),
+            changed: plan.updates.len(),
+            removed: plan.deletes.len(),
+        })
+    }
+
+    async fn record_seen(&self, batch: &[Seen]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for seen in batch {
+            // Never move a sequence number backwards (a late batch after an inventory apply).
+            sqlx::query(
+                "UPDATE agents SET last_seq = CASE WHEN last_seq < $1 THEN $1 ELSE last_seq END, last_seen_at = $2 WHERE id = $3",
+            )
+            .bind(seen.seq)
+            .bind(seen.at)
+            .bind(&seen.agent_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE hosts SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                .bind(seen.at)
+                .bind(&seen.host_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_health(
+        &self,
+        context: &ApplyContext,
+        sampled_at: i64,
+        data: &str,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let last_seq: i64 = sqlx::query("SELECT last_seq FROM agents WHERE id = $1")
+            .bind(&context.agent_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("agent {}", context.agent_id)))?
+            .try_get("last_seq")?;
+        if context.seq <= last_seq {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO health_samples (host_id, sampled_at, seq, data) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&context.host_id)
+        .bind(sampled_at)
+        .bind(context.seq)
+        .bind(data)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE agents SET last_seq = $1, last_seen_at = $2 WHERE id = $3")
+            .bind(context.seq)
+            .bind(context.at)
+            .bind(&context.agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn hosts(&self, filter: &HostFilter) -> Result<Vec<Host>> {
+        let mut sql = format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id > $1");
+        let mut next = 2;
+        if filter.name.is_some() {
+            sql.push_str(&format!(
+                " AND (LOWER(hostname) LIKE ${next} OR LOWER(fqdn) LIKE ${next})"
+            ));
+            next += 1;
+        }
+        if filter.lifecycle.is_some() {
+            sql.push_str(&format!(" AND lifecycle = ${next}"));
+            next += 1;
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${next}"));
+        let mut query = sqlx::query_as::<_, Host>(AssertSqlSafe(sql))
+            .bind(filter.after.clone().unwrap_or_default());
+        if let Some(name) = &filter.name {
+            query = query.bind(format!("%{}%", name.to_lowercase()));
+        }
+        if let Some(lifecycle) = &filter.lifecycle {
+            query = query.bind(lifecycle.clone());
+        }
+        Ok(query.bind(filter.limit).fetch_all(&self.pool).await?)
+    }
+
+    async fn host(&self, host_id: &str) -> Result<Option<Host>> {
+        let sql = format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = $1");
+        Ok(sqlx::query_as::<_, Host>(AssertSqlSafe(sql))
+            .bind(host_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn host_items(&self, host_id: &str) -> Result<Vec<ItemRow>> {
+        Ok(sqlx::query_as::<_, ItemRow>(
+            "SELECT class, item_key, name, attrs, first_seen_at, updated_at FROM ci_items WHERE host_id = $1 \
+             ORDER BY class, item_key",
+        )
+        .bind(host_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>> {
+        let mut sql = String::from(
+            "SELECT id, host_id, class, item_key, change, field, old_value, new_value, at, source FROM changes \
+             WHERE id > $1 AND at >= $2 AND at < $3",
+        );
+        if filter.host_id.is_some() {
+            sql.push_str(" AND host_id = $5");
+        }
+        sql.push_str(" ORDER BY id LIMIT $4");
+        let mut query = sqlx::query_as::<_, Change>(AssertSqlSafe(sql))
+            .bind(filter.after_id.unwrap_or(0))
+            .bind(filter.since.unwrap_or(i64::MIN))
+            .bind(filter.until.unwrap_or(i64::MAX))
+            .bind(filter.limit);
+        if let Some(host_id) = &filter.host_id {
+            query = query.bind(host_id.clone());
+        }
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    async fn health_samples(&self, host_id: &str, limit: i64) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT sampled_at, data FROM health_samples WHERE host_id = $1 ORDER BY sampled_at DESC, seq DESC LIMIT $2",
+        )
+        .bind(host_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("sampled_at")?, row.try_get("data")?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(Error::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}
