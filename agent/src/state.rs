@@ -63,7 +63,7 @@ impl SequenceAllocator {
     }
 
     /// The next sequence number.
-    pub fn next(&mut self) -> Result<u64> {
+    pub fn allocate(&mut self) -> Result<u64> {
         if self.next >= self.reserved {
             self.reserve()?;
         }
@@ -109,16 +109,16 @@ mod tests {
     fn sequence_numbers_never_repeat_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let mut first = SequenceAllocator::open(dir.path()).unwrap();
-        let a = first.next().unwrap();
-        let b = first.next().unwrap();
+        let a = first.allocate().unwrap();
+        let b = first.allocate().unwrap();
         assert!(b > a);
         drop(first);
         let mut second = SequenceAllocator::open(dir.path()).unwrap();
-        assert!(second.next().unwrap() > b);
+        assert!(second.allocate().unwrap() > b);
         second.advance_past(1_000_000).unwrap();
-        assert_eq!(second.next().unwrap(), 1_000_001);
+        assert_eq!(second.allocate().unwrap(), 1_000_001);
         drop(second);
         let mut third = SequenceAllocator::open(dir.path()).unwrap();
-        assert!(third.next().unwrap() > 1_000_001);
+        assert!(third.allocate().unwrap() > 1_000_001);
     }
 }

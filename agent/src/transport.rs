@@ -83,7 +83,7 @@ impl Inner {
     }
 
     fn push(&mut self, kind: Kind, body: Body) -> Result<u64> {
-        let seq = self.seq.next()?;
+        let seq = self.seq.allocate()?;
         let message = AgentMessage {
             seq,
             sent_at_ms: rollcall_proto::now_ms(),
@@ -144,6 +144,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
         intervals: watch::channel(intervals).0,
         config,
     });
+    // The first inventory is taken before connecting, so Hello carries the full identity.
+    collect_and_enqueue(&shared, false).await;
     let tasks = tokio_util::task::TaskTracker::new();
     tasks.spawn(inventory_loop(shared.clone(), shutdown.clone()));
     tasks.spawn(health_loop(shared.clone(), shutdown.clone()));
@@ -163,27 +165,29 @@ async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) -> bo
     }
 }
 
+async fn collect_and_enqueue(shared: &Arc<Shared>, requested_full: bool) {
+    let platform = shared.platform.clone();
+    match tokio::task::spawn_blocking(move || platform.inventory()).await {
+        Ok(inventory) => {
+            if let Err(error) = enqueue_inventory(shared, inventory, requested_full) {
+                tracing::error!(error = %error, "cannot spool inventory");
+            }
+        }
+        Err(error) => tracing::error!(error = %error, "inventory collection failed"),
+    }
+}
+
 async fn inventory_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut intervals = shared.intervals.subscribe();
-    let mut requested_full = false;
     loop {
-        let platform = shared.platform.clone();
-        let collected = tokio::task::spawn_blocking(move || platform.inventory()).await;
-        match collected {
-            Ok(inventory) => {
-                if let Err(error) = enqueue_inventory(&shared, inventory, requested_full) {
-                    tracing::error!(error = %error, "cannot spool inventory");
-                }
-            }
-            Err(error) => tracing::error!(error = %error, "inventory collection failed"),
-        }
         let period = intervals.borrow_and_update().inventory;
-        requested_full = tokio::select! {
+        let requested_full = tokio::select! {
             _ = tokio::time::sleep(period) => false,
             _ = shared.full_inventory.notified() => true,
-            _ = intervals.changed() => false,
+            _ = intervals.changed() => continue,
             _ = shutdown.cancelled() => return,
         };
+        collect_and_enqueue(&shared, requested_full).await;
     }
 }
 
@@ -191,10 +195,7 @@ fn enqueue_inventory(shared: &Shared, inventory: Inventory, requested_full: bool
     let mut inner = shared.lock();
     let dropped = inner.spool.take_inventory_dropped()?;
     let body = match (&inner.baseline, requested_full || dropped) {
-        (Some(baseline), false) => match crate::delta::diff(baseline, &inventory) {
-            Some(delta) => Some(Body::Delta(delta)),
-            None => None,
-        },
+        (Some(baseline), false) => crate::delta::diff(baseline, &inventory).map(Body::Delta),
         _ => Some(Body::Snapshot(InventorySnapshot {
             inventory: Some(inventory.clone()),
         })),
@@ -492,7 +493,7 @@ async fn session_loop(
             _ = tokio::time::sleep(heartbeat) => {
                 let mut inner = shared.lock();
                 inner.flush();
-                let seq = inner.seq.next()?;
+                let seq = inner.seq.allocate()?;
                 inner.sent_up_to = inner.sent_up_to.max(seq);
                 let message = AgentMessage {
                     seq,

@@ -28,6 +28,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/hosts", get(list_hosts))
         .route("/api/v1/hosts/{id}", get(show_host))
         .route("/api/v1/hosts/{id}/changes", get(host_changes))
+        .route("/api/v1/hosts/{id}/health", get(host_health))
         .route("/api/v1/changes", get(fleet_changes))
         .route(
             "/api/v1/enrollment-tokens",
@@ -290,6 +291,22 @@ async fn changes(state: &State, host_id: Option<String>, params: ListQuery) -> R
         .then(|| rows.last().map(|row| row.id.to_string()))
         .flatten();
     Ok(list_response(to_values(&rows)?, next, params.csv()?))
+}
+
+async fn host_health(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+    params: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let params = query(params)?;
+    state.store.host(&id).await?.ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    let samples = state.store.health_samples(&id, params.limit()?).await?;
+    let rows: Vec<Value> = samples
+        .into_iter()
+        .map(|(sampled_at, data)| json!({ "sampled_at": sampled_at, "sample": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null) }))
+        .collect();
+    Ok(list_response(rows, None, params.csv()?))
 }
 
 async fn host_changes(

@@ -180,8 +180,36 @@ fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryValue)> {
             }
             "memory" => out.push(("memory_bytes", SummaryValue::Number(number("total_bytes")))),
             "identity" => {
+                let macs: Vec<String> = attrs
+                    .get("macs")
+                    .and_then(|v| v.as_array())
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|mac| mac.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let identity = HostIdentity {
+                    machine_id: text("machine_id"),
+                    dmi_uuid: text("dmi_uuid"),
+                    dmi_serial: text("dmi_serial"),
+                    macs: macs.into_iter().collect(),
+                    hostname: text("hostname"),
+                }
+                .cleaned();
                 out.push(("hostname", SummaryValue::Text(text("hostname"))));
                 out.push(("fqdn", SummaryValue::Text(text("fqdn"))));
+                // Identifiers are only ever filled in here, never blanked (reconciliation needs them).
+                for (column, value) in [
+                    ("machine_id", identity.machine_id.clone()),
+                    ("dmi_uuid", identity.dmi_uuid.clone()),
+                    ("dmi_serial", identity.dmi_serial.clone()),
+                    ("macs", join_macs(&identity)),
+                ] {
+                    if !value.is_empty() {
+                        out.push((column, SummaryValue::Text(value)));
+                    }
+                }
             }
             _ => {}
         }

@@ -1,1 +1,4 @@
-fn main() {}
+//! End-to-end tests: real `rollcall-collector` and `rollcall-agent`
+//! processes on loopback, over real TLS, on real databases.
+
+mod skeleton;

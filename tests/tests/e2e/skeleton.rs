@@ -1,0 +1,467 @@
+//! The walking skeleton: enrollment over TLS, the inventory round trip,
+//! every refusal with a clear error, hostile messages, and a collector crash.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use prost::Message;
+use rollcall_proto::v1::{AgentMessage, Hello, agent_message::Body};
+use rollcall_tests::{Agent, Collector, CollectorOptions, dpkg_installed_count, raw, wait_for};
+use serde_json::Value;
+
+async fn host_with_inventory(collector: &Collector) -> Result<Value> {
+    wait_for("a host with inventory", Duration::from_secs(60), || async {
+        let hosts = collector.hosts().await.ok()?;
+        hosts
+            .into_iter()
+            .find(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
+    })
+    .await
+}
+
+fn meminfo_total_bytes() -> i64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<i64>()
+                .ok()
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn os_release_pretty_name() -> String {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("PRETTY_NAME="))
+        .map(|value| value.trim_matches('"').to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_enrolls_over_tls_and_its_inventory_reads_back_through_the_api() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let token = collector.enrollment_token(1, 600).await?;
+    let agent = Agent::new(dir.path(), "agent", &[&collector.grpc_url], "")?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "enroll failed: {output}");
+    let _process = agent.run()?;
+    let host = host_with_inventory(&collector).await?;
+
+    assert_eq!(
+        host["package_count"].as_i64(),
+        Some(dpkg_installed_count() as i64),
+        "package count vs dpkg status"
+    );
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")?
+        .trim()
+        .to_string();
+    assert_eq!(host["hostname"], hostname);
+    assert_eq!(host["os_name"], os_release_pretty_name());
+    assert_eq!(host["memory_bytes"].as_i64(), Some(meminfo_total_bytes()));
+    assert_eq!(host["agent_id"], agent.agent_id()?);
+
+    let id = host["id"].as_str().unwrap_or_default();
+    let detail = collector.get(&format!("/api/v1/hosts/{id}")).await?;
+    let packages = detail["inventory"]["software"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert_eq!(packages, dpkg_installed_count());
+    assert!(
+        detail["inventory"]["os"]["kernel"]
+            .as_str()
+            .is_some_and(|kernel| !kernel.is_empty())
+    );
+    assert!(
+        detail["inventory"]["network_adapter"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty())
+    );
+    let csv = reqwest::Client::new()
+        .get(format!("{}/api/v1/hosts?format=csv", collector.api_url))
+        .bearer_auth(&collector.admin_token)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        csv.starts_with("agent_id,") && csv.contains(&hostname),
+        "{csv}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_refusals_are_clear() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let url = collector.grpc_url.clone();
+
+    // A wrong CA fingerprint: the agent refuses to trust the collector.
+    let token = collector.enrollment_token(5, 600).await?;
+    let agent = Agent::new(dir.path(), "wrong-fingerprint", &[&url], "")?;
+    let (ok, output) = agent.enroll(&url, &token, &"ab".repeat(32))?;
+    assert!(
+        !ok && output.contains("CA fingerprint mismatch"),
+        "{output}"
+    );
+    assert!(!agent.state_dir.join("cert.pem").exists());
+
+    // An unknown token.
+    let (ok, output) = agent.enroll(&url, "rcenr_not-a-token", &collector.ca_fingerprint)?;
+    assert!(
+        !ok && output.contains("enrollment token is not valid"),
+        "{output}"
+    );
+
+    // A used-up token: one use, two agents.
+    let single = collector.enrollment_token(1, 600).await?;
+    let first = Agent::new(dir.path(), "first", &[&url], "")?;
+    let (ok, output) = first.enroll(&url, &single, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let second = Agent::new(dir.path(), "second", &[&url], "")?;
+    let (ok, output) = second.enroll(&url, &single, &collector.ca_fingerprint)?;
+    assert!(!ok && output.contains("used up"), "{output}");
+
+    // An expired token.
+    let short = collector.enrollment_token(1, 1).await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let late = Agent::new(dir.path(), "late", &[&url], "")?;
+    let (ok, output) = late.enroll(&url, &short, &collector.ca_fingerprint)?;
+    assert!(!ok && output.contains("expired"), "{output}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_without_a_valid_client_certificate_are_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let other = Collector::start(&dir.path().join("other"), &CollectorOptions::default())?;
+    let ca_pem = std::fs::read_to_string(collector.data_dir.join("ca.pem"))?;
+
+    // No client certificate at all.
+    let channel = raw::channel(&collector.grpc_url, &ca_pem, None).await?;
+    let hello = AgentMessage {
+        seq: 0,
+        sent_at_ms: 0,
+        body: Some(Body::Hello(Hello::default())),
+    }
+    .encode_to_vec();
+    let status = raw::session(channel, vec![hello.clone()])
+        .await
+        .expect_err("session without certificate");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    assert!(
+        status.message().contains("client certificate is required"),
+        "{}",
+        status.message()
+    );
+
+    // The agent binary says so too when it was never enrolled.
+    let unenrolled = Agent::new(dir.path(), "unenrolled", &[&collector.grpc_url], "")?;
+    let mut process = unenrolled.run()?;
+    let exit = process.wait_exit(Duration::from_secs(20));
+    assert!(exit.is_some_and(|status| !status.success()));
+    assert!(
+        process.stderr_text().contains("not enrolled"),
+        "{}",
+        process.stderr_text()
+    );
+
+    // A certificate from another collector's CA, trusting this collector's CA.
+    let token = other.enrollment_token(1, 600).await?;
+    let foreign = Agent::new(dir.path(), "foreign", &[&other.grpc_url], "")?;
+    let (ok, output) = foreign.enroll(&other.grpc_url, &token, &other.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    std::fs::write(foreign.state_dir.join("ca.pem"), &ca_pem)?;
+    let cert = std::fs::read_to_string(foreign.state_dir.join("cert.pem"))?;
+    let key = std::fs::read_to_string(foreign.state_dir.join("key.pem"))?;
+    let refused = match raw::channel(&collector.grpc_url, &ca_pem, Some((&cert, &key))).await {
+        Err(error) => format!("{error:?}"),
+        Ok(channel) => format!(
+            "{:?}",
+            raw::session(channel, vec![hello])
+                .await
+                .expect_err("foreign certificate accepted")
+        ),
+    };
+    assert!(
+        refused.to_lowercase().contains("certificate")
+            || refused.contains("UnknownCA")
+            || refused.contains("transport"),
+        "{refused}"
+    );
+    // And the real agent binary, pointed at the wrong collector, explains it.
+    let misdirected = Agent::new(dir.path(), "foreign", &[&collector.grpc_url], "")?;
+    let process = misdirected.run()?;
+    let message = wait_for(
+        "a clear certificate error",
+        Duration::from_secs(30),
+        || async {
+            let text = process.stderr_text();
+            text.contains("rejected this agent's certificate")
+                .then_some(text)
+        },
+    )
+    .await?;
+    assert!(message.contains(&collector.grpc_url), "{message}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_requires_a_valid_token_with_the_right_role() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let (status, body) = collector
+        .api(reqwest::Method::GET, "/api/v1/hosts", None, None)
+        .await?;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|text| text.contains("Authorization")),
+        "{body}"
+    );
+    let (status, body) = collector
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/hosts",
+            Some("rcapi_forged"),
+            None,
+        )
+        .await?;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|text| text.contains("not valid")),
+        "{body}"
+    );
+    let (status, _) = collector
+        .api(reqwest::Method::GET, "/healthz", None, None)
+        .await?;
+    assert_eq!(status, 200);
+
+    let (status, viewer) = collector
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/api-tokens",
+            Some(&collector.admin_token),
+            Some(serde_json::json!({"name": "ro", "role": "viewer"})),
+        )
+        .await?;
+    assert_eq!(status, 201);
+    let viewer = viewer["token"].as_str().unwrap_or_default().to_string();
+    let (status, _) = collector
+        .api(reqwest::Method::GET, "/api/v1/hosts", Some(&viewer), None)
+        .await?;
+    assert_eq!(status, 200);
+    let (status, body) = collector
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/enrollment-tokens",
+            Some(&viewer),
+            Some(serde_json::json!({})),
+        )
+        .await?;
+    assert_eq!(status, 403, "{body}");
+
+    // Bad queries get a 400 with a reason, never a 500.
+    for path in [
+        "/api/v1/hosts?limit=0",
+        "/api/v1/hosts?limit=abc",
+        "/api/v1/hosts?format=xml",
+        "/api/v1/changes?cursor=zz",
+        "/api/v1/hosts?bogus=1",
+    ] {
+        let (status, body) = collector
+            .api(reqwest::Method::GET, path, Some(&viewer), None)
+            .await?;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    let (status, _) = collector
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/hosts/nope",
+            Some(&viewer),
+            None,
+        )
+        .await?;
+    assert_eq!(status, 404);
+    let (status, body) = collector
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/enrollment-tokens",
+            Some(&collector.admin_token),
+            Some(serde_json::json!({"max_uses": -3})),
+        )
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_messages_get_a_status_and_other_agents_carry_on() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let token = collector.enrollment_token(2, 600).await?;
+    let good = Agent::new(dir.path(), "good", &[&collector.grpc_url], "")?;
+    let bad = Agent::new(dir.path(), "bad", &[&collector.grpc_url], "")?;
+    for agent in [&good, &bad] {
+        let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+        assert!(ok, "{output}");
+    }
+    let good_process = good.run()?;
+    let host = host_with_inventory(&collector).await?;
+    let host_id = host["id"].as_str().unwrap_or_default().to_string();
+
+    let hello = AgentMessage {
+        seq: 0,
+        sent_at_ms: rollcall_proto::now_ms(),
+        body: Some(Body::Hello(Hello {
+            agent_id: bad.agent_id()?,
+            ..Default::default()
+        })),
+    }
+    .encode_to_vec();
+    // Not protobuf at all.
+    let channel = raw::agent_channel(&collector.grpc_url, &bad.state_dir).await?;
+    let status = raw::session(channel, vec![hello.clone(), vec![0xff; 64]])
+        .await
+        .expect_err("garbage accepted");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("malformed message"),
+        "{}",
+        status.message()
+    );
+    // Larger than the 4 MiB limit.
+    let channel = raw::agent_channel(&collector.grpc_url, &bad.state_dir).await?;
+    let status = raw::session(channel, vec![hello.clone(), vec![0u8; 5 << 20]])
+        .await
+        .expect_err("oversized accepted");
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::ResourceExhausted | tonic::Code::OutOfRange
+        ),
+        "{status:?}"
+    );
+    // Valid protobuf, hostile values: a 5 KB package name.
+    let hostile = AgentMessage {
+        seq: 1,
+        sent_at_ms: rollcall_proto::now_ms(),
+        body: Some(Body::Snapshot(rollcall_proto::v1::InventorySnapshot {
+            inventory: Some(rollcall_proto::v1::Inventory {
+                packages: vec![rollcall_proto::v1::Package {
+                    name: "x".repeat(5000),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        })),
+    }
+    .encode_to_vec();
+    let channel = raw::agent_channel(&collector.grpc_url, &bad.state_dir).await?;
+    let status = raw::session(channel, vec![hello, hostile])
+        .await
+        .expect_err("hostile accepted");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("limit"), "{}", status.message());
+
+    // The good agent is still served: its host keeps being seen.
+    let before = collector.get(&format!("/api/v1/hosts/{host_id}")).await?["host"]["last_seen_at"]
+        .as_i64()
+        .unwrap_or(0);
+    wait_for(
+        "the good agent's next heartbeat",
+        Duration::from_secs(15),
+        || async {
+            let now = collector
+                .get(&format!("/api/v1/hosts/{host_id}"))
+                .await
+                .ok()?["host"]["last_seen_at"]
+                .as_i64()?;
+            (now > before).then_some(())
+        },
+    )
+    .await?;
+    for other in collector
+        .hosts()
+        .await?
+        .iter()
+        .filter(|other| other["id"] != host_id.as_str())
+    {
+        assert_eq!(
+            other["package_count"], 0,
+            "nothing of the hostile snapshot was stored: {other}"
+        );
+        let detail = collector
+            .get(&format!(
+                "/api/v1/hosts/{}",
+                other["id"].as_str().unwrap_or_default()
+            ))
+            .await?;
+        assert_eq!(detail["inventory"], serde_json::json!({}), "{detail}");
+    }
+    drop(good_process);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_kill_9_and_restart_loses_nothing_and_the_agent_reconnects() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let token = collector.enrollment_token(1, 600).await?;
+    let agent = Agent::new(dir.path(), "agent", &[&collector.grpc_url], "")?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let process = agent.run()?;
+    let host = host_with_inventory(&collector).await?;
+    let id = host["id"].as_str().unwrap_or_default().to_string();
+    let before = collector.get(&format!("/api/v1/hosts/{id}")).await?;
+    let changes_before = collector
+        .get(&format!("/api/v1/hosts/{id}/changes?limit=1000"))
+        .await?["items"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+
+    collector.crash_and_restart()?;
+    let restarted_at = rollcall_proto::now_ms();
+    wait_for(
+        "the agent to reconnect by itself",
+        Duration::from_secs(30),
+        || async {
+            let detail = collector.get(&format!("/api/v1/hosts/{id}")).await.ok()?;
+            (detail["host"]["last_seen_at"].as_i64()? > restarted_at).then_some(())
+        },
+    )
+    .await?;
+    let after = collector.get(&format!("/api/v1/hosts/{id}")).await?;
+    assert_eq!(collector.hosts().await?.len(), 1, "still one host");
+    assert_eq!(
+        after["host"]["package_count"],
+        before["host"]["package_count"]
+    );
+    assert_eq!(
+        after["inventory"]["software"],
+        before["inventory"]["software"]
+    );
+    let changes_after = collector
+        .get(&format!("/api/v1/hosts/{id}/changes?limit=1000"))
+        .await?["items"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert!(changes_after >= changes_before);
+    assert!(process.stderr_text().contains("session established"));
+    Ok(())
+}
