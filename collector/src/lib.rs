@@ -11,6 +11,7 @@ pub mod cmdb;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod incidents;
 pub mod ingest;
 pub mod pki;
 pub mod server;

@@ -1,0 +1,4 @@
+//! Incidents: the events they emit for integrations (`event`), and the
+//! engine that opens, deduplicates, damps and resolves them.
+
+pub mod event;
