@@ -129,6 +129,8 @@ pub struct ListQuery {
     format: Option<String>,
     since: Option<i64>,
     until: Option<i64>,
+    class: Option<String>,
+    key: Option<String>,
 }
 
 impl ListQuery {
@@ -283,6 +285,8 @@ async fn changes(state: &State, host_id: Option<String>, params: ListQuery) -> R
         host_id,
         since: params.since,
         until: params.until,
+        class: params.class.clone(),
+        item_key: params.key.clone(),
         after_id,
         limit,
     };
@@ -300,7 +304,11 @@ async fn host_health(
     params: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let params = query(params)?;
-    state.store.host(&id).await?.ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    state
+        .store
+        .host(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
     let samples = state.store.health_samples(&id, params.limit()?).await?;
     let rows: Vec<Value> = samples
         .into_iter()

@@ -29,6 +29,30 @@ pub struct Config {
     pub agents: AgentIntervals,
     /// Ingest limits.
     pub ingest: IngestConfig,
+    /// CMDB lifecycle.
+    pub cmdb: CmdbConfig,
+}
+
+/// CI lifecycle: active → stale → retired; nothing is deleted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CmdbConfig {
+    /// A host not seen for this long becomes `stale` (default 7 days).
+    pub stale_after_s: u64,
+    /// A host not seen for this long becomes `retired` (default 60 days).
+    pub retire_after_s: u64,
+    /// How often the lifecycle is evaluated.
+    pub lifecycle_check_interval_s: u64,
+}
+
+impl Default for CmdbConfig {
+    fn default() -> Self {
+        Self {
+            stale_after_s: 7 * 86_400,
+            retire_after_s: 60 * 86_400,
+            lifecycle_check_interval_s: 300,
+        }
+    }
 }
 
 /// Operator-supplied certificates; any field left empty is generated.
@@ -106,6 +130,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             agents: AgentIntervals::default(),
             ingest: IngestConfig::default(),
+            cmdb: CmdbConfig::default(),
         }
     }
 }
@@ -199,6 +224,16 @@ impl Config {
             return Err(Error::Config(format!(
                 "database_url must start with sqlite:, postgres:// or postgresql://, got {url:?}"
             )));
+        }
+        if self.cmdb.stale_after_s == 0 || self.cmdb.retire_after_s <= self.cmdb.stale_after_s {
+            return Err(Error::Config(
+                "cmdb.retire_after_s must be greater than cmdb.stale_after_s > 0".into(),
+            ));
+        }
+        if self.cmdb.lifecycle_check_interval_s == 0 {
+            return Err(Error::Config(
+                "cmdb.lifecycle_check_interval_s must be at least 1".into(),
+            ));
         }
         let tls = &self.tls;
         if tls.ca_cert.is_some() != tls.ca_key.is_some() {

@@ -137,6 +137,30 @@ async fn write_seen_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<
     }
 }
 
+async fn run_lifecycle(
+    store: Arc<dyn Store>,
+    config: crate::config::CmdbConfig,
+    shutdown: CancellationToken,
+) {
+    let period = Duration::from_secs(config.lifecycle_check_interval_s);
+    loop {
+        let now = rollcall_proto::now_ms();
+        let (stale_ms, retire_ms) = (
+            config.stale_after_s as i64 * 1000,
+            config.retire_after_s as i64 * 1000,
+        );
+        match store.update_lifecycle(now, stale_ms, retire_ms).await {
+            Ok((0, 0)) => {}
+            Ok((stale, retired)) => tracing::info!(stale, retired, "host lifecycle updated"),
+            Err(error) => tracing::error!(error = %error, "cannot update host lifecycle"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
 /// Opens the store, loads the PKI and starts serving on the given listeners
 /// until `shutdown` is cancelled.
 pub async fn start(
@@ -163,7 +187,12 @@ pub async fn start(
         seen_sender,
     });
     let tasks = TaskTracker::new();
-    tasks.spawn(write_seen_batches(store, seen_receiver));
+    tasks.spawn(write_seen_batches(store.clone(), seen_receiver));
+    tasks.spawn(run_lifecycle(
+        store,
+        state.config.cmdb.clone(),
+        shutdown.clone(),
+    ));
 
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(

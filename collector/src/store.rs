@@ -227,6 +227,10 @@ pub struct ChangeFilter {
     pub since: Option<i64>,
     /// Until (ms, exclusive).
     pub until: Option<i64>,
+    /// Only this CI class (`software`, `host`, …).
+    pub class: Option<String>,
+    /// Only this item key (with `class`: one CI).
+    pub item_key: Option<String>,
     /// Only records with an id greater than this (cursor).
     pub after_id: Option<i64>,
     /// Page size.
@@ -382,6 +386,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn host_items(&self, host_id: &str) -> Result<Vec<ItemRow>>;
     /// Change history.
     async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>>;
+    /// Moves hosts not seen for `stale_after_ms` to `stale` and for
+    /// `retire_after_ms` to `retired`, recording each change; returns how
+    /// many became stale and retired. Nothing is deleted.
+    async fn update_lifecycle(
+        &self,
+        now: i64,
+        stale_after_ms: i64,
+        retire_after_ms: i64,
+    ) -> Result<(usize, usize)>;
     /// Recent health samples of a host, newest first: (sampled_at, JSON).
     async fn health_samples(&self, host_id: &str, limit: i64) -> Result<Vec<(i64, String)>>;
 }

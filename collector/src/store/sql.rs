@@ -777,8 +777,17 @@ impl Store for SqlStore {
             "SELECT id, host_id, class, item_key, change, field, old_value, new_value, at, source FROM changes \
              WHERE id > $1 AND at >= $2 AND at < $3",
         );
-        if filter.host_id.is_some() {
-            sql.push_str(" AND host_id = $5");
+        let mut next = 5;
+        let optional = [
+            ("host_id", &filter.host_id),
+            ("class", &filter.class),
+            ("item_key", &filter.item_key),
+        ];
+        for (column, value) in &optional {
+            if value.is_some() {
+                sql.push_str(&format!(" AND {column} = ${next}"));
+                next += 1;
+            }
         }
         sql.push_str(" ORDER BY id LIMIT $4");
         let mut query = sqlx::query_as::<_, Change>(AssertSqlSafe(sql))
@@ -786,10 +795,56 @@ impl Store for SqlStore {
             .bind(filter.since.unwrap_or(i64::MIN))
             .bind(filter.until.unwrap_or(i64::MAX))
             .bind(filter.limit);
-        if let Some(host_id) = &filter.host_id {
-            query = query.bind(host_id.clone());
+        for (_, value) in optional {
+            if let Some(value) = value {
+                query = query.bind(value.clone());
+            }
         }
         Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    async fn update_lifecycle(
+        &self,
+        now: i64,
+        stale_after_ms: i64,
+        retire_after_ms: i64,
+    ) -> Result<(usize, usize)> {
+        let mut tx = self.begin_write().await?;
+        let mut counts = [0usize; 2];
+        for (index, (from, to, cutoff)) in [
+            ("active", "stale", now - stale_after_ms),
+            ("stale", "retired", now - retire_after_ms),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let rows =
+                sqlx::query("SELECT id FROM hosts WHERE lifecycle = $1 AND last_seen_at < $2")
+                    .bind(from)
+                    .bind(cutoff)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for row in rows {
+                let host_id: String = row.try_get("id")?;
+                sqlx::query("UPDATE hosts SET lifecycle = $1 WHERE id = $2")
+                    .bind(to)
+                    .bind(&host_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let record = diff::ChangeRecord {
+                    class: "host".into(),
+                    key: String::new(),
+                    change: "changed",
+                    field: "lifecycle".into(),
+                    old_value: Some(serde_json::Value::String(from.into()).to_string()),
+                    new_value: Some(serde_json::Value::String(to.into()).to_string()),
+                };
+                insert_change(&mut tx, &host_id, &record, now, "collector").await?;
+                counts[index] += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok((counts[0], counts[1]))
     }
 
     async fn health_samples(&self, host_id: &str, limit: i64) -> Result<Vec<(i64, String)>> {

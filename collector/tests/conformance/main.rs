@@ -1,0 +1,91 @@
+//! The store conformance suite: the same cases against SQLite and
+//! PostgreSQL. PostgreSQL cases read `ROLLCALL_TEST_DATABASE_URL`; without it
+//! they print a notice and skip, except with `CI=true`, where they fail.
+
+mod cases;
+
+use std::sync::Arc;
+
+use rollcall_collector::store::Store;
+use rollcall_collector::store::sql::SqlStore;
+
+/// A store on a fresh SQLite file.
+pub async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("conformance.db").display()
+    );
+    let store = SqlStore::connect(&url).await.expect("sqlite store");
+    (Arc::new(store), dir)
+}
+
+/// A store on a fresh PostgreSQL schema, or `None` (skip) without a URL outside CI.
+pub async fn postgres_store() -> Option<Arc<dyn Store>> {
+    let Ok(base) = std::env::var("ROLLCALL_TEST_DATABASE_URL") else {
+        if std::env::var("CI").is_ok_and(|value| value == "true" || value == "1") {
+            panic!(
+                "ROLLCALL_TEST_DATABASE_URL must be set when CI=true: PostgreSQL conformance tests may not skip in CI"
+            );
+        }
+        eprintln!(
+            "notice: ROLLCALL_TEST_DATABASE_URL is not set; skipping PostgreSQL conformance test"
+        );
+        return None;
+    };
+    let schema = format!("rc_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("connect to ROLLCALL_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    Some(Arc::new(
+        SqlStore::connect(&url).await.expect("postgres store"),
+    ))
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::cases::$case(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(store) = super::postgres_store().await else { return };
+                    super::cases::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    enrollment_tokens_count_uses_and_expire,
+    api_tokens_are_found_by_hash_only,
+    reinstalled_host_lands_on_its_old_ci,
+    cloned_vms_do_not_merge,
+    placeholder_serials_are_ignored,
+    one_nic_changed_still_matches,
+    hostname_rename_keeps_the_ci,
+    ambiguous_match_is_flagged_not_merged,
+    snapshot_history_records_every_change,
+    deltas_apply_and_are_recorded,
+    applying_is_idempotent_by_sequence,
+    history_queries_by_time_range_and_ci,
+    lifecycle_goes_stale_then_retired_and_comes_back,
+    health_samples_are_stored_once,
+    revoked_agents_are_marked,
+);
