@@ -558,3 +558,30 @@ pub mod raw {
         tokio_stream::iter(frames).chain(tokio_stream::pending())
     }
 }
+
+/// A fresh PostgreSQL schema for one test: the database URL to give the
+/// collector, or `None` (skip, with a notice) when `ROLLCALL_TEST_DATABASE_URL`
+/// is unset outside CI. In CI a missing URL fails the test.
+pub async fn postgres_url() -> Option<String> {
+    let Ok(base) = std::env::var("ROLLCALL_TEST_DATABASE_URL") else {
+        assert!(
+            !in_ci(),
+            "ROLLCALL_TEST_DATABASE_URL must be set when CI=true: PostgreSQL tests may not skip in CI"
+        );
+        eprintln!("notice: ROLLCALL_TEST_DATABASE_URL is not set; skipping PostgreSQL test");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let schema = format!("rc_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("connect to ROLLCALL_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
