@@ -1,4 +1,5 @@
 //! The conformance cases, each a function over `Arc<dyn Store>`.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
