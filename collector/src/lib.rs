@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod availability;
 pub mod cli;
 pub mod cmdb;
 pub mod config;

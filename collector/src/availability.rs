@@ -1,0 +1,6 @@
+//! Presence and availability: the per-host state machine (`presence`), the
+//! monitor that drives it and records outages and incidents (`monitor`),
+//! and the availability arithmetic (`report`).
+
+pub mod presence;
+pub mod report;

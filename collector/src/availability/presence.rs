@@ -1,0 +1,300 @@
+//! The presence state machine of every host: `up → suspect → down`, and
+//! `away` for a planned absence. Pure: every input carries its time, and
+//! the outputs are transitions for the monitor to record.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// Presence of one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Heartbeats arrive.
+    Up,
+    /// The session closed, or heartbeats are late; not yet down.
+    Suspect,
+    /// No heartbeat for `down_after`.
+    Down,
+    /// Planned absence until a deadline (goodbye).
+    Away,
+}
+
+impl State {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Up => "up",
+            State::Suspect => "suspect",
+            State::Down => "down",
+            State::Away => "away",
+        }
+    }
+
+    /// Parses a stored name (`unknown` and others: none).
+    pub fn parse(text: &str) -> Option<State> {
+        match text {
+            "up" => Some(State::Up),
+            "suspect" => Some(State::Suspect),
+            "down" => Some(State::Down),
+            "away" => Some(State::Away),
+            _ => None,
+        }
+    }
+}
+
+/// What the monitor must record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// The host changed state (written to the store at once).
+    Changed {
+        /// Host id.
+        host_id: String,
+        /// New state.
+        state: State,
+        /// When (ms).
+        at: i64,
+    },
+    /// Silent for `down_after`: an unplanned outage that began at the last heartbeat.
+    WentDown {
+        /// Host id.
+        host_id: String,
+        /// Last heartbeat seen (outage begin).
+        last_heartbeat: i64,
+        /// Detection time.
+        at: i64,
+    },
+    /// A planned absence began (goodbye).
+    WentAway {
+        /// Host id.
+        host_id: String,
+        /// Why.
+        reason: String,
+        /// Last heartbeat (outage begin).
+        last_heartbeat: i64,
+        /// Deadline (ms).
+        until: i64,
+    },
+    /// The planned absence passed its deadline: from here it is unplanned.
+    MissedDeadline {
+        /// Host id.
+        host_id: String,
+        /// The deadline (unplanned outage begin).
+        deadline: i64,
+        /// Detection time.
+        at: i64,
+    },
+    /// Heard from again after being down or away.
+    Recovered {
+        /// Host id.
+        host_id: String,
+        /// State it recovered from.
+        from: State,
+        /// When (ms).
+        at: i64,
+    },
+}
+
+/// Presence of one host, as tracked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPresence {
+    /// Current state.
+    pub state: State,
+    /// Last heartbeat (or any message) seen (ms).
+    pub last_heartbeat: i64,
+    /// Deadline of a planned absence.
+    pub away_until: Option<i64>,
+}
+
+/// Presence of every known host.
+#[derive(Debug, Clone)]
+pub struct Presence {
+    hosts: HashMap<String, HostPresence>,
+    down_after_ms: i64,
+    grace_until: i64,
+}
+
+impl Presence {
+    /// Tracks nobody yet; nobody is declared down before `grace_until`.
+    pub fn new(down_after_ms: i64, grace_until: i64) -> Self {
+        Self { hosts: HashMap::new(), down_after_ms, grace_until }
+    }
+
+    /// Restores a host's presence (e.g. from the store after a restart).
+    pub fn restore(&mut self, host_id: String, presence: HostPresence) {
+        self.hosts.insert(host_id, presence);
+    }
+
+    /// The presence of one host.
+    pub fn get(&self, host_id: &str) -> Option<&HostPresence> {
+        self.hosts.get(host_id)
+    }
+
+    /// Number of tracked hosts per state.
+    pub fn counts(&self) -> HashMap<State, usize> {
+        let mut counts = HashMap::new();
+        for presence in self.hosts.values() {
+            *counts.entry(presence.state).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Any message from the host: it is alive.
+    pub fn heard(&mut self, host_id: &str, at: i64) -> Vec<Transition> {
+        let entry = self.hosts.entry(host_id.to_string()).or_insert(HostPresence { state: State::Suspect, last_heartbeat: at, away_until: None });
+        entry.last_heartbeat = entry.last_heartbeat.max(at);
+        let from = entry.state;
+        if from == State::Up {
+            return Vec::new();
+        }
+        entry.state = State::Up;
+        entry.away_until = None;
+        let mut out = vec![Transition::Changed { host_id: host_id.to_string(), state: State::Up, at }];
+        if matches!(from, State::Down | State::Away) {
+            out.push(Transition::Recovered { host_id: host_id.to_string(), from, at });
+        }
+        out
+    }
+
+    /// The session closed without a goodbye: suspect at once.
+    pub fn session_closed(&mut self, host_id: &str, at: i64) -> Vec<Transition> {
+        match self.hosts.get_mut(host_id) {
+            Some(entry) if entry.state == State::Up => {
+                entry.state = State::Suspect;
+                vec![Transition::Changed { host_id: host_id.to_string(), state: State::Suspect, at }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A goodbye: away until `at + back_within_ms`.
+    pub fn goodbye(&mut self, host_id: &str, reason: &str, back_within_ms: i64, at: i64) -> Vec<Transition> {
+        let entry = self.hosts.entry(host_id.to_string()).or_insert(HostPresence { state: State::Up, last_heartbeat: at, away_until: None });
+        entry.last_heartbeat = entry.last_heartbeat.max(at);
+        entry.state = State::Away;
+        let until = at + back_within_ms.max(0);
+        entry.away_until = Some(until);
+        vec![
+            Transition::Changed { host_id: host_id.to_string(), state: State::Away, at },
+            Transition::WentAway { host_id: host_id.to_string(), reason: reason.to_string(), last_heartbeat: entry.last_heartbeat, until },
+        ]
+    }
+
+    /// Hosts that have been silent longer than `late_ms` and are not down or away yet.
+    pub fn late(&self, now: i64, late_ms: i64) -> usize {
+        self.hosts
+            .values()
+            .filter(|presence| matches!(presence.state, State::Up | State::Suspect) && now - presence.last_heartbeat > late_ms)
+            .count()
+    }
+
+    /// Hosts currently counted as reachable or expected (not down).
+    pub fn monitored(&self) -> usize {
+        self.hosts.values().filter(|presence| presence.state != State::Down).count()
+    }
+
+    /// Advances time: declares silent hosts down and missed deadlines.
+    pub fn tick(&mut self, now: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        if now < self.grace_until {
+            return out;
+        }
+        let mut ids: Vec<&String> = self.hosts.keys().collect();
+        ids.sort();
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        for host_id in ids {
+            let Some(entry) = self.hosts.get_mut(&host_id) else { continue };
+            match entry.state {
+                State::Up | State::Suspect if now - entry.last_heartbeat >= self.down_after_ms => {
+                    entry.state = State::Down;
+                    out.push(Transition::Changed { host_id: host_id.clone(), state: State::Down, at: now });
+                    out.push(Transition::WentDown { host_id, last_heartbeat: entry.last_heartbeat, at: now });
+                }
+                State::Away if entry.away_until.is_some_and(|until| now >= until) => {
+                    let deadline = entry.away_until.take().unwrap_or(now);
+                    entry.state = State::Down;
+                    out.push(Transition::Changed { host_id: host_id.clone(), state: State::Down, at: now });
+                    out.push(Transition::MissedDeadline { host_id, deadline, at: now });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(transitions: &[Transition]) -> Vec<&'static str> {
+        transitions
+            .iter()
+            .map(|transition| match transition {
+                Transition::Changed { .. } => "changed",
+                Transition::WentDown { .. } => "down",
+                Transition::WentAway { .. } => "away",
+                Transition::MissedDeadline { .. } => "missed",
+                Transition::Recovered { .. } => "recovered",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn silent_host_goes_down_after_down_after_with_begin_at_last_heartbeat() {
+        let mut presence = Presence::new(3_000, 0);
+        presence.heard("h", 1_000);
+        presence.heard("h", 2_000);
+        assert!(presence.tick(4_999).is_empty());
+        let out = presence.tick(5_000);
+        assert_eq!(out[1], Transition::WentDown { host_id: "h".into(), last_heartbeat: 2_000, at: 5_000 });
+        assert!(presence.tick(9_000).is_empty(), "down once");
+        let back = presence.heard("h", 9_500);
+        assert_eq!(back[1], Transition::Recovered { host_id: "h".into(), from: State::Down, at: 9_500 });
+    }
+
+    #[test]
+    fn closed_session_is_suspect_at_once_then_down() {
+        let mut presence = Presence::new(3_000, 0);
+        presence.heard("h", 1_000);
+        assert_eq!(presence.session_closed("h", 1_500), vec![Transition::Changed { host_id: "h".into(), state: State::Suspect, at: 1_500 }]);
+        assert_eq!(presence.get("h").map(|p| p.state), Some(State::Suspect));
+        assert_eq!(kinds(&presence.tick(4_000)), vec!["changed", "down"]);
+    }
+
+    #[test]
+    fn goodbye_is_planned_until_the_deadline() {
+        let mut presence = Presence::new(3_000, 0);
+        presence.heard("h", 1_000);
+        assert_eq!(kinds(&presence.goodbye("h", "reboot", 30_000, 2_000)), vec!["changed", "away"]);
+        presence.session_closed("h", 2_100);
+        assert!(presence.tick(20_000).is_empty(), "away hosts are not declared down");
+        assert_eq!(kinds(&presence.heard("h", 25_000)), vec!["changed", "recovered"]);
+        presence.goodbye("h", "maintenance", 10_000, 30_000);
+        let out = presence.tick(40_000);
+        assert_eq!(out[1], Transition::MissedDeadline { host_id: "h".into(), deadline: 40_000, at: 40_000 });
+    }
+
+    #[test]
+    fn nobody_is_down_during_the_startup_grace() {
+        let mut presence = Presence::new(3_000, 10_000);
+        presence.restore("h".into(), HostPresence { state: State::Up, last_heartbeat: 0, away_until: None });
+        assert!(presence.tick(9_999).is_empty());
+        presence.heard("h", 9_000);
+        assert!(presence.tick(10_000).is_empty(), "it reconnected during the grace period");
+        assert_eq!(kinds(&presence.tick(12_000)), vec!["changed", "down"]);
+    }
+
+    #[test]
+    fn flapping_host_yields_a_down_and_recovery_each_time() {
+        let mut presence = Presence::new(1_000, 0);
+        let mut downs = 0;
+        for round in 0..3 {
+            let base = round * 10_000;
+            presence.heard("h", base);
+            downs += presence.tick(base + 1_000).iter().filter(|t| matches!(t, Transition::WentDown { .. })).count();
+        }
+        assert_eq!(downs, 3);
+        assert_eq!(presence.late(40_000, 500), 0, "down hosts are not late");
+    }
+}

@@ -1,0 +1,254 @@
+//! Availability arithmetic over a window: unplanned downtime with
+//! maintenance excluded, degraded time apart, MTBF and MTRS, and k-of-n
+//! business services. Pure functions over intervals in milliseconds.
+
+use serde::Serialize;
+
+/// A half-open interval `[start, end)` in ms.
+pub type Span = (i64, i64);
+
+/// An outage as the arithmetic needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutageSpan {
+    /// Begin (ms).
+    pub start: i64,
+    /// End (ms); `None` while ongoing.
+    pub end: Option<i64>,
+    /// `unplanned`, `planned` or `degraded`.
+    pub kind: String,
+}
+
+/// The availability of one CI over one window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Availability {
+    /// Window start (ms).
+    pub from: i64,
+    /// Window end (ms).
+    pub to: i64,
+    /// Window length minus maintenance (ms).
+    pub scheduled_ms: i64,
+    /// Unplanned downtime outside maintenance (ms).
+    pub unplanned_downtime_ms: i64,
+    /// Planned downtime (ms), reported apart.
+    pub planned_downtime_ms: i64,
+    /// Degraded time (ms), reported apart.
+    pub degraded_ms: i64,
+    /// (scheduled − unplanned) / scheduled × 100; 100 when nothing was scheduled.
+    pub availability_percent: f64,
+    /// Unplanned outages that began in the window.
+    pub failures: usize,
+    /// Mean time between failures (ms): scheduled uptime / failures.
+    pub mtbf_ms: Option<i64>,
+    /// Mean time to restore service (ms): unplanned downtime / failures.
+    pub mtrs_ms: Option<i64>,
+}
+
+/// Sorts and merges overlapping spans, clipped to `window`.
+pub fn merge(spans: impl IntoIterator<Item = Span>, window: Span) -> Vec<Span> {
+    let mut clipped: Vec<Span> = spans
+        .into_iter()
+        .map(|(start, end)| (start.max(window.0), end.min(window.1)))
+        .filter(|(start, end)| start < end)
+        .collect();
+    clipped.sort_unstable();
+    let mut merged: Vec<Span> = Vec::with_capacity(clipped.len());
+    for (start, end) in clipped {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// Total length of merged spans.
+pub fn total(spans: &[Span]) -> i64 {
+    spans.iter().map(|(start, end)| end - start).sum()
+}
+
+/// `spans` minus `cut`, both merged.
+pub fn subtract(spans: &[Span], cut: &[Span]) -> Vec<Span> {
+    let mut out = Vec::new();
+    for &(start, end) in spans {
+        let mut cursor = start;
+        for &(cut_start, cut_end) in cut {
+            if cut_end <= cursor || cut_start >= end {
+                continue;
+            }
+            if cut_start > cursor {
+                out.push((cursor, cut_start));
+            }
+            cursor = cursor.max(cut_end);
+        }
+        if cursor < end {
+            out.push((cursor, end));
+        }
+    }
+    out
+}
+
+/// Availability of one CI over `window`, given its outages and maintenance windows.
+pub fn availability(window: Span, outages: &[OutageSpan], maintenance: &[Span]) -> Availability {
+    let maintenance = merge(maintenance.iter().copied(), window);
+    let spans_of = |kind: &str| {
+        merge(outages.iter().filter(|outage| outage.kind == kind).map(|outage| (outage.start, outage.end.unwrap_or(window.1))), window)
+    };
+    let unplanned = subtract(&spans_of("unplanned"), &maintenance);
+    let scheduled_ms = (window.1 - window.0).max(0) - total(&maintenance);
+    let unplanned_downtime_ms = total(&unplanned);
+    let failures = outages
+        .iter()
+        .filter(|outage| outage.kind == "unplanned" && outage.start >= window.0 && outage.start < window.1)
+        .filter(|outage| !maintenance.iter().any(|(start, end)| outage.start >= *start && outage.start < *end))
+        .count();
+    let availability_percent = if scheduled_ms > 0 {
+        (scheduled_ms - unplanned_downtime_ms) as f64 * 100.0 / scheduled_ms as f64
+    } else {
+        100.0
+    };
+    Availability {
+        from: window.0,
+        to: window.1,
+        scheduled_ms,
+        unplanned_downtime_ms,
+        planned_downtime_ms: total(&spans_of("planned")),
+        degraded_ms: total(&spans_of("degraded")),
+        availability_percent,
+        failures,
+        mtbf_ms: (failures > 0).then(|| (scheduled_ms - unplanned_downtime_ms) / failures as i64),
+        mtrs_ms: (failures > 0).then(|| unplanned_downtime_ms / failures as i64),
+    }
+}
+
+/// The down spans of a k-of-n service: the service is up while at least
+/// `min_up` of the members are up. `members` holds each member's merged
+/// unplanned down spans.
+pub fn service_down_spans(members: &[Vec<Span>], min_up: usize, window: Span) -> Vec<Span> {
+    if members.len() < min_up {
+        return vec![window];
+    }
+    let allowed_down = members.len() - min_up;
+    let mut events: Vec<(i64, i32)> = Vec::new();
+    for spans in members {
+        for &(start, end) in &merge(spans.iter().copied(), window) {
+            events.push((start, 1));
+            events.push((end, -1));
+        }
+    }
+    // Ends before starts at the same instant: a hand-over is not an outage.
+    events.sort_unstable_by_key(|(at, delta)| (*at, *delta));
+    let mut down = 0i32;
+    let mut out = Vec::new();
+    let mut began: Option<i64> = None;
+    for (at, delta) in events {
+        down += delta;
+        let failing = down as usize > allowed_down;
+        match (failing, began) {
+            (true, None) => began = Some(at),
+            (false, Some(start)) => {
+                if at > start {
+                    out.push((start, at));
+                }
+                began = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = began {
+        out.push((start, window.1));
+    }
+    merge(out, window)
+}
+
+/// Expands a (possibly recurring) maintenance window into spans overlapping `window`.
+pub fn expand_recurring(starts_at: i64, ends_at: i64, recurrence: &str, window: Span) -> Vec<Span> {
+    let period = match recurrence {
+        "daily" => 86_400_000,
+        "weekly" => 7 * 86_400_000,
+        _ => return merge([(starts_at, ends_at)], window),
+    };
+    let length = ends_at - starts_at;
+    if length <= 0 {
+        return Vec::new();
+    }
+    let first = if window.0 > starts_at { starts_at + (window.0 - starts_at - length).max(0) / period * period } else { starts_at };
+    let mut spans = Vec::new();
+    let mut start = first;
+    while start < window.1 {
+        spans.push((start, start + length));
+        start += period;
+    }
+    merge(spans, window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    fn outage(start: i64, end: Option<i64>, kind: &str) -> OutageSpan {
+        OutageSpan { start, end, kind: kind.into() }
+    }
+
+    #[test]
+    fn plain_outage_inside_the_window() {
+        let report = availability((0, 100 * H), &[outage(10 * H, Some(11 * H), "unplanned")], &[]);
+        assert_eq!(report.unplanned_downtime_ms, H);
+        assert!((report.availability_percent - 99.0).abs() < 1e-9);
+        assert_eq!((report.failures, report.mtrs_ms, report.mtbf_ms), (1, Some(H), Some(99 * H)));
+    }
+
+    #[test]
+    fn outages_crossing_window_edges_are_clipped() {
+        let outages = [outage(-5 * H, Some(2 * H), "unplanned"), outage(99 * H, None, "unplanned")];
+        let report = availability((0, 100 * H), &outages, &[]);
+        assert_eq!(report.unplanned_downtime_ms, 3 * H);
+        assert_eq!(report.failures, 1, "only outages that began inside the window count as failures");
+    }
+
+    #[test]
+    fn overlapping_maintenance_is_excluded_once() {
+        let maintenance = [(10 * H, 14 * H), (12 * H, 16 * H)];
+        let outages = [outage(13 * H, Some(18 * H), "unplanned")];
+        let report = availability((0, 100 * H), &outages, &maintenance);
+        assert_eq!(report.scheduled_ms, 94 * H);
+        assert_eq!(report.unplanned_downtime_ms, 2 * H, "16h to 18h is outside maintenance");
+        assert_eq!(report.failures, 0, "it began inside maintenance");
+    }
+
+    #[test]
+    fn planned_and_degraded_are_reported_apart() {
+        let outages = [outage(0, Some(H), "planned"), outage(2 * H, Some(4 * H), "degraded")];
+        let report = availability((0, 10 * H), &outages, &[]);
+        assert_eq!((report.planned_downtime_ms, report.degraded_ms, report.unplanned_downtime_ms), (H, 2 * H, 0));
+        assert_eq!(report.availability_percent, 100.0);
+    }
+
+    #[test]
+    fn k_of_n_service_is_down_only_below_k() {
+        let members = vec![vec![(0, 10 * H)], vec![(5 * H, 15 * H)], vec![]];
+        assert_eq!(service_down_spans(&members, 2, (0, 20 * H)), vec![(5 * H, 10 * H)]);
+        assert_eq!(service_down_spans(&members, 1, (0, 20 * H)), Vec::<Span>::new());
+        assert_eq!(service_down_spans(&members, 3, (0, 20 * H)), vec![(0, 15 * H)]);
+        assert_eq!(service_down_spans(&members, 4, (0, 20 * H)), vec![(0, 20 * H)], "fewer members than k");
+        let handover = vec![vec![(0, 5 * H)], vec![(5 * H, 10 * H)]];
+        assert_eq!(service_down_spans(&handover, 2, (0, 20 * H)), vec![(0, 10 * H)]);
+        assert_eq!(service_down_spans(&handover, 1, (0, 20 * H)), Vec::<Span>::new(), "hand-over at one instant");
+    }
+
+    #[test]
+    fn recurring_windows_expand() {
+        let spans = expand_recurring(2 * H, 3 * H, "daily", (0, 72 * H));
+        assert_eq!(spans, vec![(2 * H, 3 * H), (26 * H, 27 * H), (50 * H, 51 * H)]);
+        let late = expand_recurring(2 * H, 3 * H, "daily", (49 * H, 72 * H));
+        assert_eq!(late, vec![(50 * H, 51 * H)]);
+        assert_eq!(expand_recurring(0, H, "", (0, 10 * H)), vec![(0, H)]);
+    }
+
+    #[test]
+    fn subtract_handles_nested_cuts() {
+        assert_eq!(subtract(&[(0, 10)], &[(2, 3), (5, 7)]), vec![(0, 2), (3, 5), (7, 10)]);
+        assert_eq!(subtract(&[(0, 10)], &[(-5, 20)]), Vec::<Span>::new());
+    }
+}
