@@ -13,12 +13,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub mod availability;
+
 use crate::auth::{self, Role};
 use crate::error::{Error, Result};
 use crate::server::State;
 use crate::store::{ChangeFilter, HostFilter, NewEnrollmentToken};
 
-type Shared = Arc<State>;
+pub(crate) type Shared = Arc<State>;
 
 /// The API's routes.
 pub fn router(state: Shared) -> Router {
@@ -37,6 +39,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/api-tokens", post(create_api_token))
         .route("/api/v1/agents/{id}", get(show_agent))
         .route("/api/v1/agents/{id}/revoke", post(revoke_agent))
+        .merge(availability::routes())
         .fallback(|| async { Error::NotFound("no such API route".into()) })
         .with_state(state)
 }
@@ -46,12 +49,14 @@ pub fn router(state: Shared) -> Router {
 pub struct Caller {
     /// Token id.
     pub token_id: String,
+    /// Token name (shown as author of acknowledgements and comments).
+    pub token_name: String,
     /// The token's role.
     pub role: Role,
 }
 
 impl Caller {
-    fn require(&self, role: Role) -> Result<()> {
+    pub(crate) fn require(&self, role: Role) -> Result<()> {
         if self.role >= role {
             Ok(())
         } else {
@@ -90,6 +95,7 @@ impl FromRequestParts<Shared> for Caller {
             .ok_or_else(|| Error::Internal(format!("token {} has unknown role", stored.id)))?;
         Ok(Caller {
             token_id: stored.id,
+            token_name: stored.name,
             role,
         })
     }
@@ -155,7 +161,7 @@ impl ListQuery {
     }
 }
 
-fn query<T: Default>(
+pub(crate) fn query<T: Default>(
     query: std::result::Result<Query<T>, axum::extract::rejection::QueryRejection>,
 ) -> Result<T> {
     query
@@ -177,7 +183,7 @@ fn csv_field(value: &Value) -> String {
 }
 
 /// Renders a list as JSON `{items, next_cursor}` or as CSV.
-fn list_response(rows: Vec<Value>, next_cursor: Option<String>, csv: bool) -> Response {
+pub(crate) fn list_response(rows: Vec<Value>, next_cursor: Option<String>, csv: bool) -> Response {
     if !csv {
         return Json(json!({ "items": rows, "next_cursor": next_cursor })).into_response();
     }
@@ -208,7 +214,7 @@ fn list_response(rows: Vec<Value>, next_cursor: Option<String>, csv: bool) -> Re
     response
 }
 
-fn to_values<T: serde::Serialize>(rows: &[T]) -> Result<Vec<Value>> {
+pub(crate) fn to_values<T: serde::Serialize>(rows: &[T]) -> Result<Vec<Value>> {
     rows.iter()
         .map(|row| serde_json::to_value(row).map_err(|error| Error::Internal(error.to_string())))
         .collect()
@@ -351,7 +357,7 @@ pub struct NewEnrollmentTokenRequest {
     ttl_s: Option<i64>,
 }
 
-fn json_body<T>(
+pub(crate) fn json_body<T>(
     body: std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>,
 ) -> Result<T> {
     body.map(|Json(value)| value)

@@ -31,6 +31,67 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// CMDB lifecycle.
     pub cmdb: CmdbConfig,
+    /// Outage detection and incident rules.
+    pub availability: AvailabilityConfig,
+}
+
+/// Outage detection, storm control, flap damping and health rule thresholds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AvailabilityConfig {
+    /// Silence after which a host is down (default 3 × heartbeat interval).
+    pub down_after_s: Option<f64>,
+    /// After a collector start, nobody is declared down for this long (default 2 × down_after).
+    pub startup_grace_s: Option<f64>,
+    /// Storm control: at least this many hosts going dark together…
+    pub storm_min_hosts: usize,
+    /// …and at least this share of all monitored hosts open one parent incident.
+    pub storm_share: f64,
+    /// A host that goes down this many times…
+    pub flap_count: usize,
+    /// …within this window is flapping…
+    pub flap_window_s: u64,
+    /// …and its incident resolves only after it stayed up this long.
+    pub flap_stable_s: u64,
+    /// How often silence is checked, in milliseconds.
+    pub tick_ms: u64,
+    /// Health rule thresholds.
+    pub rules: crate::incidents::engine::HealthRules,
+}
+
+impl Default for AvailabilityConfig {
+    fn default() -> Self {
+        Self {
+            down_after_s: None,
+            startup_grace_s: None,
+            storm_min_hosts: 5,
+            storm_share: 0.5,
+            flap_count: 3,
+            flap_window_s: 600,
+            flap_stable_s: 300,
+            tick_ms: 250,
+            rules: crate::incidents::engine::HealthRules::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Silence after which a host is down, in ms.
+    pub fn down_after_ms(&self) -> i64 {
+        let seconds = self
+            .availability
+            .down_after_s
+            .unwrap_or(3.0 * f64::from(self.agents.heartbeat_interval_s));
+        (seconds * 1000.0) as i64
+    }
+
+    /// The startup grace period, in ms.
+    pub fn startup_grace_ms(&self) -> i64 {
+        match self.availability.startup_grace_s {
+            Some(seconds) => (seconds * 1000.0) as i64,
+            None => 2 * self.down_after_ms(),
+        }
+    }
 }
 
 /// CI lifecycle: active → stale → retired; nothing is deleted.
@@ -131,6 +192,7 @@ impl Default for Config {
             agents: AgentIntervals::default(),
             ingest: IngestConfig::default(),
             cmdb: CmdbConfig::default(),
+            availability: AvailabilityConfig::default(),
         }
     }
 }
@@ -233,6 +295,33 @@ impl Config {
         if self.cmdb.lifecycle_check_interval_s == 0 {
             return Err(Error::Config(
                 "cmdb.lifecycle_check_interval_s must be at least 1".into(),
+            ));
+        }
+        let availability = &self.availability;
+        if availability
+            .down_after_s
+            .is_some_and(|seconds| !(0.5..=86_400.0).contains(&seconds))
+        {
+            return Err(Error::Config(
+                "availability.down_after_s must be between 0.5 and 86400".into(),
+            ));
+        }
+        if availability
+            .startup_grace_s
+            .is_some_and(|seconds| !(0.0..=86_400.0).contains(&seconds))
+        {
+            return Err(Error::Config(
+                "availability.startup_grace_s must be between 0 and 86400".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&availability.storm_share) || availability.storm_min_hosts == 0 {
+            return Err(Error::Config(
+                "availability.storm_share must be in 0..1 and storm_min_hosts at least 1".into(),
+            ));
+        }
+        if availability.tick_ms == 0 || availability.flap_count == 0 {
+            return Err(Error::Config(
+                "availability.tick_ms and flap_count must be at least 1".into(),
             ));
         }
         let tls = &self.tls;

@@ -252,6 +252,9 @@ async fn run_session(
         .await?;
     }
     state.sessions_opened();
+    state
+        .monitor
+        .heard(&attachment.host_id, rollcall_proto::now_ms());
     let result = session_loop(
         state,
         &agent,
@@ -262,6 +265,9 @@ async fn run_session(
     )
     .await;
     state.sessions_closed();
+    state
+        .monitor
+        .session_closed(&attachment.host_id, rollcall_proto::now_ms());
     tracing::info!(agent_id = %agent.id, "session closed");
     result
 }
@@ -343,6 +349,7 @@ async fn session_loop(
             seq,
             at: now,
         };
+        state.monitor.heard(host_id, now);
         match message.body {
             Some(Body::Heartbeat(_)) | None => {
                 state
@@ -378,11 +385,21 @@ async fn session_loop(
                     .map_err(Status::from)?;
                 let data = serde_json::to_string(&report)
                     .map_err(|error| Status::internal(error.to_string()))?;
-                state
+                let stored = state
                     .store
                     .record_health(&context, report.sampled_at_ms, &data)
                     .await
                     .map_err(Status::from)?;
+                if stored {
+                    let rules = &state.config.availability.rules;
+                    if let Err(error) = state
+                        .engine
+                        .evaluate_health(host_id, &agent.hostname, &report, rules, now)
+                        .await
+                    {
+                        tracing::error!(error = %error, "cannot evaluate health rules");
+                    }
+                }
             }
             Some(Body::Checks(results)) => {
                 state
@@ -393,7 +410,13 @@ async fn session_loop(
                         at: now,
                     })
                     .await;
-                tracing::debug!(agent_id = %agent.id, count = results.results.len(), "check results received");
+                if let Err(error) = state
+                    .engine
+                    .evaluate_checks(host_id, &agent.hostname, &results.results, now)
+                    .await
+                {
+                    tracing::error!(error = %error, "cannot evaluate check results");
+                }
             }
             Some(Body::Goodbye(goodbye)) => {
                 state
@@ -405,6 +428,11 @@ async fn session_loop(
                     })
                     .await;
                 tracing::info!(agent_id = %agent.id, reason = %goodbye.reason, back_within_s = goodbye.back_within_s, "agent said goodbye");
+                let back_within_ms =
+                    i64::try_from(goodbye.back_within_s.min(366 * 86_400)).unwrap_or(0) * 1000;
+                state
+                    .monitor
+                    .goodbye(host_id, &goodbye.reason, back_within_ms, now);
             }
             Some(Body::Hello(_)) => {
                 return Err(Status::failed_precondition(

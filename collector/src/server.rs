@@ -40,6 +40,10 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Open agent sessions.
     pub open_sessions: AtomicI64,
+    /// Presence of every host.
+    pub monitor: Arc<crate::availability::monitor::Monitor>,
+    /// Incidents.
+    pub engine: crate::incidents::engine::Engine,
     seen_sender: mpsc::Sender<Seen>,
 }
 
@@ -105,10 +109,22 @@ async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
     Ok(Some(secret))
 }
 
-async fn write_seen_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Seen>) {
+async fn write_seen_batches(
+    store: Arc<dyn Store>,
+    mut receiver: mpsc::Receiver<Seen>,
+    shutdown: CancellationToken,
+) {
     let mut batch: Vec<Seen> = Vec::with_capacity(1024);
     loop {
-        let Some(first) = receiver.recv().await else {
+        let first = tokio::select! {
+            first = receiver.recv() => first,
+            // The state keeps a sender alive: stop on shutdown, after draining what is queued.
+            _ = shutdown.cancelled() => {
+                receiver.close();
+                receiver.recv().await
+            }
+        };
+        let Some(first) = first else {
             break;
         };
         batch.push(first);
@@ -137,8 +153,55 @@ async fn write_seen_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<
     }
 }
 
+/// Opens an `agent_stale` incident for every stale host and resolves those whose host is active again.
+async fn stale_agent_incidents(
+    store: &dyn Store,
+    engine: &crate::incidents::engine::Engine,
+    now: i64,
+) -> Result<()> {
+    use crate::incidents::engine::IncidentSpec;
+    use crate::store::availability::IncidentFilter;
+    let stale = store
+        .hosts(&crate::store::HostFilter {
+            lifecycle: Some("stale".into()),
+            limit: 100_000,
+            ..Default::default()
+        })
+        .await?;
+    for host in &stale {
+        let spec = IncidentSpec {
+            ci_id: host.id.clone(),
+            rule: "agent_stale".into(),
+            severity: crate::incidents::event::Severity::Warning,
+            summary: format!(
+                "{}: agent silent since {}",
+                host.hostname, host.last_seen_at
+            ),
+            description: "the host's agent has not reported for longer than cmdb.stale_after_s"
+                .into(),
+            details: serde_json::json!({ "last_seen_at_ms": host.last_seen_at }),
+            suppressed: false,
+            parent_id: None,
+        };
+        engine.open(spec, now).await?;
+    }
+    let filter = IncidentFilter {
+        state: Some("open".into()),
+        rule_prefix: Some("agent_stale".into()),
+        limit: 100_000,
+        ..Default::default()
+    };
+    for incident in store.incidents(&filter).await? {
+        if !stale.iter().any(|host| host.id == incident.ci_id) {
+            engine.resolve_incident(incident, now).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn run_lifecycle(
     store: Arc<dyn Store>,
+    engine: crate::incidents::engine::Engine,
     config: crate::config::CmdbConfig,
     shutdown: CancellationToken,
 ) {
@@ -153,6 +216,9 @@ async fn run_lifecycle(
             Ok((0, 0)) => {}
             Ok((stale, retired)) => tracing::info!(stale, retired, "host lifecycle updated"),
             Err(error) => tracing::error!(error = %error, "cannot update host lifecycle"),
+        }
+        if let Err(error) = stale_agent_incidents(store.as_ref(), &engine, now).await {
+            tracing::error!(error = %error, "cannot evaluate stale agents");
         }
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
@@ -173,7 +239,17 @@ pub async fn start(
     let store = store::sql::connect(&config.effective_database_url()).await?;
     let bootstrap_admin_token = bootstrap_admin(store.as_ref()).await?;
     let (seen_sender, seen_receiver) = mpsc::channel(65_536);
+    let tasks = TaskTracker::new();
+    let monitor = crate::availability::monitor::start(
+        store.clone(),
+        config.clone(),
+        shutdown.clone(),
+        &tasks,
+    )
+    .await?;
     let state = Arc::new(State {
+        monitor,
+        engine: crate::incidents::engine::Engine::new(store.clone()),
         global_limiter: RateLimiter::direct(quota(
             config.ingest.global_rate,
             config.ingest.global_rate,
@@ -186,10 +262,14 @@ pub async fn start(
         open_sessions: AtomicI64::new(0),
         seen_sender,
     });
-    let tasks = TaskTracker::new();
-    tasks.spawn(write_seen_batches(store.clone(), seen_receiver));
+    tasks.spawn(write_seen_batches(
+        store.clone(),
+        seen_receiver,
+        shutdown.clone(),
+    ));
     tasks.spawn(run_lifecycle(
         store,
+        state.engine.clone(),
         state.config.cmdb.clone(),
         shutdown.clone(),
     ));

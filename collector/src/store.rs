@@ -162,6 +162,24 @@ pub struct Host {
     pub last_seen_at: i64,
     /// Last inventory applied (ms).
     pub last_inventory_at: Option<i64>,
+    /// Comma-separated tags.
+    pub tags: String,
+    /// Deadline of a planned absence.
+    pub away_until: Option<i64>,
+    /// Reason of a planned absence.
+    pub away_reason: Option<String>,
+}
+
+impl Host {
+    /// Tags as a list.
+    pub fn tags_list(&self) -> Vec<String> {
+        self.tags
+            .split(',')
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty())
+            .map(String::from)
+            .collect()
+    }
 }
 
 /// A stored configuration item of a host.

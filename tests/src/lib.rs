@@ -585,3 +585,45 @@ pub async fn postgres_url() -> Option<String> {
         "{base}{separator}options=-c%20search_path%3D{schema}"
     ))
 }
+
+/// A copy of the agent's `host-debian` fixture tree under `dir/name`, made
+/// into a distinct machine: its own host name, machine-id, MAC and DMI ids.
+/// Agents pointed at it (`root = …`) look like separate hosts.
+pub fn fake_host_root(dir: &Path, name: &str, index: usize) -> Result<PathBuf> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/tests/fixtures/host-debian");
+    let root = dir.join(format!("root-{name}"));
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&source)
+        .arg(&root)
+        .status()?;
+    if !status.success() {
+        bail!("cannot copy {}", source.display());
+    }
+    let write = |relative: &str, contents: String| -> Result<()> {
+        let path = root.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, contents)?;
+        Ok(())
+    };
+    write("proc/sys/kernel/hostname", format!("{name}\n"))?;
+    write(
+        "etc/machine-id",
+        format!("{:032x}\n", 0xfeed_0000_u64 + index as u64),
+    )?;
+    write(
+        "sys/class/net/enp3s0/address",
+        format!("02:00:00:00:{:02x}:{:02x}\n", index / 256, index % 256),
+    )?;
+    write(
+        "sys/class/dmi/id/product_uuid",
+        format!("5a1e0000-0000-4000-8000-{:012x}\n", index),
+    )?;
+    write(
+        "sys/class/dmi/id/product_serial",
+        format!("FAKE-{index:06}\n"),
+    )?;
+    Ok(root)
+}

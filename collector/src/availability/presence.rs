@@ -117,7 +117,11 @@ pub struct Presence {
 impl Presence {
     /// Tracks nobody yet; nobody is declared down before `grace_until`.
     pub fn new(down_after_ms: i64, grace_until: i64) -> Self {
-        Self { hosts: HashMap::new(), down_after_ms, grace_until }
+        Self {
+            hosts: HashMap::new(),
+            down_after_ms,
+            grace_until,
+        }
     }
 
     /// Restores a host's presence (e.g. from the store after a restart).
@@ -141,7 +145,14 @@ impl Presence {
 
     /// Any message from the host: it is alive.
     pub fn heard(&mut self, host_id: &str, at: i64) -> Vec<Transition> {
-        let entry = self.hosts.entry(host_id.to_string()).or_insert(HostPresence { state: State::Suspect, last_heartbeat: at, away_until: None });
+        let entry = self
+            .hosts
+            .entry(host_id.to_string())
+            .or_insert(HostPresence {
+                state: State::Suspect,
+                last_heartbeat: at,
+                away_until: None,
+            });
         entry.last_heartbeat = entry.last_heartbeat.max(at);
         let from = entry.state;
         if from == State::Up {
@@ -149,9 +160,17 @@ impl Presence {
         }
         entry.state = State::Up;
         entry.away_until = None;
-        let mut out = vec![Transition::Changed { host_id: host_id.to_string(), state: State::Up, at }];
+        let mut out = vec![Transition::Changed {
+            host_id: host_id.to_string(),
+            state: State::Up,
+            at,
+        }];
         if matches!(from, State::Down | State::Away) {
-            out.push(Transition::Recovered { host_id: host_id.to_string(), from, at });
+            out.push(Transition::Recovered {
+                host_id: host_id.to_string(),
+                from,
+                at,
+            });
         }
         out
     }
@@ -161,22 +180,48 @@ impl Presence {
         match self.hosts.get_mut(host_id) {
             Some(entry) if entry.state == State::Up => {
                 entry.state = State::Suspect;
-                vec![Transition::Changed { host_id: host_id.to_string(), state: State::Suspect, at }]
+                vec![Transition::Changed {
+                    host_id: host_id.to_string(),
+                    state: State::Suspect,
+                    at,
+                }]
             }
             _ => Vec::new(),
         }
     }
 
     /// A goodbye: away until `at + back_within_ms`.
-    pub fn goodbye(&mut self, host_id: &str, reason: &str, back_within_ms: i64, at: i64) -> Vec<Transition> {
-        let entry = self.hosts.entry(host_id.to_string()).or_insert(HostPresence { state: State::Up, last_heartbeat: at, away_until: None });
+    pub fn goodbye(
+        &mut self,
+        host_id: &str,
+        reason: &str,
+        back_within_ms: i64,
+        at: i64,
+    ) -> Vec<Transition> {
+        let entry = self
+            .hosts
+            .entry(host_id.to_string())
+            .or_insert(HostPresence {
+                state: State::Up,
+                last_heartbeat: at,
+                away_until: None,
+            });
         entry.last_heartbeat = entry.last_heartbeat.max(at);
         entry.state = State::Away;
         let until = at + back_within_ms.max(0);
         entry.away_until = Some(until);
         vec![
-            Transition::Changed { host_id: host_id.to_string(), state: State::Away, at },
-            Transition::WentAway { host_id: host_id.to_string(), reason: reason.to_string(), last_heartbeat: entry.last_heartbeat, until },
+            Transition::Changed {
+                host_id: host_id.to_string(),
+                state: State::Away,
+                at,
+            },
+            Transition::WentAway {
+                host_id: host_id.to_string(),
+                reason: reason.to_string(),
+                last_heartbeat: entry.last_heartbeat,
+                until,
+            },
         ]
     }
 
@@ -184,13 +229,19 @@ impl Presence {
     pub fn late(&self, now: i64, late_ms: i64) -> usize {
         self.hosts
             .values()
-            .filter(|presence| matches!(presence.state, State::Up | State::Suspect) && now - presence.last_heartbeat > late_ms)
+            .filter(|presence| {
+                matches!(presence.state, State::Up | State::Suspect)
+                    && now - presence.last_heartbeat > late_ms
+            })
             .count()
     }
 
     /// Hosts currently counted as reachable or expected (not down).
     pub fn monitored(&self) -> usize {
-        self.hosts.values().filter(|presence| presence.state != State::Down).count()
+        self.hosts
+            .values()
+            .filter(|presence| presence.state != State::Down)
+            .count()
     }
 
     /// Advances time: declares silent hosts down and missed deadlines.
@@ -203,18 +254,36 @@ impl Presence {
         ids.sort();
         let ids: Vec<String> = ids.into_iter().cloned().collect();
         for host_id in ids {
-            let Some(entry) = self.hosts.get_mut(&host_id) else { continue };
+            let Some(entry) = self.hosts.get_mut(&host_id) else {
+                continue;
+            };
             match entry.state {
                 State::Up | State::Suspect if now - entry.last_heartbeat >= self.down_after_ms => {
                     entry.state = State::Down;
-                    out.push(Transition::Changed { host_id: host_id.clone(), state: State::Down, at: now });
-                    out.push(Transition::WentDown { host_id, last_heartbeat: entry.last_heartbeat, at: now });
+                    out.push(Transition::Changed {
+                        host_id: host_id.clone(),
+                        state: State::Down,
+                        at: now,
+                    });
+                    out.push(Transition::WentDown {
+                        host_id,
+                        last_heartbeat: entry.last_heartbeat,
+                        at: now,
+                    });
                 }
                 State::Away if entry.away_until.is_some_and(|until| now >= until) => {
                     let deadline = entry.away_until.take().unwrap_or(now);
                     entry.state = State::Down;
-                    out.push(Transition::Changed { host_id: host_id.clone(), state: State::Down, at: now });
-                    out.push(Transition::MissedDeadline { host_id, deadline, at: now });
+                    out.push(Transition::Changed {
+                        host_id: host_id.clone(),
+                        state: State::Down,
+                        at: now,
+                    });
+                    out.push(Transition::MissedDeadline {
+                        host_id,
+                        deadline,
+                        at: now,
+                    });
                 }
                 _ => {}
             }
@@ -247,17 +316,38 @@ mod tests {
         presence.heard("h", 2_000);
         assert!(presence.tick(4_999).is_empty());
         let out = presence.tick(5_000);
-        assert_eq!(out[1], Transition::WentDown { host_id: "h".into(), last_heartbeat: 2_000, at: 5_000 });
+        assert_eq!(
+            out[1],
+            Transition::WentDown {
+                host_id: "h".into(),
+                last_heartbeat: 2_000,
+                at: 5_000
+            }
+        );
         assert!(presence.tick(9_000).is_empty(), "down once");
         let back = presence.heard("h", 9_500);
-        assert_eq!(back[1], Transition::Recovered { host_id: "h".into(), from: State::Down, at: 9_500 });
+        assert_eq!(
+            back[1],
+            Transition::Recovered {
+                host_id: "h".into(),
+                from: State::Down,
+                at: 9_500
+            }
+        );
     }
 
     #[test]
     fn closed_session_is_suspect_at_once_then_down() {
         let mut presence = Presence::new(3_000, 0);
         presence.heard("h", 1_000);
-        assert_eq!(presence.session_closed("h", 1_500), vec![Transition::Changed { host_id: "h".into(), state: State::Suspect, at: 1_500 }]);
+        assert_eq!(
+            presence.session_closed("h", 1_500),
+            vec![Transition::Changed {
+                host_id: "h".into(),
+                state: State::Suspect,
+                at: 1_500
+            }]
+        );
         assert_eq!(presence.get("h").map(|p| p.state), Some(State::Suspect));
         assert_eq!(kinds(&presence.tick(4_000)), vec!["changed", "down"]);
     }
@@ -266,22 +356,48 @@ mod tests {
     fn goodbye_is_planned_until_the_deadline() {
         let mut presence = Presence::new(3_000, 0);
         presence.heard("h", 1_000);
-        assert_eq!(kinds(&presence.goodbye("h", "reboot", 30_000, 2_000)), vec!["changed", "away"]);
+        assert_eq!(
+            kinds(&presence.goodbye("h", "reboot", 30_000, 2_000)),
+            vec!["changed", "away"]
+        );
         presence.session_closed("h", 2_100);
-        assert!(presence.tick(20_000).is_empty(), "away hosts are not declared down");
-        assert_eq!(kinds(&presence.heard("h", 25_000)), vec!["changed", "recovered"]);
+        assert!(
+            presence.tick(20_000).is_empty(),
+            "away hosts are not declared down"
+        );
+        assert_eq!(
+            kinds(&presence.heard("h", 25_000)),
+            vec!["changed", "recovered"]
+        );
         presence.goodbye("h", "maintenance", 10_000, 30_000);
         let out = presence.tick(40_000);
-        assert_eq!(out[1], Transition::MissedDeadline { host_id: "h".into(), deadline: 40_000, at: 40_000 });
+        assert_eq!(
+            out[1],
+            Transition::MissedDeadline {
+                host_id: "h".into(),
+                deadline: 40_000,
+                at: 40_000
+            }
+        );
     }
 
     #[test]
     fn nobody_is_down_during_the_startup_grace() {
         let mut presence = Presence::new(3_000, 10_000);
-        presence.restore("h".into(), HostPresence { state: State::Up, last_heartbeat: 0, away_until: None });
+        presence.restore(
+            "h".into(),
+            HostPresence {
+                state: State::Up,
+                last_heartbeat: 0,
+                away_until: None,
+            },
+        );
         assert!(presence.tick(9_999).is_empty());
         presence.heard("h", 9_000);
-        assert!(presence.tick(10_000).is_empty(), "it reconnected during the grace period");
+        assert!(
+            presence.tick(10_000).is_empty(),
+            "it reconnected during the grace period"
+        );
         assert_eq!(kinds(&presence.tick(12_000)), vec!["changed", "down"]);
     }
 
@@ -292,7 +408,11 @@ mod tests {
         for round in 0..3 {
             let base = round * 10_000;
             presence.heard("h", base);
-            downs += presence.tick(base + 1_000).iter().filter(|t| matches!(t, Transition::WentDown { .. })).count();
+            downs += presence
+                .tick(base + 1_000)
+                .iter()
+                .filter(|t| matches!(t, Transition::WentDown { .. }))
+                .count();
         }
         assert_eq!(downs, 3);
         assert_eq!(presence.late(40_000, 500), 0, "down hosts are not late");

@@ -91,15 +91,27 @@ pub fn subtract(spans: &[Span], cut: &[Span]) -> Vec<Span> {
 pub fn availability(window: Span, outages: &[OutageSpan], maintenance: &[Span]) -> Availability {
     let maintenance = merge(maintenance.iter().copied(), window);
     let spans_of = |kind: &str| {
-        merge(outages.iter().filter(|outage| outage.kind == kind).map(|outage| (outage.start, outage.end.unwrap_or(window.1))), window)
+        merge(
+            outages
+                .iter()
+                .filter(|outage| outage.kind == kind)
+                .map(|outage| (outage.start, outage.end.unwrap_or(window.1))),
+            window,
+        )
     };
     let unplanned = subtract(&spans_of("unplanned"), &maintenance);
     let scheduled_ms = (window.1 - window.0).max(0) - total(&maintenance);
     let unplanned_downtime_ms = total(&unplanned);
     let failures = outages
         .iter()
-        .filter(|outage| outage.kind == "unplanned" && outage.start >= window.0 && outage.start < window.1)
-        .filter(|outage| !maintenance.iter().any(|(start, end)| outage.start >= *start && outage.start < *end))
+        .filter(|outage| {
+            outage.kind == "unplanned" && outage.start >= window.0 && outage.start < window.1
+        })
+        .filter(|outage| {
+            !maintenance
+                .iter()
+                .any(|(start, end)| outage.start >= *start && outage.start < *end)
+        })
         .count();
     let availability_percent = if scheduled_ms > 0 {
         (scheduled_ms - unplanned_downtime_ms) as f64 * 100.0 / scheduled_ms as f64
@@ -171,7 +183,11 @@ pub fn expand_recurring(starts_at: i64, ends_at: i64, recurrence: &str, window: 
     if length <= 0 {
         return Vec::new();
     }
-    let first = if window.0 > starts_at { starts_at + (window.0 - starts_at - length).max(0) / period * period } else { starts_at };
+    let first = if window.0 > starts_at {
+        starts_at + (window.0 - starts_at - length).max(0) / period * period
+    } else {
+        starts_at
+    };
     let mut spans = Vec::new();
     let mut start = first;
     while start < window.1 {
@@ -188,23 +204,40 @@ mod tests {
     const H: i64 = 3_600_000;
 
     fn outage(start: i64, end: Option<i64>, kind: &str) -> OutageSpan {
-        OutageSpan { start, end, kind: kind.into() }
+        OutageSpan {
+            start,
+            end,
+            kind: kind.into(),
+        }
     }
 
     #[test]
     fn plain_outage_inside_the_window() {
-        let report = availability((0, 100 * H), &[outage(10 * H, Some(11 * H), "unplanned")], &[]);
+        let report = availability(
+            (0, 100 * H),
+            &[outage(10 * H, Some(11 * H), "unplanned")],
+            &[],
+        );
         assert_eq!(report.unplanned_downtime_ms, H);
         assert!((report.availability_percent - 99.0).abs() < 1e-9);
-        assert_eq!((report.failures, report.mtrs_ms, report.mtbf_ms), (1, Some(H), Some(99 * H)));
+        assert_eq!(
+            (report.failures, report.mtrs_ms, report.mtbf_ms),
+            (1, Some(H), Some(99 * H))
+        );
     }
 
     #[test]
     fn outages_crossing_window_edges_are_clipped() {
-        let outages = [outage(-5 * H, Some(2 * H), "unplanned"), outage(99 * H, None, "unplanned")];
+        let outages = [
+            outage(-5 * H, Some(2 * H), "unplanned"),
+            outage(99 * H, None, "unplanned"),
+        ];
         let report = availability((0, 100 * H), &outages, &[]);
         assert_eq!(report.unplanned_downtime_ms, 3 * H);
-        assert_eq!(report.failures, 1, "only outages that began inside the window count as failures");
+        assert_eq!(
+            report.failures, 1,
+            "only outages that began inside the window count as failures"
+        );
     }
 
     #[test]
@@ -213,34 +246,71 @@ mod tests {
         let outages = [outage(13 * H, Some(18 * H), "unplanned")];
         let report = availability((0, 100 * H), &outages, &maintenance);
         assert_eq!(report.scheduled_ms, 94 * H);
-        assert_eq!(report.unplanned_downtime_ms, 2 * H, "16h to 18h is outside maintenance");
+        assert_eq!(
+            report.unplanned_downtime_ms,
+            2 * H,
+            "16h to 18h is outside maintenance"
+        );
         assert_eq!(report.failures, 0, "it began inside maintenance");
     }
 
     #[test]
     fn planned_and_degraded_are_reported_apart() {
-        let outages = [outage(0, Some(H), "planned"), outage(2 * H, Some(4 * H), "degraded")];
+        let outages = [
+            outage(0, Some(H), "planned"),
+            outage(2 * H, Some(4 * H), "degraded"),
+        ];
         let report = availability((0, 10 * H), &outages, &[]);
-        assert_eq!((report.planned_downtime_ms, report.degraded_ms, report.unplanned_downtime_ms), (H, 2 * H, 0));
+        assert_eq!(
+            (
+                report.planned_downtime_ms,
+                report.degraded_ms,
+                report.unplanned_downtime_ms
+            ),
+            (H, 2 * H, 0)
+        );
         assert_eq!(report.availability_percent, 100.0);
     }
 
     #[test]
     fn k_of_n_service_is_down_only_below_k() {
         let members = vec![vec![(0, 10 * H)], vec![(5 * H, 15 * H)], vec![]];
-        assert_eq!(service_down_spans(&members, 2, (0, 20 * H)), vec![(5 * H, 10 * H)]);
-        assert_eq!(service_down_spans(&members, 1, (0, 20 * H)), Vec::<Span>::new());
-        assert_eq!(service_down_spans(&members, 3, (0, 20 * H)), vec![(0, 15 * H)]);
-        assert_eq!(service_down_spans(&members, 4, (0, 20 * H)), vec![(0, 20 * H)], "fewer members than k");
+        assert_eq!(
+            service_down_spans(&members, 2, (0, 20 * H)),
+            vec![(5 * H, 10 * H)]
+        );
+        assert_eq!(
+            service_down_spans(&members, 1, (0, 20 * H)),
+            Vec::<Span>::new()
+        );
+        assert_eq!(
+            service_down_spans(&members, 3, (0, 20 * H)),
+            vec![(0, 15 * H)]
+        );
+        assert_eq!(
+            service_down_spans(&members, 4, (0, 20 * H)),
+            vec![(0, 20 * H)],
+            "fewer members than k"
+        );
         let handover = vec![vec![(0, 5 * H)], vec![(5 * H, 10 * H)]];
-        assert_eq!(service_down_spans(&handover, 2, (0, 20 * H)), vec![(0, 10 * H)]);
-        assert_eq!(service_down_spans(&handover, 1, (0, 20 * H)), Vec::<Span>::new(), "hand-over at one instant");
+        assert_eq!(
+            service_down_spans(&handover, 2, (0, 20 * H)),
+            vec![(0, 10 * H)]
+        );
+        assert_eq!(
+            service_down_spans(&handover, 1, (0, 20 * H)),
+            Vec::<Span>::new(),
+            "hand-over at one instant"
+        );
     }
 
     #[test]
     fn recurring_windows_expand() {
         let spans = expand_recurring(2 * H, 3 * H, "daily", (0, 72 * H));
-        assert_eq!(spans, vec![(2 * H, 3 * H), (26 * H, 27 * H), (50 * H, 51 * H)]);
+        assert_eq!(
+            spans,
+            vec![(2 * H, 3 * H), (26 * H, 27 * H), (50 * H, 51 * H)]
+        );
         let late = expand_recurring(2 * H, 3 * H, "daily", (49 * H, 72 * H));
         assert_eq!(late, vec![(50 * H, 51 * H)]);
         assert_eq!(expand_recurring(0, H, "", (0, 10 * H)), vec![(0, H)]);
@@ -248,7 +318,10 @@ mod tests {
 
     #[test]
     fn subtract_handles_nested_cuts() {
-        assert_eq!(subtract(&[(0, 10)], &[(2, 3), (5, 7)]), vec![(0, 2), (3, 5), (7, 10)]);
+        assert_eq!(
+            subtract(&[(0, 10)], &[(2, 3), (5, 7)]),
+            vec![(0, 2), (3, 5), (7, 10)]
+        );
         assert_eq!(subtract(&[(0, 10)], &[(-5, 20)]), Vec::<Span>::new());
     }
 }

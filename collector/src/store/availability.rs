@@ -191,8 +191,13 @@ pub struct Relationship {
 }
 
 /// Relationship kinds, as ITIL/ServiceNow name them.
-pub const RELATIONSHIP_KINDS: &[&str] =
-    &["Runs on::Runs", "Contains::Contained by", "Owns::Owned by", "Depends on::Used by", "Members::Member of"];
+pub const RELATIONSHIP_KINDS: &[&str] = &[
+    "Runs on::Runs",
+    "Contains::Contained by",
+    "Owns::Owned by",
+    "Depends on::Used by",
+    "Members::Member of",
+];
 
 /// The availability part of the store.
 #[async_trait]
@@ -200,7 +205,14 @@ pub trait AvailabilityStore {
     /// Presence of every host not retired.
     async fn load_presence(&self) -> Result<Vec<PresenceRow>>;
     /// Writes a presence change.
-    async fn set_presence(&self, host_id: &str, state: &str, at: i64, away_until: Option<i64>, away_reason: Option<&str>) -> Result<()>;
+    async fn set_presence(
+        &self,
+        host_id: &str,
+        state: &str,
+        at: i64,
+        away_until: Option<i64>,
+        away_reason: Option<&str>,
+    ) -> Result<()>;
     /// Records an outage.
     async fn open_outage(&self, outage: &NewOutage) -> Result<()>;
     /// Ends every open outage of a host; returns them.
@@ -214,9 +226,20 @@ pub trait AvailabilityStore {
     /// `None` if one with the same dedup key is already open.
     async fn insert_incident(&self, incident: &Incident, event: Option<&str>) -> Result<bool>;
     /// Resolves an open incident and records its event, atomically; false if not open.
-    async fn resolve_incident(&self, incident_id: &str, at: i64, event: Option<&str>) -> Result<bool>;
+    async fn resolve_incident(
+        &self,
+        incident_id: &str,
+        at: i64,
+        event: Option<&str>,
+    ) -> Result<bool>;
     /// Acknowledges an open incident and records its event.
-    async fn acknowledge_incident(&self, incident_id: &str, by: &str, at: i64, event: Option<&str>) -> Result<bool>;
+    async fn acknowledge_incident(
+        &self,
+        incident_id: &str,
+        by: &str,
+        at: i64,
+        event: Option<&str>,
+    ) -> Result<bool>;
     /// Counts one more flap of an open incident.
     async fn count_flap(&self, incident_id: &str, at: i64) -> Result<()>;
     /// The open incident with this dedup key.
@@ -249,7 +272,12 @@ pub trait AvailabilityStore {
     /// Relationships touching a CI (or all).
     async fn relationships(&self, ci_id: Option<&str>) -> Result<Vec<Relationship>>;
     /// Removes one.
-    async fn remove_relationship(&self, parent_id: &str, child_id: &str, kind: &str) -> Result<bool>;
+    async fn remove_relationship(
+        &self,
+        parent_id: &str,
+        child_id: &str,
+        kind: &str,
+    ) -> Result<bool>;
     /// Replaces a host's tags (comma-separated).
     async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool>;
 }
@@ -257,7 +285,13 @@ pub trait AvailabilityStore {
 const INCIDENT_COLUMNS: &str = "id, dedup_key, ci_id, rule, severity, state, summary, details, parent_id, suppressed, flaps, \
     opened_at, acknowledged_at, acknowledged_by, resolved_at, updated_at";
 
-async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, incident_id: &str, transition: &str, payload: &str, at: i64) -> Result<()> {
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    incident_id: &str,
+    transition: &str,
+    payload: &str,
+    at: i64,
+) -> Result<()> {
     sqlx::query("INSERT INTO incident_events (incident_id, transition, payload, created_at) VALUES ($1, $2, $3, $4)")
         .bind(incident_id)
         .bind(transition)
@@ -278,7 +312,14 @@ impl AvailabilityStore for SqlStore {
         .await?)
     }
 
-    async fn set_presence(&self, host_id: &str, state: &str, at: i64, away_until: Option<i64>, away_reason: Option<&str>) -> Result<()> {
+    async fn set_presence(
+        &self,
+        host_id: &str,
+        state: &str,
+        at: i64,
+        away_until: Option<i64>,
+        away_reason: Option<&str>,
+    ) -> Result<()> {
         sqlx::query("UPDATE hosts SET presence = $1, presence_since = $2, away_until = $3, away_reason = $4 WHERE id = $5")
             .bind(state)
             .bind(at)
@@ -317,11 +358,21 @@ impl AvailabilityStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(open.into_iter().map(|outage| Outage { ended_at: Some(ended_at.max(outage.began_at)), ..outage }).collect())
+        Ok(open
+            .into_iter()
+            .map(|outage| Outage {
+                ended_at: Some(ended_at.max(outage.began_at)),
+                ..outage
+            })
+            .collect())
     }
 
     async fn link_outage(&self, outage_id: &str, incident_id: &str) -> Result<()> {
-        sqlx::query("UPDATE outages SET incident_id = $1 WHERE id = $2").bind(incident_id).bind(outage_id).execute(self.pool()).await?;
+        sqlx::query("UPDATE outages SET incident_id = $1 WHERE id = $2")
+            .bind(incident_id)
+            .bind(outage_id)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -350,14 +401,17 @@ impl AvailabilityStore for SqlStore {
 
     async fn insert_incident(&self, incident: &Incident, event: Option<&str>) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let existing = sqlx::query("SELECT id FROM incidents WHERE dedup_key = $1 AND state <> 'resolved'")
-            .bind(&incident.dedup_key)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing =
+            sqlx::query("SELECT id FROM incidents WHERE dedup_key = $1 AND state <> 'resolved'")
+                .bind(&incident.dedup_key)
+                .fetch_optional(&mut *tx)
+                .await?;
         if existing.is_some() {
             return Ok(false);
         }
-        let sql = format!("INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)");
+        let sql = format!(
+            "INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        );
         sqlx::query(AssertSqlSafe(sql))
             .bind(&incident.id)
             .bind(&incident.dedup_key)
@@ -378,13 +432,25 @@ impl AvailabilityStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         if let Some(payload) = event {
-            insert_event(&mut tx, &incident.id, "trigger", payload, incident.opened_at).await?;
+            insert_event(
+                &mut tx,
+                &incident.id,
+                "trigger",
+                payload,
+                incident.opened_at,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn resolve_incident(&self, incident_id: &str, at: i64, event: Option<&str>) -> Result<bool> {
+    async fn resolve_incident(
+        &self,
+        incident_id: &str,
+        at: i64,
+        event: Option<&str>,
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query("UPDATE incidents SET state = 'resolved', resolved_at = $1, updated_at = $1 WHERE id = $2 AND state <> 'resolved'")
             .bind(at)
@@ -402,7 +468,13 @@ impl AvailabilityStore for SqlStore {
         Ok(true)
     }
 
-    async fn acknowledge_incident(&self, incident_id: &str, by: &str, at: i64, event: Option<&str>) -> Result<bool> {
+    async fn acknowledge_incident(
+        &self,
+        incident_id: &str,
+        by: &str,
+        at: i64,
+        event: Option<&str>,
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE incidents SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2, updated_at = $1 WHERE id = $3 AND state = 'open'",
@@ -433,13 +505,21 @@ impl AvailabilityStore for SqlStore {
     }
 
     async fn open_incident(&self, dedup_key: &str) -> Result<Option<Incident>> {
-        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE dedup_key = $1 AND state <> 'resolved'");
-        Ok(sqlx::query_as::<_, Incident>(AssertSqlSafe(sql)).bind(dedup_key).fetch_optional(self.pool()).await?)
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE dedup_key = $1 AND state <> 'resolved'"
+        );
+        Ok(sqlx::query_as::<_, Incident>(AssertSqlSafe(sql))
+            .bind(dedup_key)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     async fn incident(&self, incident_id: &str) -> Result<Option<Incident>> {
         let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1");
-        Ok(sqlx::query_as::<_, Incident>(AssertSqlSafe(sql)).bind(incident_id).fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_as::<_, Incident>(AssertSqlSafe(sql))
+            .bind(incident_id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     async fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>> {
@@ -448,7 +528,11 @@ impl AvailabilityStore for SqlStore {
             Some("open") => sql.push_str(" AND state <> 'resolved'"),
             Some("resolved") => sql.push_str(" AND state = 'resolved'"),
             Some("acknowledged") => sql.push_str(" AND state = 'acknowledged'"),
-            Some(other) if other != "all" => return Err(Error::InvalidInput(format!("state must be open, acknowledged, resolved or all, got {other:?}"))),
+            Some(other) if other != "all" => {
+                return Err(Error::InvalidInput(format!(
+                    "state must be open, acknowledged, resolved or all, got {other:?}"
+                )));
+            }
             _ => {}
         }
         let mut binds = Vec::new();
@@ -521,13 +605,24 @@ impl AvailabilityStore for SqlStore {
     }
 
     async fn delete_maintenance(&self, id: &str) -> Result<bool> {
-        Ok(sqlx::query("DELETE FROM maintenance_windows WHERE id = $1").bind(id).execute(self.pool()).await?.rows_affected() > 0)
+        Ok(sqlx::query("DELETE FROM maintenance_windows WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+            > 0)
     }
 
     async fn create_service(&self, service: &BusinessService) -> Result<()> {
-        let exists = sqlx::query("SELECT id FROM business_services WHERE name = $1").bind(&service.name).fetch_optional(self.pool()).await?;
+        let exists = sqlx::query("SELECT id FROM business_services WHERE name = $1")
+            .bind(&service.name)
+            .fetch_optional(self.pool())
+            .await?;
         if exists.is_some() {
-            return Err(Error::Conflict(format!("a business service named {:?} exists", service.name)));
+            return Err(Error::Conflict(format!(
+                "a business service named {:?} exists",
+                service.name
+            )));
         }
         sqlx::query("INSERT INTO business_services (id, name, min_up, sla_target, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&service.id)
@@ -541,15 +636,24 @@ impl AvailabilityStore for SqlStore {
     }
 
     async fn services(&self) -> Result<Vec<BusinessService>> {
-        Ok(sqlx::query_as::<_, BusinessService>("SELECT id, name, min_up, sla_target, created_at FROM business_services ORDER BY name")
-            .fetch_all(self.pool())
-            .await?)
+        Ok(sqlx::query_as::<_, BusinessService>(
+            "SELECT id, name, min_up, sla_target, created_at FROM business_services ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     async fn delete_service(&self, id: &str) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM relationships WHERE parent_id = $1 OR child_id = $1").bind(id).execute(&mut *tx).await?;
-        let deleted = sqlx::query("DELETE FROM business_services WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+        sqlx::query("DELETE FROM relationships WHERE parent_id = $1 OR child_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM business_services WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(deleted > 0)
     }
@@ -589,19 +693,30 @@ impl AvailabilityStore for SqlStore {
         Ok(rows)
     }
 
-    async fn remove_relationship(&self, parent_id: &str, child_id: &str, kind: &str) -> Result<bool> {
-        Ok(sqlx::query("DELETE FROM relationships WHERE parent_id = $1 AND child_id = $2 AND kind = $3")
-            .bind(parent_id)
-            .bind(child_id)
-            .bind(kind)
-            .execute(self.pool())
-            .await?
-            .rows_affected()
+    async fn remove_relationship(
+        &self,
+        parent_id: &str,
+        child_id: &str,
+        kind: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "DELETE FROM relationships WHERE parent_id = $1 AND child_id = $2 AND kind = $3",
+        )
+        .bind(parent_id)
+        .bind(child_id)
+        .bind(kind)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
             > 0)
     }
 
     async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool> {
-        let row = sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2").bind(tags).bind(host_id).execute(self.pool()).await?;
+        let row = sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2")
+            .bind(tags)
+            .bind(host_id)
+            .execute(self.pool())
+            .await?;
         Ok(row.rows_affected() > 0)
     }
 }

@@ -30,7 +30,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 const HOST_COLUMNS: &str = "id, hostname, fqdn, class, machine_id, dmi_uuid, dmi_serial, macs, os_name, os_version, \
     kernel, arch, cpu_model, cpu_threads, memory_bytes, package_count, lifecycle, presence, agent_id, match_rule, \
-    possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at";
+    possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at, tags, away_until, away_reason";
 
 const AGENT_COLUMNS: &str = "id, cert_fingerprint, hostname, enrolled_at, host_id, last_seq, last_seen_at, version, revoked_at";
 

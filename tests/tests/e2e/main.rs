@@ -1,5 +1,6 @@
 //! End-to-end tests: real `rollcall-collector` and `rollcall-agent`
 //! processes on loopback, over real TLS, on real databases.
 
+mod availability;
 mod cmdb;
 mod skeleton;

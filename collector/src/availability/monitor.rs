@@ -1,0 +1,478 @@
+//! The monitor: feeds session and heartbeat signals into the presence state
+//! machine, ticks it, and records what follows: presence changes at once,
+//! outages (beginning at the last heartbeat), host-down incidents with
+//! maintenance windows, storm control, dependencies and flap damping.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::availability::presence::{HostPresence, Presence, State, Transition};
+use crate::availability::report::expand_recurring;
+use crate::config::Config;
+use crate::error::Result;
+use crate::incidents::engine::{Engine, IncidentSpec, Opened, dedup_key};
+use crate::incidents::event::Severity;
+use crate::store::Store;
+use crate::store::availability::NewOutage;
+
+/// Rule name of host-down incidents.
+pub const HOST_DOWN: &str = "host_down";
+/// CI id of collector-wide incidents (storms).
+pub const COLLECTOR_CI: &str = "collector";
+
+/// Feeds presence; shared with the gRPC service.
+#[derive(Debug)]
+pub struct Monitor {
+    presence: Mutex<Presence>,
+    sender: mpsc::UnboundedSender<Transition>,
+}
+
+impl Monitor {
+    fn lock(&self) -> MutexGuard<'_, Presence> {
+        self.presence
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn forward(&self, transitions: Vec<Transition>) {
+        for transition in transitions {
+            let _ = self.sender.send(transition);
+        }
+    }
+
+    /// Any message from a host.
+    pub fn heard(&self, host_id: &str, at: i64) {
+        let transitions = self.lock().heard(host_id, at);
+        self.forward(transitions);
+    }
+
+    /// A session closed without goodbye.
+    pub fn session_closed(&self, host_id: &str, at: i64) {
+        let transitions = self.lock().session_closed(host_id, at);
+        self.forward(transitions);
+    }
+
+    /// A planned absence.
+    pub fn goodbye(&self, host_id: &str, reason: &str, back_within_ms: i64, at: i64) {
+        let transitions = self.lock().goodbye(host_id, reason, back_within_ms, at);
+        self.forward(transitions);
+    }
+
+    /// Hosts per presence state.
+    pub fn counts(&self) -> HashMap<State, usize> {
+        self.lock().counts()
+    }
+}
+
+struct Recorder {
+    store: Arc<dyn Store>,
+    engine: Engine,
+    config: Config,
+    storm: Option<(String, i64)>,
+    downs: HashMap<String, VecDeque<i64>>,
+    pending_resolve: HashMap<String, i64>,
+}
+
+/// Starts the monitor: restores presence from the store and spawns its task.
+pub async fn start(
+    store: Arc<dyn Store>,
+    config: Config,
+    shutdown: CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
+) -> Result<Arc<Monitor>> {
+    let now = rollcall_proto::now_ms();
+    let mut presence = Presence::new(config.down_after_ms(), now + config.startup_grace_ms());
+    for row in store.load_presence().await? {
+        let state = match State::parse(&row.presence) {
+            Some(state) => state,
+            None => continue,
+        };
+        presence.restore(
+            row.id,
+            HostPresence {
+                state,
+                last_heartbeat: row.last_seen_at,
+                away_until: row.away_until,
+            },
+        );
+    }
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let monitor = Arc::new(Monitor {
+        presence: Mutex::new(presence),
+        sender,
+    });
+    let recorder = Recorder {
+        engine: Engine::new(store.clone()),
+        store,
+        config,
+        storm: None,
+        downs: HashMap::new(),
+        pending_resolve: HashMap::new(),
+    };
+    tasks.spawn(run(monitor.clone(), recorder, receiver, shutdown));
+    Ok(monitor)
+}
+
+async fn run(
+    monitor: Arc<Monitor>,
+    mut recorder: Recorder,
+    mut receiver: mpsc::UnboundedReceiver<Transition>,
+    shutdown: CancellationToken,
+) {
+    let mut ticker =
+        tokio::time::interval(Duration::from_millis(recorder.config.availability.tick_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let late_ms = (1500 * u64::from(recorder.config.agents.heartbeat_interval_s)) as i64;
+    loop {
+        tokio::select! {
+            transition = receiver.recv() => {
+                let Some(transition) = transition else { return };
+                if let Err(error) = recorder.record(vec![transition], 0, 0).await {
+                    tracing::error!(error = %error, "cannot record presence transition");
+                }
+            }
+            _ = ticker.tick() => {
+                let now = rollcall_proto::now_ms();
+                let (transitions, late, total) = {
+                    let mut presence = monitor.lock();
+                    let transitions = presence.tick(now);
+                    let late = presence.late(now, late_ms);
+                    (transitions, late, presence.counts().values().sum::<usize>())
+                };
+                if let Err(error) = recorder.record(transitions, late, total).await {
+                    tracing::error!(error = %error, "cannot record outages");
+                }
+                if let Err(error) = recorder.resolve_stable(&monitor, now).await {
+                    tracing::error!(error = %error, "cannot resolve recovered incidents");
+                }
+            }
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+impl Recorder {
+    async fn record(
+        &mut self,
+        transitions: Vec<Transition>,
+        late: usize,
+        total: usize,
+    ) -> Result<()> {
+        let went_down = transitions
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t,
+                    Transition::WentDown { .. } | Transition::MissedDeadline { .. }
+                )
+            })
+            .count();
+        let storm = self.storm_parent(went_down, late, total).await?;
+        for transition in transitions {
+            match transition {
+                Transition::Changed { host_id, state, at } => {
+                    let (until, reason) = match state {
+                        State::Away => match self.store.host(&host_id).await? {
+                            Some(host) => (host.away_until, host.away_reason),
+                            None => (None, None),
+                        },
+                        _ => (None, None),
+                    };
+                    self.store
+                        .set_presence(&host_id, state.as_str(), at, until, reason.as_deref())
+                        .await?;
+                }
+                Transition::WentDown {
+                    host_id,
+                    last_heartbeat,
+                    at,
+                } => {
+                    self.down(
+                        &host_id,
+                        last_heartbeat,
+                        at,
+                        "no heartbeat".into(),
+                        storm.clone(),
+                    )
+                    .await?;
+                }
+                Transition::MissedDeadline {
+                    host_id,
+                    deadline,
+                    at,
+                } => {
+                    self.store.close_outages(&host_id, deadline).await?;
+                    self.down(
+                        &host_id,
+                        deadline,
+                        at,
+                        "did not return by the announced deadline".into(),
+                        storm.clone(),
+                    )
+                    .await?;
+                }
+                Transition::WentAway {
+                    host_id,
+                    reason,
+                    last_heartbeat,
+                    until,
+                } => {
+                    self.store
+                        .set_presence(
+                            &host_id,
+                            State::Away.as_str(),
+                            last_heartbeat,
+                            Some(until),
+                            Some(&reason),
+                        )
+                        .await?;
+                    let outage = NewOutage {
+                        id: crate::auth::new_id(),
+                        host_id: host_id.clone(),
+                        kind: "planned".into(),
+                        cause: reason,
+                        began_at: last_heartbeat,
+                        detected_at: last_heartbeat,
+                    };
+                    self.store.open_outage(&outage).await?;
+                }
+                Transition::Recovered { host_id, at, .. } => self.recovered(&host_id, at).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens (or keeps) the storm parent when many hosts go dark together.
+    async fn storm_parent(
+        &mut self,
+        went_down: usize,
+        late: usize,
+        total: usize,
+    ) -> Result<Option<String>> {
+        let now = rollcall_proto::now_ms();
+        let window = 2 * self.config.down_after_ms();
+        if let Some((incident_id, started)) = &self.storm {
+            let still_open = self
+                .store
+                .incident(incident_id)
+                .await?
+                .is_some_and(|incident| incident.state != "resolved");
+            if still_open && now - started <= window {
+                return Ok(Some(incident_id.clone()));
+            }
+            self.storm = None;
+        }
+        let affected = went_down + late;
+        let availability = &self.config.availability;
+        if went_down == 0
+            || total == 0
+            || affected < availability.storm_min_hosts
+            || (affected as f64) < availability.storm_share * total as f64
+        {
+            return Ok(None);
+        }
+        let spec = IncidentSpec {
+            ci_id: COLLECTOR_CI.into(),
+            rule: "storm".into(),
+            severity: Severity::Critical,
+            summary: format!("{affected} hosts unreachable from collector"),
+            description: format!(
+                "{affected} of {total} monitored hosts went silent within one detection window; per-host incidents are linked to this one and not notified"
+            ),
+            details: json!({ "hosts": affected, "monitored": total }),
+            suppressed: false,
+            parent_id: None,
+        };
+        let opened = self.engine.open(spec, now).await?;
+        let id = opened.incident().id.clone();
+        tracing::warn!(incident_id = %id, hosts = affected, "outage storm: one parent incident");
+        self.storm = Some((id.clone(), now));
+        Ok(Some(id))
+    }
+
+    async fn in_maintenance(&self, host_id: &str, at: i64) -> Result<Option<String>> {
+        let windows = self.store.maintenance_windows().await?;
+        if windows.is_empty() {
+            return Ok(None);
+        }
+        let tags = self
+            .store
+            .host(host_id)
+            .await?
+            .map(|host| host.tags_list())
+            .unwrap_or_default();
+        let memberships: Vec<String> = self
+            .store
+            .relationships(Some(host_id))
+            .await?
+            .into_iter()
+            .filter(|relationship| {
+                relationship.kind == "Members::Member of" && relationship.child_id == host_id
+            })
+            .map(|relationship| relationship.parent_id)
+            .collect();
+        for window in windows {
+            let applies = match window.scope.as_str() {
+                "host" => window.target == host_id,
+                "tag" => tags.contains(&window.target),
+                "service" => memberships.contains(&window.target),
+                _ => false,
+            };
+            if applies
+                && !expand_recurring(
+                    window.starts_at,
+                    window.ends_at,
+                    &window.recurrence,
+                    (at, at + 1),
+                )
+                .is_empty()
+            {
+                return Ok(Some(if window.reason.is_empty() {
+                    "maintenance window".into()
+                } else {
+                    window.reason
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The open host-down incident of a parent this host depends on, when that parent is not up.
+    async fn down_parent(&self, host_id: &str) -> Result<Option<(String, Option<String>)>> {
+        for relationship in self.store.relationships(Some(host_id)).await? {
+            if relationship.kind != "Depends on::Used by" || relationship.child_id != host_id {
+                continue;
+            }
+            let Some(parent) = self.store.host(&relationship.parent_id).await? else {
+                continue;
+            };
+            if parent.presence != State::Up.as_str() {
+                let incident = self
+                    .store
+                    .open_incident(&dedup_key(&parent.id, HOST_DOWN))
+                    .await?
+                    .map(|incident| incident.id);
+                return Ok(Some((parent.id, incident)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn down(
+        &mut self,
+        host_id: &str,
+        began_at: i64,
+        at: i64,
+        cause: String,
+        storm: Option<String>,
+    ) -> Result<()> {
+        let maintenance = self.in_maintenance(host_id, at).await?;
+        let outage = NewOutage {
+            id: crate::auth::new_id(),
+            host_id: host_id.to_string(),
+            kind: if maintenance.is_some() {
+                "planned".into()
+            } else {
+                "unplanned".into()
+            },
+            cause: maintenance.clone().unwrap_or_else(|| cause.clone()),
+            began_at,
+            detected_at: at,
+        };
+        self.store.open_outage(&outage).await?;
+        if maintenance.is_some() {
+            tracing::info!(
+                host_id,
+                "host down inside a maintenance window: planned outage, no incident"
+            );
+            return Ok(());
+        }
+        let flaps = self.downs.entry(host_id.to_string()).or_default();
+        flaps.push_back(at);
+        let window_ms = self.config.availability.flap_window_s as i64 * 1000;
+        while flaps.front().is_some_and(|first| at - first > window_ms) {
+            flaps.pop_front();
+        }
+        let host = self.store.host(host_id).await?;
+        let name = host
+            .as_ref()
+            .map(|host| host.hostname.clone())
+            .unwrap_or_else(|| host_id.to_string());
+        let (parent_id, suppressed, why) = match (storm, self.down_parent(host_id).await?) {
+            (Some(storm), _) => (Some(storm), true, "part of an outage storm".to_string()),
+            (None, Some((parent_host, parent_incident))) => (
+                parent_incident,
+                true,
+                format!("depends on {parent_host}, which is down"),
+            ),
+            (None, None) => (None, false, String::new()),
+        };
+        let silence_s = (at - began_at) as f64 / 1000.0;
+        let spec = IncidentSpec {
+            ci_id: host_id.to_string(),
+            rule: HOST_DOWN.into(),
+            severity: Severity::Critical,
+            summary: format!("{name} is down"),
+            description: format!(
+                "no heartbeat from {name} for {silence_s:.1} s ({cause}); outage began at the last heartbeat"
+            ),
+            details: json!({ "outage_id": outage.id, "last_heartbeat_ms": began_at, "detected_at_ms": at, "cause": cause, "suppressed_because": why }),
+            suppressed,
+            parent_id,
+        };
+        self.pending_resolve.remove(host_id);
+        match self.engine.open(spec, at).await? {
+            Opened::New(incident) => self.store.link_outage(&outage.id, &incident.id).await?,
+            Opened::Existing(incident) => {
+                self.store.count_flap(&incident.id, at).await?;
+                self.store.link_outage(&outage.id, &incident.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn recovered(&mut self, host_id: &str, at: i64) -> Result<()> {
+        self.store.close_outages(host_id, at).await?;
+        let flapping = self
+            .downs
+            .get(host_id)
+            .is_some_and(|downs| downs.len() >= self.config.availability.flap_count);
+        if flapping {
+            let due = at + self.config.availability.flap_stable_s as i64 * 1000;
+            tracing::info!(
+                host_id,
+                "flapping host recovered: incident stays open until it is stable"
+            );
+            self.pending_resolve.insert(host_id.to_string(), due);
+            return Ok(());
+        }
+        self.engine.resolve(host_id, HOST_DOWN, at).await?;
+        Ok(())
+    }
+
+    async fn resolve_stable(&mut self, monitor: &Monitor, now: i64) -> Result<()> {
+        let due: Vec<String> = self
+            .pending_resolve
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(host, _)| host.clone())
+            .collect();
+        for host_id in due {
+            self.pending_resolve.remove(&host_id);
+            let up = monitor
+                .lock()
+                .get(&host_id)
+                .is_some_and(|presence| presence.state == State::Up);
+            if up {
+                self.downs.remove(&host_id);
+                self.engine.resolve(&host_id, HOST_DOWN, now).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,410 @@
+//! The incident engine: one open incident per CI and rule (dedup key
+//! `ci:rule`), opened and resolved together with the event integrations
+//! deliver (same transaction), suppressed children that notify nobody, and
+//! the health rules (filesystem usage, memory pressure, failed units,
+//! failed checks).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::error::Result;
+use crate::incidents::event::{CiRef, IncidentEvent, Severity, Transition};
+use crate::store::Store;
+use crate::store::availability::{Incident, IncidentFilter};
+
+/// What to open.
+#[derive(Debug, Clone)]
+pub struct IncidentSpec {
+    /// The CI (host id, or `collector` for storms).
+    pub ci_id: String,
+    /// Rule, including its subject (`filesystem_usage:/var`).
+    pub rule: String,
+    /// Severity.
+    pub severity: Severity,
+    /// One line.
+    pub summary: String,
+    /// Longer text.
+    pub description: String,
+    /// Rule details.
+    pub details: Value,
+    /// Recorded but not notified (storm or dependency child).
+    pub suppressed: bool,
+    /// Parent incident (storm or dependency).
+    pub parent_id: Option<String>,
+}
+
+/// Thresholds of the health rules.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthRules {
+    /// Filesystem usage warning (%).
+    pub filesystem_warning_percent: f32,
+    /// Filesystem usage critical (%).
+    pub filesystem_critical_percent: f32,
+    /// Memory used above this (%) is memory pressure.
+    pub memory_pressure_percent: f32,
+}
+
+impl Default for HealthRules {
+    fn default() -> Self {
+        Self {
+            filesystem_warning_percent: 90.0,
+            filesystem_critical_percent: 95.0,
+            memory_pressure_percent: 95.0,
+        }
+    }
+}
+
+/// Whether `open` created a new incident.
+#[derive(Debug, Clone)]
+pub enum Opened {
+    /// A new incident.
+    New(Incident),
+    /// One was already open for the dedup key.
+    Existing(Incident),
+}
+
+impl Opened {
+    /// The incident either way.
+    pub fn incident(&self) -> &Incident {
+        match self {
+            Opened::New(incident) | Opened::Existing(incident) => incident,
+        }
+    }
+}
+
+/// The engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+}
+
+/// The dedup key of a CI and rule.
+pub fn dedup_key(ci_id: &str, rule: &str) -> String {
+    format!("{ci_id}:{rule}")
+}
+
+impl Engine {
+    /// An engine over the store.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    async fn ci_ref(&self, ci_id: &str) -> Result<(CiRef, Vec<String>)> {
+        let Some(host) = self.store.host(ci_id).await? else {
+            return Ok((
+                CiRef {
+                    id: ci_id.to_string(),
+                    name: ci_id.to_string(),
+                    class: "collector".into(),
+                    ..Default::default()
+                },
+                Vec::new(),
+            ));
+        };
+        let services = self.store.services().await?;
+        let members: Vec<String> = self
+            .store
+            .relationships(Some(ci_id))
+            .await?
+            .into_iter()
+            .filter(|relationship| {
+                relationship.kind == "Members::Member of" && relationship.child_id == ci_id
+            })
+            .filter_map(|relationship| {
+                services
+                    .iter()
+                    .find(|service| service.id == relationship.parent_id)
+                    .map(|service| service.name.clone())
+            })
+            .collect();
+        let tags = host.tags_list();
+        Ok((
+            CiRef {
+                id: host.id.clone(),
+                name: host.hostname.clone(),
+                fqdn: host.fqdn.clone(),
+                class: host.class.clone(),
+                tags,
+            },
+            members,
+        ))
+    }
+
+    /// The event payload for a transition of `incident`.
+    pub async fn event(
+        &self,
+        incident: &Incident,
+        transition: Transition,
+        at: i64,
+    ) -> Result<String> {
+        let (ci, business_services) = self.ci_ref(&incident.ci_id).await?;
+        let details: Value = serde_json::from_str(&incident.details).unwrap_or(Value::Null);
+        let description = details
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or(&incident.summary)
+            .to_string();
+        let event = IncidentEvent {
+            event_id: 0,
+            incident_id: incident.id.clone(),
+            dedup_key: incident.dedup_key.clone(),
+            transition,
+            rule: incident.rule.clone(),
+            severity: Severity::parse(&incident.severity).unwrap_or(Severity::Major),
+            summary: incident.summary.clone(),
+            description,
+            ci,
+            business_services,
+            opened_at_ms: incident.opened_at,
+            resolved_at_ms: (transition == Transition::Resolve).then_some(at),
+            occurred_at_ms: at,
+            details,
+        };
+        Ok(serde_json::to_string(&event).unwrap_or_default())
+    }
+
+    /// Opens an incident unless one is open for the same CI and rule.
+    pub async fn open(&self, spec: IncidentSpec, at: i64) -> Result<Opened> {
+        let key = dedup_key(&spec.ci_id, &spec.rule);
+        if let Some(existing) = self.store.open_incident(&key).await? {
+            return Ok(Opened::Existing(existing));
+        }
+        let mut details = spec.details.clone();
+        if let Value::Object(map) = &mut details {
+            map.insert(
+                "description".into(),
+                Value::String(spec.description.clone()),
+            );
+        }
+        let incident = Incident {
+            id: crate::auth::new_id(),
+            dedup_key: key.clone(),
+            ci_id: spec.ci_id.clone(),
+            rule: spec.rule.clone(),
+            severity: spec.severity.as_str().to_string(),
+            state: "open".into(),
+            summary: spec.summary.clone(),
+            details: details.to_string(),
+            parent_id: spec.parent_id.clone(),
+            suppressed: i64::from(spec.suppressed),
+            flaps: 0,
+            opened_at: at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            updated_at: at,
+        };
+        let event = if spec.suppressed {
+            None
+        } else {
+            Some(self.event(&incident, Transition::Trigger, at).await?)
+        };
+        if self
+            .store
+            .insert_incident(&incident, event.as_deref())
+            .await?
+        {
+            tracing::info!(incident_id = %incident.id, dedup_key = %key, suppressed = spec.suppressed, "incident opened");
+            Ok(Opened::New(incident))
+        } else {
+            match self.store.open_incident(&key).await? {
+                Some(existing) => Ok(Opened::Existing(existing)),
+                None => Ok(Opened::New(incident)),
+            }
+        }
+    }
+
+    /// Resolves the open incident of a CI and rule, if any.
+    pub async fn resolve(&self, ci_id: &str, rule: &str, at: i64) -> Result<Option<Incident>> {
+        let Some(incident) = self.store.open_incident(&dedup_key(ci_id, rule)).await? else {
+            return Ok(None);
+        };
+        self.resolve_incident(incident, at).await
+    }
+
+    /// Resolves an open incident.
+    pub async fn resolve_incident(&self, incident: Incident, at: i64) -> Result<Option<Incident>> {
+        let event = if incident.suppressed != 0 {
+            None
+        } else {
+            Some(self.event(&incident, Transition::Resolve, at).await?)
+        };
+        if !self
+            .store
+            .resolve_incident(&incident.id, at, event.as_deref())
+            .await?
+        {
+            return Ok(None);
+        }
+        tracing::info!(incident_id = %incident.id, dedup_key = %incident.dedup_key, "incident resolved");
+        // A parent resolves when its last child does.
+        if let Some(parent_id) = &incident.parent_id {
+            let open_children = self
+                .store
+                .incidents(&IncidentFilter {
+                    state: Some("open".into()),
+                    parent_id: Some(parent_id.clone()),
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await?;
+            if open_children.is_empty()
+                && let Some(parent) = self.store.incident(parent_id).await?
+                && parent.state != "resolved"
+                && parent.rule == "storm"
+            {
+                Box::pin(self.resolve_incident(parent, at)).await?;
+            }
+        }
+        Ok(Some(incident))
+    }
+
+    /// Acknowledges an incident.
+    pub async fn acknowledge(&self, incident_id: &str, by: &str, at: i64) -> Result<bool> {
+        let Some(incident) = self.store.incident(incident_id).await? else {
+            return Ok(false);
+        };
+        let event = if incident.suppressed != 0 {
+            None
+        } else {
+            Some(self.event(&incident, Transition::Acknowledge, at).await?)
+        };
+        self.store
+            .acknowledge_incident(incident_id, by, at, event.as_deref())
+            .await
+    }
+
+    /// Opens the incidents whose conditions hold and resolves the ones of
+    /// the same rule family that no longer hold.
+    async fn reconcile_family(
+        &self,
+        host_id: &str,
+        family: &str,
+        active: Vec<IncidentSpec>,
+        at: i64,
+    ) -> Result<()> {
+        let open = self
+            .store
+            .incidents(&IncidentFilter {
+                state: Some("open".into()),
+                ci_id: Some(host_id.to_string()),
+                rule_prefix: Some(family.to_string()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        for incident in open {
+            if !active.iter().any(|spec| spec.rule == incident.rule) {
+                self.resolve_incident(incident, at).await?;
+            }
+        }
+        for spec in active {
+            self.open(spec, at).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies the health rules to a health sample of a host.
+    pub async fn evaluate_health(
+        &self,
+        host_id: &str,
+        hostname: &str,
+        report: &rollcall_proto::v1::HealthReport,
+        rules: &HealthRules,
+        at: i64,
+    ) -> Result<()> {
+        let mut filesystems = Vec::new();
+        for filesystem in &report.filesystems {
+            let severity = if filesystem.used_percent >= rules.filesystem_critical_percent {
+                Severity::Critical
+            } else if filesystem.used_percent >= rules.filesystem_warning_percent {
+                Severity::Warning
+            } else {
+                continue;
+            };
+            filesystems.push(IncidentSpec {
+                ci_id: host_id.to_string(),
+                rule: format!("filesystem_usage:{}", filesystem.mount_point),
+                severity,
+                summary: format!("{hostname}: filesystem {} is {:.0}% full", filesystem.mount_point, filesystem.used_percent),
+                description: format!(
+                    "{} of {} bytes used on {} ({:.1}%)",
+                    filesystem.used_bytes, filesystem.size_bytes, filesystem.mount_point, filesystem.used_percent
+                ),
+                details: json!({ "mount_point": filesystem.mount_point, "used_percent": filesystem.used_percent }),
+                suppressed: false,
+                parent_id: None,
+            });
+        }
+        self.reconcile_family(host_id, "filesystem_usage:", filesystems, at)
+            .await?;
+        let mut memory = Vec::new();
+        if report.memory_total_bytes > 0 {
+            let used = report.memory_used_bytes as f64 * 100.0 / report.memory_total_bytes as f64;
+            if used >= f64::from(rules.memory_pressure_percent) {
+                memory.push(IncidentSpec {
+                    ci_id: host_id.to_string(),
+                    rule: "memory_pressure".into(),
+                    severity: Severity::Major,
+                    summary: format!("{hostname}: memory {used:.0}% used"),
+                    description: format!(
+                        "{} of {} bytes of memory in use",
+                        report.memory_used_bytes, report.memory_total_bytes
+                    ),
+                    details: json!({ "used_percent": used }),
+                    suppressed: false,
+                    parent_id: None,
+                });
+            }
+        }
+        self.reconcile_family(host_id, "memory_pressure", memory, at)
+            .await?;
+        let units = report
+            .failed_units
+            .iter()
+            .map(|unit| IncidentSpec {
+                ci_id: host_id.to_string(),
+                rule: format!("failed_unit:{unit}"),
+                severity: Severity::Major,
+                summary: format!("{hostname}: systemd unit {unit} failed"),
+                description: format!("systemd reports {unit} in the failed state"),
+                details: json!({ "unit": unit }),
+                suppressed: false,
+                parent_id: None,
+            })
+            .collect();
+        self.reconcile_family(host_id, "failed_unit:", units, at)
+            .await
+    }
+
+    /// Applies the check rule to check results of a host (only the checks reported).
+    pub async fn evaluate_checks(
+        &self,
+        host_id: &str,
+        hostname: &str,
+        results: &[rollcall_proto::v1::CheckResult],
+        at: i64,
+    ) -> Result<()> {
+        for result in results {
+            let rule = format!("failed_check:{}", result.name);
+            if result.ok {
+                self.resolve(host_id, &rule, at).await?;
+            } else {
+                let spec = IncidentSpec {
+                    ci_id: host_id.to_string(),
+                    rule,
+                    severity: Severity::Major,
+                    summary: format!("{hostname}: check {} failed", result.name),
+                    description: result.message.clone(),
+                    details: json!({ "check": result.name, "kind": result.kind, "message": result.message }),
+                    suppressed: false,
+                    parent_id: None,
+                };
+                self.open(spec, at).await?;
+            }
+        }
+        Ok(())
+    }
+}
