@@ -29,6 +29,9 @@ pub struct Config {
     pub agents: AgentIntervals,
     /// Ingest limits.
     pub ingest: IngestConfig,
+    /// Incident delivery to ITSM and alerting targets.
+    #[serde(default)]
+    pub integrations: crate::integrations::config::IntegrationsConfig,
 }
 
 /// Operator-supplied certificates; any field left empty is generated.
@@ -106,6 +109,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             agents: AgentIntervals::default(),
             ingest: IngestConfig::default(),
+            integrations: Default::default(),
         }
     }
 }
@@ -200,6 +204,7 @@ impl Config {
                 "database_url must start with sqlite:, postgres:// or postgresql://, got {url:?}"
             )));
         }
+        self.integrations.validate()?;
         let tls = &self.tls;
         if tls.ca_cert.is_some() != tls.ca_key.is_some() {
             return Err(Error::Config(

@@ -40,6 +40,8 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Open agent sessions.
     pub open_sessions: AtomicI64,
+    /// Integration targets and their delivery state.
+    pub integrations: Arc<crate::integrations::Integrations>,
     seen_sender: mpsc::Sender<Seen>,
 }
 
@@ -149,6 +151,9 @@ pub async fn start(
     let store = store::sql::connect(&config.effective_database_url()).await?;
     let bootstrap_admin_token = bootstrap_admin(store.as_ref()).await?;
     let (seen_sender, seen_receiver) = mpsc::channel(65_536);
+    let integrations = Arc::new(crate::integrations::Integrations::new(
+        &config.integrations,
+    )?);
     let state = Arc::new(State {
         global_limiter: RateLimiter::direct(quota(
             config.ingest.global_rate,
@@ -160,9 +165,13 @@ pub async fn start(
         pki,
         shutdown: shutdown.clone(),
         open_sessions: AtomicI64::new(0),
+        integrations: integrations.clone(),
         seen_sender,
     });
     let tasks = TaskTracker::new();
+    integrations
+        .spawn(store.clone(), &tasks, shutdown.child_token())
+        .await?;
     tasks.spawn(write_seen_batches(store, seen_receiver));
 
     let tls = ServerTlsConfig::new()

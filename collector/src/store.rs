@@ -2,6 +2,7 @@
 //! `Arc<dyn Store>`, its row types, and the SQL backend that serves both
 //! SQLite (embedded default, WAL) and PostgreSQL.
 
+pub mod outbox;
 pub mod sql;
 
 use async_trait::async_trait;
@@ -315,7 +316,7 @@ pub enum EnrollRefusal {
 
 /// The collector's storage.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: outbox::OutboxStore + Send + Sync + std::fmt::Debug {
     /// Which database this is.
     fn backend(&self) -> Backend;
 

@@ -18,7 +18,7 @@ use crate::error::Error;
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
-    backend: Backend,
+    pub(crate) backend: Backend,
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -73,7 +73,7 @@ impl SqlStore {
         &self.pool
     }
 
-    async fn begin_write(&self) -> Result<Tx> {
+    pub(crate) async fn begin_write(&self) -> Result<Tx> {
         Ok(match self.backend {
             // Take the write lock up front so concurrent writers wait instead of failing.
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
