@@ -35,14 +35,6 @@ pub fn body(config: &TargetConfig, event: &IncidentEvent, now_ms: i64) -> Value 
     if let Some(service) = event.business_services.first() {
         labels["business_service"] = json!(service);
     }
-    let generator = match &config.console_url {
-        Some(url) => format!(
-            "{}/incidents/{}",
-            url.trim_end_matches('/'),
-            event.incident_id
-        ),
-        None => String::new(),
-    };
     let mut alert = json!({
         "labels": labels,
         "annotations": {
@@ -51,8 +43,15 @@ pub fn body(config: &TargetConfig, event: &IncidentEvent, now_ms: i64) -> Value 
             "incident_id": event.incident_id,
         },
         "startsAt": rfc3339(event.opened_at_ms),
-        "generatorURL": generator,
     });
+    // Alertmanager validates generatorURL as a URI, so it is left out without a console URL.
+    if let Some(url) = &config.console_url {
+        alert["generatorURL"] = json!(format!(
+            "{}/incidents/{}",
+            url.trim_end_matches('/'),
+            event.incident_id
+        ));
+    }
     if event.transition == Transition::Resolve {
         alert["endsAt"] = json!(rfc3339(event.resolved_at_ms.unwrap_or(now_ms).min(now_ms)));
     }
