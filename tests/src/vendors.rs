@@ -49,6 +49,8 @@ pub struct Recorded {
     pub body: Vec<u8>,
     /// Status answered.
     pub status: u16,
+    /// When it arrived (ms since the epoch).
+    pub at_ms: i64,
 }
 
 /// A scripted answer.
@@ -128,6 +130,7 @@ async fn record_and_force(
         headers: parts.headers.clone(),
         body: bytes.to_vec(),
         status: 0,
+        at_ms: rollcall_proto::now_ms(),
     };
     let forced = if state.down.load(Ordering::SeqCst) {
         Some(Forced {
