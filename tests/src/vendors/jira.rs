@@ -34,23 +34,25 @@ fn error(message: &str) -> Value {
     json!({ "errorMessage": message, "i18nErrorMessage": { "i18nKey": "sd.request.error", "parameters": [] } })
 }
 
-fn check(state: &FakeState, headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
+fn check(state: &FakeState, headers: &HeaderMap, body: &[u8]) -> Result<Value, Box<Response>> {
     if !authorized(headers, &basic(USERNAME, PASSWORD)) {
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            axum::Json(error(
-                "Client must be authenticated to access this resource.",
-            )),
-        )
-            .into_response());
-    }
-    if !is_json(headers, "application/json") {
-        return Err(state.violation(
-            "not application/json".into(),
-            error("Unsupported Media Type"),
+        return Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(error(
+                    "Client must be authenticated to access this resource.",
+                )),
+            )
+                .into_response(),
         ));
     }
-    json_body(body).map_err(|problem| state.violation(problem.clone(), error(&problem)))
+    if !is_json(headers, "application/json") {
+        return Err(Box::new(state.violation(
+            "not application/json".into(),
+            error("Unsupported Media Type"),
+        )));
+    }
+    json_body(body).map_err(|problem| Box::new(state.violation(problem.clone(), error(&problem))))
 }
 
 async fn create(
@@ -60,7 +62,7 @@ async fn create(
 ) -> Response {
     let request = match check(&state, &headers, &body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut problems = Vec::new();
     check_string(&request, "serviceDeskId", true, &mut problems);
@@ -100,7 +102,7 @@ async fn comment(
 ) -> Response {
     let request = match check(&state, &headers, &body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut problems = Vec::new();
     check_string(&request, "body", true, &mut problems);
@@ -137,7 +139,7 @@ async fn transition(
 ) -> Response {
     let request = match check(&state, &headers, &body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut problems = Vec::new();
     check_string(&request, "id", true, &mut problems);
