@@ -40,6 +40,14 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/agents/{id}", get(show_agent))
         .route("/api/v1/agents/{id}/revoke", post(revoke_agent))
         .merge(availability::routes())
+        .route("/api/v1/integrations", get(list_integrations))
+        .route("/api/v1/integrations/{name}/test", post(test_integration))
+        .route("/api/v1/outbox", get(list_outbox))
+        .route("/api/v1/outbox/{id}/retry", post(retry_outbox))
+        .route(
+            "/api/v1/incidents/{id}/deliveries",
+            get(incident_deliveries),
+        )
         .fallback(|| async { Error::NotFound("no such API route".into()) })
         .with_state(state)
 }
@@ -492,4 +500,180 @@ async fn revoke_agent(
         return Err(Error::NotFound(format!("agent {id} (or already revoked)")));
     }
     Ok(Json(json!({ "revoked": id })))
+}
+
+async fn list_integrations(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+) -> Result<Json<Value>> {
+    let counts = state.store.outbox_counts().await?;
+    let items: Vec<Value> = state
+        .integrations
+        .status()
+        .into_iter()
+        .map(|target| {
+            let mut by_state = serde_json::Map::new();
+            for count in counts.iter().filter(|count| count.target == target.name) {
+                by_state.insert(count.state.clone(), json!(count.count));
+            }
+            json!({
+                "name": target.name,
+                "kind": target.kind,
+                "url": target.url,
+                "enabled": target.enabled,
+                "circuit": target.circuit.state,
+                "consecutive_failures": target.circuit.consecutive_failures,
+                "circuit_open_until": target.circuit.open_until_ms,
+                "counts": by_state,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn test_integration(
+    caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>> {
+    caller.require(Role::Operator)?;
+    let (trigger, resolve) = state.integrations.test(&name).await?;
+    let ok = matches!(trigger, crate::integrations::Outcome::Delivered { .. })
+        && matches!(
+            resolve,
+            Some(crate::integrations::Outcome::Delivered { .. })
+        );
+    Ok(Json(
+        json!({ "target": name, "ok": ok, "trigger": trigger, "resolve": resolve }),
+    ))
+}
+
+/// Query parameters of `GET /api/v1/outbox`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    state: Option<String>,
+    target: Option<String>,
+    incident: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<i64>,
+}
+
+fn outbox_row(entry: &crate::store::outbox::OutboxEntry) -> Value {
+    json!({
+        "id": entry.id,
+        "event_id": entry.event_id,
+        "incident_id": entry.incident_id,
+        "target": entry.target,
+        "transition": entry.transition,
+        "dedup_key": entry.dedup_key,
+        "state": entry.state,
+        "attempts": entry.attempts,
+        "next_attempt_at": entry.next_attempt_at,
+        "last_error": entry.last_error,
+        "created_at": entry.created_at,
+        "delivered_at": entry.delivered_at,
+    })
+}
+
+async fn list_outbox(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    params: std::result::Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let params = query(params)?;
+    if let Some(wanted) = &params.state
+        && !["pending", "delivered", "dead"].contains(&wanted.as_str())
+    {
+        return Err(Error::InvalidInput(format!(
+            "state must be pending, delivered or dead, got {wanted:?}"
+        )));
+    }
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::InvalidInput(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        )));
+    }
+    let entries = state
+        .store
+        .outbox_entries(&crate::store::outbox::OutboxFilter {
+            state: params.state,
+            incident_id: params.incident,
+            target: params.target,
+            after_id: params.cursor,
+            limit,
+        })
+        .await?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|entry| entry.id.to_string()))
+        .flatten();
+    Ok(list_response(
+        entries.iter().map(outbox_row).collect(),
+        next,
+        false,
+    ))
+}
+
+async fn retry_outbox(
+    caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    caller.require(Role::Operator)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| Error::InvalidInput(format!("outbox id {id:?} is not a number")))?;
+    let entry = state
+        .store
+        .outbox_entry(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("outbox entry {id}")))?;
+    if !state.store.retry_dead(id, rollcall_proto::now_ms()).await? {
+        return Err(Error::Conflict(format!(
+            "outbox entry {id} is {}, only dead entries can be retried",
+            entry.state
+        )));
+    }
+    if let Some(target) = state.integrations.target(&entry.target) {
+        target.wake.notify_one();
+    }
+    tracing::info!(outbox_id = id, target_name = %entry.target, token = %caller.token_id, "dead letter queued again");
+    Ok(Json(json!({ "retried": id, "target": entry.target })))
+}
+
+async fn incident_deliveries(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let entries = state
+        .store
+        .outbox_entries(&crate::store::outbox::OutboxFilter {
+            incident_id: Some(id.clone()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let refs = state.store.external_refs(&id).await?;
+    let mut targets: BTreeMap<String, Value> = BTreeMap::new();
+    for entry in &entries {
+        let slot = targets.entry(entry.target.clone()).or_insert_with(
+            || json!({ "target": entry.target, "external_ref": Value::Null, "deliveries": [] }),
+        );
+        slot["state"] = json!(entry.state);
+        slot["last_error"] = json!(entry.last_error);
+        if let Some(list) = slot["deliveries"].as_array_mut() {
+            list.push(outbox_row(entry));
+        }
+    }
+    for external in refs {
+        let slot = targets
+            .entry(external.target.clone())
+            .or_insert_with(|| json!({ "target": external.target, "deliveries": [] }));
+        slot["external_ref"] = json!(external.external_ref);
+    }
+    Ok(Json(
+        json!({ "incident_id": id, "targets": targets.into_values().collect::<Vec<_>>() }),
+    ))
 }

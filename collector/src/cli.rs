@@ -84,6 +84,24 @@ pub enum Command {
         #[command(flatten)]
         api: ApiOptions,
     },
+    /// Integration targets (ServiceNow, PagerDuty, …).
+    Integrations {
+        /// Integrations command.
+        #[command(subcommand)]
+        command: IntegrationsCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// The integrations outbox.
+    Outbox {
+        /// Outbox command.
+        #[command(subcommand)]
+        command: OutboxCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
     /// Hosts in the CMDB.
     Hosts {
         /// Hosts command.
@@ -130,6 +148,30 @@ pub enum HostsCommand {
     Show {
         /// Host id.
         id: String,
+    },
+}
+
+/// `rollcall integrations …`
+#[derive(Debug, Subcommand)]
+pub enum IntegrationsCommand {
+    /// List configured targets with their circuit state and delivery counts.
+    List,
+    /// Send a test event (and its resolve) to a target and print the answers.
+    Test {
+        /// Target name.
+        name: String,
+    },
+}
+
+/// `rollcall outbox …`
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List dead letters with their last error.
+    Dead,
+    /// Queue a dead letter for delivery again.
+    Retry {
+        /// Outbox entry id.
+        id: i64,
     },
 }
 
@@ -187,6 +229,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Ok(())
             }
         },
+        Command::Integrations { command, api } => integrations_command(command, &api).await,
+        Command::Outbox { command, api } => outbox_command(command, &api).await,
         Command::Hosts { command, api } => match command {
             HostsCommand::List { name, lifecycle } => {
                 let mut path = String::from("/api/v1/hosts?limit=1000");
@@ -230,6 +274,122 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Ok(())
             }
         },
+    }
+}
+
+async fn integrations_command(
+    command: IntegrationsCommand,
+    api: &ApiOptions,
+) -> Result<(), String> {
+    match command {
+        IntegrationsCommand::List => {
+            let mut list = request(api, reqwest::Method::GET, "/api/v1/integrations", None).await?;
+            if let Some(items) = list["items"].as_array_mut() {
+                for item in items {
+                    for state in ["pending", "delivered", "dead"] {
+                        item[state] = item["counts"][state].as_i64().unwrap_or(0).into();
+                    }
+                }
+            }
+            print_list(
+                &list,
+                &[
+                    "name",
+                    "kind",
+                    "url",
+                    "circuit",
+                    "pending",
+                    "delivered",
+                    "dead",
+                ],
+                api.output,
+            );
+            Ok(())
+        }
+        IntegrationsCommand::Test { name } => {
+            let answer = request(
+                api,
+                reqwest::Method::POST,
+                &format!("/api/v1/integrations/{}/test", urlencode(&name)),
+                None,
+            )
+            .await?;
+            if api.output == Output::Table {
+                for step in ["trigger", "resolve"] {
+                    let outcome = &answer[step];
+                    if outcome.is_null() {
+                        continue;
+                    }
+                    let text = outcome["detail"]
+                        .as_str()
+                        .or_else(|| outcome["error"].as_str())
+                        .unwrap_or_default();
+                    println!(
+                        "{step:<8} {:<10} {}{text}",
+                        cell(&outcome["outcome"]),
+                        outcome["external_ref"]
+                            .as_str()
+                            .map(|reference| format!("ref {reference}: "))
+                            .unwrap_or_default()
+                    );
+                }
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&answer).unwrap_or_default()
+                );
+            }
+            if answer["ok"].as_bool() == Some(true) {
+                Ok(())
+            } else {
+                Err(format!("target {name} did not accept the test event"))
+            }
+        }
+    }
+}
+
+async fn outbox_command(command: OutboxCommand, api: &ApiOptions) -> Result<(), String> {
+    match command {
+        OutboxCommand::Dead => {
+            let list = request(
+                api,
+                reqwest::Method::GET,
+                "/api/v1/outbox?state=dead&limit=1000",
+                None,
+            )
+            .await?;
+            print_list(
+                &list,
+                &[
+                    "id",
+                    "target",
+                    "incident_id",
+                    "transition",
+                    "attempts",
+                    "last_error",
+                ],
+                api.output,
+            );
+            Ok(())
+        }
+        OutboxCommand::Retry { id } => {
+            let answer = request(
+                api,
+                reqwest::Method::POST,
+                &format!("/api/v1/outbox/{id}/retry"),
+                None,
+            )
+            .await?;
+            if api.output == Output::Json {
+                println!("{answer}");
+            } else {
+                println!(
+                    "outbox entry {id} queued again for {}",
+                    cell(&answer["target"])
+                );
+            }
+            Ok(())
+        }
     }
 }
 

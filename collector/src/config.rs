@@ -33,6 +33,9 @@ pub struct Config {
     pub cmdb: CmdbConfig,
     /// Outage detection and incident rules.
     pub availability: AvailabilityConfig,
+    /// Incident delivery to ITSM and alerting targets.
+    #[serde(default)]
+    pub integrations: crate::integrations::config::IntegrationsConfig,
 }
 
 /// Outage detection, storm control, flap damping and health rule thresholds.
@@ -193,6 +196,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             cmdb: CmdbConfig::default(),
             availability: AvailabilityConfig::default(),
+            integrations: Default::default(),
         }
     }
 }
@@ -324,6 +328,7 @@ impl Config {
                 "availability.tick_ms and flap_count must be at least 1".into(),
             ));
         }
+        self.integrations.validate()?;
         let tls = &self.tls;
         if tls.ca_cert.is_some() != tls.ca_key.is_some() {
             return Err(Error::Config(

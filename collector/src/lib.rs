@@ -1,7 +1,8 @@
 //! Rollcall collector: receives agent sessions over gRPC with mTLS
 //! (`grpc`), validates and applies what they send (`ingest`), keeps the CMDB
 //! (`cmdb`, `store`), serves the REST API (`api`), and owns its certificate
-//! authority (`pki`). `server` wires them together; `cli` is the `rollcall`
+//! authority (`pki`), and delivers incidents to ITSM targets
+//! (`integrations`). `server` wires them together; `cli` is the `rollcall`
 //! command.
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod grpc;
 pub mod incidents;
 pub mod ingest;
+pub mod integrations;
 pub mod pki;
 pub mod server;
 pub mod store;

@@ -44,6 +44,8 @@ pub struct State {
     pub monitor: Arc<crate::availability::monitor::Monitor>,
     /// Incidents.
     pub engine: crate::incidents::engine::Engine,
+    /// Integration targets and their delivery state.
+    pub integrations: Arc<crate::integrations::Integrations>,
     seen_sender: mpsc::Sender<Seen>,
 }
 
@@ -247,6 +249,9 @@ pub async fn start(
         &tasks,
     )
     .await?;
+    let integrations = Arc::new(crate::integrations::Integrations::new(
+        &config.integrations,
+    )?);
     let state = Arc::new(State {
         monitor,
         engine: crate::incidents::engine::Engine::new(store.clone()),
@@ -260,6 +265,7 @@ pub async fn start(
         pki,
         shutdown: shutdown.clone(),
         open_sessions: AtomicI64::new(0),
+        integrations: integrations.clone(),
         seen_sender,
     });
     tasks.spawn(write_seen_batches(
@@ -267,6 +273,9 @@ pub async fn start(
         seen_receiver,
         shutdown.clone(),
     ));
+    integrations
+        .spawn(store.clone(), &tasks, shutdown.child_token())
+        .await?;
     tasks.spawn(run_lifecycle(
         store,
         state.engine.clone(),

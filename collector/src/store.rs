@@ -3,6 +3,7 @@
 //! SQLite (embedded default, WAL) and PostgreSQL.
 
 pub mod availability;
+pub mod outbox;
 pub mod sql;
 
 use async_trait::async_trait;
@@ -338,7 +339,9 @@ pub enum EnrollRefusal {
 
 /// The collector's storage.
 #[async_trait]
-pub trait Store: availability::AvailabilityStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    availability::AvailabilityStore + outbox::OutboxStore + Send + Sync + std::fmt::Debug
+{
     /// Which database this is.
     fn backend(&self) -> Backend;
 

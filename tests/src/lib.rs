@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests: builds and starts the real
 //! `rollcall-collector` and `rollcall-agent` binaries on loopback, talks to
-//! the REST API, and waits for conditions with deadlines.
+//! the REST API, and waits for conditions with deadlines; `vendors` fakes
+//! the integration targets and `events` writes incident events.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
+
+pub mod events;
+pub mod vendors;
 
 /// Whether the run is in CI, where a missing dependency fails instead of skipping.
 pub fn in_ci() -> bool {

@@ -18,7 +18,7 @@ use crate::error::Error;
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
-    backend: Backend,
+    pub(crate) backend: Backend,
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;

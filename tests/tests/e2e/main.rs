@@ -3,4 +3,5 @@
 
 mod availability;
 mod cmdb;
+mod integrations;
 mod skeleton;

@@ -1,0 +1,106 @@
+//! Prometheus Alertmanager API v2: `POST /api/v2/alerts` with a JSON array
+//! of alerts (labels, annotations, `startsAt`, `endsAt`, `generatorURL`).
+//! The labels carry our dedup key, so a redelivery is the same alert;
+//! firing alerts are re-sent periodically as Alertmanager expects, and a
+//! resolve sets `endsAt`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::config::TargetConfig;
+use super::delivery::Http;
+use super::{Adapter, Outcome, node_name, rfc3339};
+use crate::incidents::event::{IncidentEvent, Transition};
+
+/// The Alertmanager adapter.
+#[derive(Debug)]
+pub struct Alertmanager {
+    config: TargetConfig,
+    http: Http,
+}
+
+/// The alert list for an event; `now_ms` is the resolve time when the
+/// event has none.
+pub fn body(config: &TargetConfig, event: &IncidentEvent, now_ms: i64) -> Value {
+    let mut labels = json!({
+        "alertname": event.rule,
+        "instance": node_name(&event.ci),
+        "severity": event.severity.as_str(),
+        "dedup_key": event.dedup_key,
+        "ci_id": event.ci.id,
+        "source": "rollcall",
+    });
+    if let Some(service) = event.business_services.first() {
+        labels["business_service"] = json!(service);
+    }
+    let mut alert = json!({
+        "labels": labels,
+        "annotations": {
+            "summary": event.summary,
+            "description": event.description,
+            "incident_id": event.incident_id,
+        },
+        "startsAt": rfc3339(event.opened_at_ms),
+    });
+    // Alertmanager validates generatorURL as a URI, so it is left out without a console URL.
+    if let Some(url) = &config.console_url {
+        alert["generatorURL"] = json!(format!(
+            "{}/incidents/{}",
+            url.trim_end_matches('/'),
+            event.incident_id
+        ));
+    }
+    if event.transition == Transition::Resolve {
+        alert["endsAt"] = json!(rfc3339(event.resolved_at_ms.unwrap_or(now_ms).min(now_ms)));
+    }
+    json!([alert])
+}
+
+impl Alertmanager {
+    /// An adapter for `config`.
+    pub fn new(config: TargetConfig, http: Http) -> Self {
+        Self { config, http }
+    }
+}
+
+#[async_trait]
+impl Adapter for Alertmanager {
+    async fn deliver(&self, event: &IncidentEvent, _known_ref: Option<&str>) -> Outcome {
+        let request = self
+            .http
+            .request(reqwest::Method::POST, "/api/v2/alerts")
+            .json(&body(&self.config, event, rollcall_proto::now_ms()));
+        match self.http.send_ok(request).await {
+            Ok(answer) => Outcome::Delivered {
+                external_ref: None,
+                detail: answer.summary(),
+            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    fn resend_interval(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.config.resend_interval_s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrations::config::TargetKind;
+    use crate::integrations::tests_support::event;
+
+    #[test]
+    fn firing_alert_has_no_end_and_resolved_has_one() {
+        let config = TargetConfig::new("am", TargetKind::Alertmanager, "http://am:9093");
+        let firing = body(&config, &event(Transition::Trigger), 1_714_566_000_000);
+        assert_eq!(firing[0]["labels"]["alertname"], "host_down");
+        assert_eq!(firing[0]["labels"]["dedup_key"], "h1:host_down");
+        assert_eq!(firing[0]["startsAt"], "2024-05-01T12:00:00.000Z");
+        assert!(firing[0].get("endsAt").is_none());
+        let resolved = body(&config, &event(Transition::Resolve), 1_714_566_000_000);
+        assert_eq!(resolved[0]["endsAt"], "2024-05-01T12:10:00.000Z");
+    }
+}

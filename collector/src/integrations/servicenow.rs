@@ -1,0 +1,320 @@
+//! ServiceNow Table API: creates an `incident` (with our dedup key as
+//! `correlation_id`, after looking for an open one with that key, so a
+//! redelivery never creates a second), updates it on acknowledge and
+//! update, and resolves it with `PATCH state=6, close_code, close_notes`.
+//! Basic auth, or OAuth with the password grant at `/oauth_token.do`.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::config::TargetConfig;
+use super::delivery::{Auth, Http, with_auth};
+use super::{Adapter, Outcome, node_name};
+use crate::incidents::event::{IncidentEvent, Severity, Transition};
+
+/// The ServiceNow Table API adapter.
+#[derive(Debug)]
+pub struct ServiceNow {
+    config: TargetConfig,
+    http: Http,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+/// ServiceNow impact and urgency ("1" high … "3" low) for a severity.
+pub fn impact_urgency(severity: Severity) -> (&'static str, &'static str) {
+    match severity {
+        Severity::Critical => ("1", "1"),
+        Severity::Major => ("1", "2"),
+        Severity::Minor => ("2", "2"),
+        Severity::Warning => ("2", "3"),
+        Severity::Info => ("3", "3"),
+    }
+}
+
+/// The body that creates an incident.
+pub fn create_body(config: &TargetConfig, event: &IncidentEvent, cmdb_ci: Option<&str>) -> Value {
+    let (impact, urgency) = impact_urgency(event.severity);
+    let mut body = json!({
+        "short_description": event.summary,
+        "description": event.description,
+        "impact": impact,
+        "urgency": urgency,
+        "correlation_id": event.dedup_key,
+        "correlation_display": "Rollcall",
+        "category": config.category.clone().unwrap_or_else(|| "hardware".into()),
+    });
+    if let Some(group) = &config.assignment_group {
+        body["assignment_group"] = json!(group);
+    }
+    if let Some(ci) = cmdb_ci {
+        body["cmdb_ci"] = json!(ci);
+    }
+    body
+}
+
+/// The body that resolves an incident.
+pub fn resolve_body(config: &TargetConfig, event: &IncidentEvent) -> Value {
+    json!({
+        "state": "6",
+        "close_code": config.close_code,
+        "close_notes": format!("Resolved by Rollcall: {} recovered.", node_name(&event.ci)),
+    })
+}
+
+/// The body of an acknowledge (In Progress) or update.
+pub fn update_body(event: &IncidentEvent) -> Value {
+    let (impact, urgency) = impact_urgency(event.severity);
+    match event.transition {
+        Transition::Acknowledge => json!({
+            "state": "2",
+            "work_notes": "Acknowledged in Rollcall.",
+        }),
+        _ => json!({
+            "impact": impact,
+            "urgency": urgency,
+            "work_notes": format!("Updated by Rollcall: {}", event.summary),
+        }),
+    }
+}
+
+fn first_sys_id(answer: &Value) -> Option<String> {
+    answer["result"]
+        .as_array()?
+        .first()?
+        .get("sys_id")?
+        .as_str()
+        .map(String::from)
+}
+
+impl ServiceNow {
+    /// An adapter for `config`.
+    pub fn new(config: TargetConfig, http: Http) -> Self {
+        Self {
+            config,
+            http,
+            token: Mutex::new(None),
+        }
+    }
+
+    async fn auth(&self) -> Result<Auth, Outcome> {
+        let (Some(client_id), Some(client_secret)) = (
+            &self.config.oauth_client_id,
+            &self.config.oauth_client_secret,
+        ) else {
+            return Ok(self.http.auth.clone());
+        };
+        let mut cached = self.token.lock().await;
+        if let Some((token, expires)) = cached.as_ref()
+            && Instant::now() < *expires
+        {
+            return Ok(Auth::Bearer(token.clone()));
+        }
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", client_secret.as_str()),
+            (
+                "username",
+                self.config.username.as_deref().unwrap_or_default(),
+            ),
+            (
+                "password",
+                self.config.password.as_deref().unwrap_or_default(),
+            ),
+        ];
+        let request = self
+            .http
+            .client
+            .post(format!("{}/oauth_token.do", self.http.base))
+            .form(&form);
+        let answer = self
+            .http
+            .send_ok(request)
+            .await
+            .map_err(|outcome| match outcome {
+                Outcome::Final { error } => Outcome::Final {
+                    error: format!("oauth token request refused: {error}"),
+                },
+                other => other,
+            })?;
+        let body = answer.json();
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| Outcome::Final {
+                error: format!("oauth answer has no access_token: {}", answer.summary()),
+            })?;
+        let lifetime = body["expires_in"].as_u64().unwrap_or(1800);
+        // Renew a minute early so a token never expires mid-request.
+        let expires = Instant::now() + Duration::from_secs(lifetime.saturating_sub(60).max(1));
+        *cached = Some((token.to_string(), expires));
+        Ok(Auth::Bearer(token.to_string()))
+    }
+
+    fn request(&self, auth: &Auth, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        with_auth(
+            self.http
+                .client
+                .request(method, format!("{}{path}", self.http.base))
+                .header(reqwest::header::ACCEPT, "application/json"),
+            auth,
+        )
+    }
+
+    /// The sys_id of the open incident with our correlation id, if any.
+    async fn find_open(&self, auth: &Auth, dedup_key: &str) -> Result<Option<String>, Outcome> {
+        let request = self
+            .request(auth, reqwest::Method::GET, "/api/now/table/incident")
+            .query(&[
+                (
+                    "sysparm_query",
+                    format!("correlation_id={dedup_key}^active=true").as_str(),
+                ),
+                ("sysparm_fields", "sys_id,number"),
+                ("sysparm_limit", "1"),
+            ]);
+        let answer = self.http.send_ok(request).await?;
+        Ok(first_sys_id(&answer.json()))
+    }
+
+    async fn find_ci(&self, auth: &Auth, name: &str) -> Result<Option<String>, Outcome> {
+        let request = self
+            .request(auth, reqwest::Method::GET, "/api/now/table/cmdb_ci")
+            .query(&[
+                ("sysparm_query", format!("name={name}").as_str()),
+                ("sysparm_fields", "sys_id"),
+                ("sysparm_limit", "1"),
+            ]);
+        let answer = self.http.send_ok(request).await?;
+        Ok(first_sys_id(&answer.json()))
+    }
+
+    async fn deliver_inner(
+        &self,
+        event: &IncidentEvent,
+        known_ref: Option<&str>,
+    ) -> Result<Outcome, Outcome> {
+        let auth = self.auth().await?;
+        let known = match known_ref {
+            Some(known) if event.transition != Transition::Trigger => Some(known.to_string()),
+            _ => self.find_open(&auth, &event.dedup_key).await?,
+        };
+        match (event.transition, known) {
+            (Transition::Trigger, Some(sys_id)) => Ok(Outcome::Delivered {
+                external_ref: Some(sys_id),
+                detail: "an open incident with this correlation_id exists; not created again"
+                    .into(),
+            }),
+            (Transition::Trigger, None) => {
+                let cmdb_ci = if self.config.cmdb_ci_lookup {
+                    self.find_ci(&auth, &event.ci.name).await?
+                } else {
+                    Some(node_name(&event.ci).to_string())
+                };
+                let request = self
+                    .request(&auth, reqwest::Method::POST, "/api/now/table/incident")
+                    .json(&create_body(&self.config, event, cmdb_ci.as_deref()));
+                let answer = self.http.send_ok(request).await?;
+                let sys_id = answer.json()["result"]["sys_id"].as_str().map(String::from);
+                if sys_id.is_none() {
+                    return Err(Outcome::Final {
+                        error: format!(
+                            "created, but the answer has no result.sys_id: {}",
+                            answer.summary()
+                        ),
+                    });
+                }
+                Ok(Outcome::Delivered {
+                    external_ref: sys_id,
+                    detail: answer.summary(),
+                })
+            }
+            (_, None) => Ok(Outcome::skipped(
+                "no open ServiceNow incident for this correlation_id",
+            )),
+            (transition, Some(sys_id)) => {
+                let body = if transition == Transition::Resolve {
+                    resolve_body(&self.config, event)
+                } else {
+                    update_body(event)
+                };
+                let request = self
+                    .request(
+                        &auth,
+                        reqwest::Method::PATCH,
+                        &format!("/api/now/table/incident/{sys_id}"),
+                    )
+                    .json(&body);
+                let answer = self.http.send_ok(request).await?;
+                Ok(Outcome::Delivered {
+                    external_ref: Some(sys_id),
+                    detail: answer.summary(),
+                })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Adapter for ServiceNow {
+    async fn deliver(&self, event: &IncidentEvent, known_ref: Option<&str>) -> Outcome {
+        let outcome = self
+            .deliver_inner(event, known_ref)
+            .await
+            .unwrap_or_else(|outcome| outcome);
+        if let Outcome::Final { error } = &outcome
+            && error.starts_with("HTTP 401")
+        {
+            // A stale OAuth token: fetch a new one next time.
+            *self.token.lock().await = None;
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrations::config::TargetKind;
+    use crate::integrations::tests_support::event;
+
+    fn config() -> TargetConfig {
+        let mut config =
+            TargetConfig::new("sn", TargetKind::Servicenow, "https://x.service-now.com");
+        config.assignment_group = Some("Linux Ops".into());
+        config
+    }
+
+    #[test]
+    fn create_body_has_the_table_api_fields() {
+        let body = create_body(&config(), &event(Transition::Trigger), Some("abc"));
+        assert_eq!(body["short_description"], "web1 is down");
+        assert_eq!(body["correlation_id"], "h1:host_down");
+        assert_eq!(body["correlation_display"], "Rollcall");
+        assert_eq!(body["impact"], "1");
+        assert_eq!(body["urgency"], "1");
+        assert_eq!(body["cmdb_ci"], "abc");
+        assert_eq!(body["assignment_group"], "Linux Ops");
+        assert_eq!(body["category"], "hardware");
+    }
+
+    #[test]
+    fn resolve_sets_state_6_with_close_code_and_notes() {
+        let body = resolve_body(&config(), &event(Transition::Resolve));
+        assert_eq!(body["state"], "6");
+        assert_eq!(body["close_code"], "Resolved by caller");
+        assert!(
+            body["close_notes"]
+                .as_str()
+                .unwrap()
+                .contains("web1.example")
+        );
+    }
+
+    #[test]
+    fn acknowledge_moves_to_in_progress() {
+        assert_eq!(update_body(&event(Transition::Acknowledge))["state"], "2");
+    }
+}

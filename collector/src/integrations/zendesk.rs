@@ -1,0 +1,189 @@
+//! Zendesk: creates a ticket (`POST /api/v2/tickets.json`) with our dedup
+//! key as `external_id` and an `Idempotency-Key` header per event, after
+//! looking for an unsolved ticket with that `external_id`, so redeliveries
+//! never open a second ticket; solves it on resolve (`PUT status solved`).
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::config::TargetConfig;
+use super::delivery::Http;
+use super::{Adapter, Outcome, node_name};
+use crate::incidents::event::{IncidentEvent, Severity, Transition};
+
+/// The Zendesk adapter.
+#[derive(Debug)]
+pub struct Zendesk {
+    config: TargetConfig,
+    http: Http,
+}
+
+/// Zendesk priority: urgent, high, normal, low.
+pub fn priority(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "urgent",
+        Severity::Major => "high",
+        Severity::Minor | Severity::Warning => "normal",
+        Severity::Info => "low",
+    }
+}
+
+/// The `Idempotency-Key` of an event: the same for every redelivery of it.
+pub fn idempotency_key(event: &IncidentEvent) -> String {
+    format!("rollcall-{}-{}", event.dedup_key, event.event_id)
+}
+
+/// The body that creates a ticket.
+pub fn create_body(config: &TargetConfig, event: &IncidentEvent) -> Value {
+    let mut tags = vec!["rollcall".to_string(), event.rule.clone()];
+    tags.extend(config.ticket_tags.iter().cloned());
+    json!({
+        "ticket": {
+            "subject": event.summary,
+            "comment": {
+                "body": format!(
+                    "{}\n\nCI: {} ({})\nSeverity: {}\nRollcall incident: {}",
+                    event.description, node_name(&event.ci), event.ci.class,
+                    event.severity.as_str(), event.incident_id
+                ),
+            },
+            "external_id": event.dedup_key,
+            "priority": priority(event.severity),
+            "tags": tags,
+        }
+    })
+}
+
+/// The body that updates a ticket for a later transition.
+pub fn update_body(event: &IncidentEvent) -> Value {
+    match event.transition {
+        Transition::Resolve => json!({ "ticket": {
+            "status": "solved",
+            "comment": { "body": format!("Resolved in Rollcall: {} recovered.", node_name(&event.ci)), "public": false },
+        }}),
+        Transition::Acknowledge => json!({ "ticket": {
+            "status": "open",
+            "comment": { "body": "Acknowledged in Rollcall.", "public": false },
+        }}),
+        _ => json!({ "ticket": {
+            "priority": priority(event.severity),
+            "comment": { "body": format!("Updated in Rollcall: {}", event.summary), "public": false },
+        }}),
+    }
+}
+
+impl Zendesk {
+    /// An adapter for `config`.
+    pub fn new(config: TargetConfig, http: Http) -> Self {
+        Self { config, http }
+    }
+
+    /// An unsolved ticket with our `external_id`, if any.
+    async fn find_unsolved(&self, dedup_key: &str) -> Result<Option<String>, Outcome> {
+        let request = self
+            .http
+            .request(reqwest::Method::GET, "/api/v2/tickets.json")
+            .query(&[("external_id", dedup_key)]);
+        let answer = self.http.send_ok(request).await?;
+        Ok(answer.json()["tickets"].as_array().and_then(|tickets| {
+            tickets
+                .iter()
+                .find(|ticket| !matches!(ticket["status"].as_str(), Some("solved" | "closed")))
+                .and_then(|ticket| ticket["id"].as_i64())
+                .map(|id| id.to_string())
+        }))
+    }
+
+    async fn deliver_inner(
+        &self,
+        event: &IncidentEvent,
+        known_ref: Option<&str>,
+    ) -> Result<Outcome, Outcome> {
+        let ticket = match known_ref {
+            Some(known) if event.transition != Transition::Trigger => Some(known.to_string()),
+            _ => self.find_unsolved(&event.dedup_key).await?,
+        };
+        match (event.transition, ticket) {
+            (Transition::Trigger, Some(id)) => Ok(Outcome::Delivered {
+                external_ref: Some(id),
+                detail: "an unsolved ticket with this external_id exists; not created again".into(),
+            }),
+            (Transition::Trigger, None) => {
+                let request = self
+                    .http
+                    .request(reqwest::Method::POST, "/api/v2/tickets.json")
+                    .header("Idempotency-Key", idempotency_key(event))
+                    .json(&create_body(&self.config, event));
+                let answer = self.http.send_ok(request).await?;
+                let Some(id) = answer.json()["ticket"]["id"].as_i64() else {
+                    return Err(Outcome::Final {
+                        error: format!(
+                            "created, but the answer has no ticket.id: {}",
+                            answer.summary()
+                        ),
+                    });
+                };
+                Ok(Outcome::Delivered {
+                    external_ref: Some(id.to_string()),
+                    detail: answer.summary(),
+                })
+            }
+            (_, None) => Ok(Outcome::skipped(
+                "no unsolved Zendesk ticket for this incident",
+            )),
+            (_, Some(id)) => {
+                let request = self
+                    .http
+                    .request(reqwest::Method::PUT, &format!("/api/v2/tickets/{id}.json"))
+                    .json(&update_body(event));
+                let answer = self.http.send_ok(request).await?;
+                Ok(Outcome::Delivered {
+                    external_ref: Some(id),
+                    detail: answer.summary(),
+                })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Adapter for Zendesk {
+    async fn deliver(&self, event: &IncidentEvent, known_ref: Option<&str>) -> Outcome {
+        self.deliver_inner(event, known_ref)
+            .await
+            .unwrap_or_else(|outcome| outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrations::config::TargetKind;
+    use crate::integrations::tests_support::event;
+
+    #[test]
+    fn ticket_has_external_id_priority_and_tags() {
+        let mut config = TargetConfig::new("zd", TargetKind::Zendesk, "https://x.zendesk.com");
+        config.ticket_tags = vec!["ops".into()];
+        let body = create_body(&config, &event(Transition::Trigger));
+        assert_eq!(body["ticket"]["external_id"], "h1:host_down");
+        assert_eq!(body["ticket"]["priority"], "urgent");
+        assert_eq!(
+            body["ticket"]["tags"],
+            json!(["rollcall", "host_down", "ops"])
+        );
+        assert!(body["ticket"]["comment"]["body"].is_string());
+        assert_eq!(
+            idempotency_key(&event(Transition::Trigger)),
+            "rollcall-h1:host_down-7"
+        );
+    }
+
+    #[test]
+    fn resolve_solves() {
+        assert_eq!(
+            update_body(&event(Transition::Resolve))["ticket"]["status"],
+            "solved"
+        );
+    }
+}
