@@ -300,7 +300,11 @@ async fn host_health(
     params: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let params = query(params)?;
-    state.store.host(&id).await?.ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    state
+        .store
+        .host(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
     let samples = state.store.health_samples(&id, params.limit()?).await?;
     let rows: Vec<Value> = samples
         .into_iter()

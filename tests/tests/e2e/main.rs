@@ -1,4 +1,5 @@
 //! End-to-end tests: real `rollcall-collector` and `rollcall-agent`
 //! processes on loopback, over real TLS, on real databases.
 
+mod agent;
 mod skeleton;
