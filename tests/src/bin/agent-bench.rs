@@ -5,6 +5,7 @@
 //! nothing: point it at built binaries. Prints a table and, with `--json`,
 //! writes the numbers as JSON.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,22 +142,67 @@ struct Footprint {
     measured_s: f64,
 }
 
+/// Per-thread counters: (CPU ns from schedstat, voluntary, involuntary switches).
+fn thread_counters(pid: u32) -> HashMap<u32, (u64, u64, u64)> {
+    let mut out = HashMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|name| name.parse().ok()) else {
+            continue;
+        };
+        let base = format!("/proc/{pid}/task/{tid}");
+        let cpu_ns = std::fs::read_to_string(format!("{base}/schedstat"))
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let status = format!("{base}/status");
+        out.insert(
+            tid,
+            (
+                cpu_ns,
+                proc_field(&status, "voluntary_ctxt_switches").unwrap_or(0),
+                proc_field(&status, "nonvoluntary_ctxt_switches").unwrap_or(0),
+            ),
+        );
+    }
+    out
+}
+
+/// Watches every thread of `pid` for `duration`, polling often enough to
+/// catch short-lived blocking-pool threads, and returns the CPU ns and
+/// switches spent inside the window, summed over threads.
+fn watch_threads(pid: u32, duration: Duration) -> (u64, u64, u64) {
+    let first = thread_counters(pid);
+    let mut last = first.clone();
+    let deadline = Instant::now() + duration;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100).min(deadline - Instant::now()));
+        for (tid, counters) in thread_counters(pid) {
+            last.insert(tid, counters);
+        }
+    }
+    let mut total = (0, 0, 0);
+    for (tid, end) in &last {
+        let start = first.get(tid).copied().unwrap_or((0, 0, 0));
+        total.0 += end.0.saturating_sub(start.0);
+        total.1 += end.1.saturating_sub(start.1);
+        total.2 += end.2.saturating_sub(start.2);
+    }
+    total
+}
+
 fn measure(pid: u32, duration: Duration) -> Result<Footprint> {
     let status = format!("/proc/{pid}/status");
     let ticks_before = cpu_ticks(pid)?;
-    let voluntary_before = proc_field(&status, "voluntary_ctxt_switches").unwrap_or(0);
-    let involuntary_before = proc_field(&status, "nonvoluntary_ctxt_switches").unwrap_or(0);
     let started = Instant::now();
-    std::thread::sleep(duration);
+    let (cpu_ns, voluntary, involuntary) = watch_threads(pid, duration);
     let elapsed = started.elapsed().as_secs_f64();
     let ticks = cpu_ticks(pid)?.saturating_sub(ticks_before);
-    let voluntary = proc_field(&status, "voluntary_ctxt_switches")
-        .unwrap_or(0)
-        .saturating_sub(voluntary_before);
-    let involuntary = proc_field(&status, "nonvoluntary_ctxt_switches")
-        .unwrap_or(0)
-        .saturating_sub(involuntary_before);
-    let cpu_s = ticks as f64 / USER_HZ;
+    // schedstat is exact; the tick count (10 ms resolution) also covers
+    // threads that came and went between two polls.
+    let cpu_s = (cpu_ns as f64 / 1e9).max(ticks as f64 / USER_HZ);
     Ok(Footprint {
         rss_kib: proc_field(&status, "VmRSS").unwrap_or(0),
         hwm_kib: proc_field(&status, "VmHWM").unwrap_or(0),
