@@ -95,6 +95,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in journald or files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = match AgentConfig::load(cli.config.as_deref(), &env) {

@@ -200,8 +200,31 @@ fn enqueue_inventory(shared: &Shared, inventory: Inventory, requested_full: bool
             inventory: Some(inventory.clone()),
         })),
     };
-    let Some(body) = body else { return Ok(()) };
+    let Some(body) = body else {
+        tracing::debug!("inventory unchanged; nothing to send");
+        return Ok(());
+    };
     let is_snapshot = matches!(body, Body::Snapshot(_));
+    match &body {
+        Body::Delta(delta) => {
+            let upserts = delta
+                .upserts
+                .as_ref()
+                .map(|upserts| inventory::flatten(upserts).len())
+                .unwrap_or(0);
+            tracing::info!(
+                upserts,
+                removed = delta.removed.len(),
+                bytes = delta.encoded_len(),
+                "inventory delta spooled"
+            );
+        }
+        _ => tracing::info!(
+            packages = inventory.packages.len(),
+            bytes = inventory.encoded_len(),
+            "inventory snapshot spooled"
+        ),
+    }
     let seq = inner.push(Kind::Inventory, body)?;
     if is_snapshot {
         inner.snapshot_in_flight = Some(seq);
@@ -339,11 +362,17 @@ async fn connection_loop(
 
 fn hello(shared: &Shared, credentials: &Credentials) -> AgentMessage {
     let inner = shared.lock();
-    let digests = inner
-        .baseline
-        .as_ref()
-        .map(|baseline| inventory::digests(&inventory::flatten(baseline)))
-        .unwrap_or_default();
+    // The baseline already includes inventory still waiting in the spool;
+    // until that is replayed the collector cannot match its digests, so
+    // send none rather than provoke a needless full snapshot.
+    let inventory_pending = inner
+        .spool
+        .after(0)
+        .any(|record| record.kind == Kind::Inventory);
+    let digests = match &inner.baseline {
+        Some(baseline) if !inventory_pending => inventory::digests(&inventory::flatten(baseline)),
+        _ => Vec::new(),
+    };
     let identity = inner
         .baseline
         .as_ref()

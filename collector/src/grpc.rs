@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use futures::Stream;
 use governor::{Quota, RateLimiter};
+use rollcall_proto::inventory;
 use rollcall_proto::v1::agent_message::Body;
 use rollcall_proto::v1::collector_message::Body as Reply;
 use rollcall_proto::v1::rollcall_server::Rollcall;
 use rollcall_proto::v1::{
-    Ack, AgentMessage, CollectorMessage, EnrollRequest, EnrollResponse, RequestFullInventory,
-    Throttle, Welcome,
+    Ack, AgentMessage, CollectorMessage, EnrollRequest, EnrollResponse, Inventory,
+    RequestFullInventory, Section, SectionDigest, Throttle, Welcome,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,7 +25,7 @@ use crate::auth::{self, hash_secret};
 use crate::ingest;
 use crate::pki::{fingerprint, pem_to_der};
 use crate::server::State;
-use crate::store::{Agent, ApplyContext, EnrollRefusal, NewAgent, Seen};
+use crate::store::{Agent, ApplyContext, EnrollRefusal, ItemRow, NewAgent, Seen};
 
 /// How long an agent has to send `Hello` after opening a session.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -242,12 +243,28 @@ async fn run_session(
         .await
         .map_err(Status::from)?
         .is_none_or(|host| host.last_inventory_at.is_none());
-    if needs_full {
+    let full_reason = if needs_full {
+        Some("no inventory on record".to_string())
+    } else if hello.digests.is_empty() {
+        None
+    } else {
+        let rows = state
+            .store
+            .host_items(&attachment.host_id)
+            .await
+            .map_err(Status::from)?;
+        let stored = inventory::digests(&inventory::flatten(&rebuild_inventory(&rows)));
+        let differing = mismatched_sections(&stored, &hello.digests);
+        (!differing.is_empty()).then(|| {
+            let names: Vec<&str> = differing.iter().map(|s| inventory::class_name(*s)).collect();
+            tracing::info!(agent_id = %agent.id, sections = ?names, "inventory digest mismatch; asking for a full snapshot");
+            format!("inventory digest mismatch in {}", names.join(", "))
+        })
+    };
+    if let Some(reason) = full_reason {
         send(
             outbound,
-            Reply::RequestFullInventory(RequestFullInventory {
-                reason: "no inventory on record".into(),
-            }),
+            Reply::RequestFullInventory(RequestFullInventory { reason }),
         )
         .await?;
     }
@@ -442,5 +459,145 @@ async fn session_loop(
         }
         last_applied = seq;
         send(outbound, Reply::Ack(Ack { seq: seq as u64 })).await?;
+    }
+}
+
+/// Rebuilds the inventory a host's stored items describe, so its section
+/// digests can be compared with the ones an agent reports in `Hello`.
+/// Items whose stored attributes no longer parse are left out, which makes
+/// their section differ and brings a full snapshot that overwrites them.
+fn rebuild_inventory(rows: &[ItemRow]) -> Inventory {
+    fn parse<T: serde::de::DeserializeOwned>(attrs: &str) -> Option<T> {
+        serde_json::from_str(attrs).ok()
+    }
+    let mut rebuilt = Inventory::default();
+    for row in rows {
+        let Some(section) = inventory::section_for_class(&row.class) else {
+            continue;
+        };
+        let attrs = row.attrs.as_str();
+        match section {
+            Section::Identity => rebuilt.identity = parse(attrs),
+            Section::System => rebuilt.system = parse(attrs),
+            Section::Os => rebuilt.os = parse(attrs),
+            Section::Cpu => rebuilt.cpu = parse(attrs),
+            Section::Memory => rebuilt.memory = parse(attrs),
+            Section::Network => rebuilt.network = parse(attrs),
+            Section::Disks => rebuilt.disks.extend(parse(attrs)),
+            Section::Filesystems => rebuilt.filesystems.extend(parse(attrs)),
+            Section::Interfaces => rebuilt.interfaces.extend(parse(attrs)),
+            Section::Packages => rebuilt.packages.extend(parse(attrs)),
+            Section::Services => rebuilt.services.extend(parse(attrs)),
+            Section::Sockets => rebuilt.sockets.extend(parse(attrs)),
+            Section::Users => rebuilt.users.extend(parse(attrs)),
+            Section::Groups => rebuilt.groups.extend(parse(attrs)),
+            Section::Unspecified => {}
+        }
+    }
+    rebuilt
+}
+
+/// The sections whose digest the agent reported differently from `stored`
+/// (sections the agent did not report are not compared).
+fn mismatched_sections(stored: &[SectionDigest], reported: &[SectionDigest]) -> Vec<Section> {
+    reported
+        .iter()
+        .filter(|digest| {
+            stored
+                .iter()
+                .find(|candidate| candidate.section == digest.section)
+                .is_none_or(|candidate| candidate.digest != digest.digest)
+        })
+        .filter_map(|digest| Section::try_from(digest.section).ok())
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ingest::snapshot_change;
+    use rollcall_proto::v1::{Filesystem, Identity, OsInfo, Package};
+
+    fn rows_of(inventory: &Inventory) -> Vec<ItemRow> {
+        snapshot_change(inventory, 0)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|item| ItemRow {
+                class: item.class,
+                item_key: item.key,
+                name: item.name,
+                attrs: item.attrs,
+                first_seen_at: 0,
+                updated_at: 0,
+            })
+            .collect()
+    }
+
+    fn sample() -> Inventory {
+        Inventory {
+            identity: Some(Identity {
+                hostname: "web01".into(),
+                macs: vec!["52:54:00:12:34:56".into()],
+                ..Default::default()
+            }),
+            os: Some(OsInfo {
+                name: "Debian".into(),
+                boot_time_s: 1_700_000_000,
+                ..Default::default()
+            }),
+            filesystems: vec![Filesystem {
+                mount_point: "/".into(),
+                size_bytes: u64::MAX - 7,
+                ..Default::default()
+            }],
+            packages: vec![
+                Package {
+                    name: "zlib1g".into(),
+                    version: "1:1.2".into(),
+                    arch: "amd64".into(),
+                    ..Default::default()
+                },
+                Package {
+                    name: "bash".into(),
+                    version: "5.2".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stored_items_digest_like_the_inventory_they_came_from() {
+        let inventory = sample();
+        let agent = inventory::digests(&inventory::flatten(&inventory));
+        let mut rows = rows_of(&inventory);
+        rows.reverse();
+        let stored = inventory::digests(&inventory::flatten(&rebuild_inventory(&rows)));
+        assert!(mismatched_sections(&stored, &agent).is_empty());
+    }
+
+    #[test]
+    fn a_missing_or_damaged_item_is_a_mismatch_of_its_section_only() {
+        let inventory = sample();
+        let agent = inventory::digests(&inventory::flatten(&inventory));
+        let mut rows = rows_of(&inventory);
+        rows.retain(|row| row.item_key != "bash");
+        let stored = inventory::digests(&inventory::flatten(&rebuild_inventory(&rows)));
+        assert_eq!(
+            mismatched_sections(&stored, &agent),
+            vec![Section::Packages]
+        );
+        let mut rows = rows_of(&inventory);
+        for row in &mut rows {
+            if row.class == "os" {
+                row.attrs = "{not json".into();
+            }
+        }
+        let stored = inventory::digests(&inventory::flatten(&rebuild_inventory(&rows)));
+        assert_eq!(mismatched_sections(&stored, &agent), vec![Section::Os]);
+        assert!(mismatched_sections(&stored, &[]).is_empty());
     }
 }

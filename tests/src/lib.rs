@@ -21,11 +21,19 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
 }
 
-/// Builds the workspace binaries once per test process and returns the
-/// directory holding them.
+static BIN_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Uses the already built binaries in `dir` instead of building them (for
+/// programs like the benchmark, which build nothing). Must be called before
+/// the first [`bin_dir`]; returns false if that already happened.
+pub fn use_bin_dir(dir: PathBuf) -> bool {
+    BIN_DIR.set(dir).is_ok()
+}
+
+/// Builds the workspace binaries (collector, agent, agent benchmark) once
+/// per test process and returns the directory holding them.
 pub fn bin_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
+    BIN_DIR.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args([
@@ -43,6 +51,24 @@ pub fn bin_dir() -> &'static Path {
         assert!(
             status.success(),
             "cargo build of the rollcall binaries failed"
+        );
+        // A separate build: selected together with the others, this package
+        // would unify features differently and make every run rebuild.
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "rollcall-tests",
+                "--bin",
+                "rollcall-agent-bench",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build of the agent benchmark could not start");
+        assert!(
+            status.success(),
+            "cargo build of the agent benchmark failed"
         );
         let exe = std::env::current_exe().expect("current exe");
         // target/debug/deps/e2e-… → target/debug
@@ -287,6 +313,24 @@ impl Collector {
         Ok(())
     }
 
+    /// Stops the collector hard (`kill -9`), keeping its data, configuration
+    /// and ports for [`Collector::restart`].
+    pub fn stop(&mut self) {
+        self.process.kill_hard();
+    }
+
+    /// Starts a stopped collector again on the same data, configuration and ports.
+    pub fn restart(&mut self) -> Result<()> {
+        self.process.kill_hard();
+        let restarted = Self::launch(
+            self.data_dir.clone(),
+            self.config_path.clone(),
+            Some(self.admin_token.clone()),
+        )?;
+        *self = restarted;
+        Ok(())
+    }
+
     /// An API call; returns status and JSON body.
     pub async fn api(
         &self,
@@ -433,6 +477,80 @@ impl Agent {
             serde_json::from_str(&std::fs::read_to_string(self.state_dir.join("agent.json"))?)?;
         Ok(meta["agent_id"].as_str().unwrap_or_default().to_string())
     }
+}
+
+impl Agent {
+    /// Runs `rollcall-agent inventory --format json` with this agent's
+    /// configuration (so against its `root`) and parses the output.
+    pub fn local_inventory(&self) -> Result<Value> {
+        let output = Command::new(bin("rollcall-agent"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(["inventory", "--format", "json"])
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "rollcall-agent inventory failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(serde_json::from_slice(&output.stdout)?)
+    }
+}
+
+/// Copies the directory tree `from` into `to` (created), keeping symbolic
+/// links as links, so a fixture root can be changed by a test.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The inventory of `rollcall-agent inventory --format json` grouped the
+/// way `GET /api/v1/hosts/{id}` groups stored items: by CMDB class,
+/// singletons as objects, list items sorted by their JSON text. Apply
+/// [`normalise_api_inventory`] to the API side before comparing.
+pub fn inventory_by_class(local: &Value) -> Result<Value> {
+    use rollcall_proto::inventory::{class_name, flatten, is_singleton};
+    let inventory: rollcall_proto::v1::Inventory = serde_json::from_value(local.clone())?;
+    let mut classes = serde_json::Map::new();
+    for item in flatten(&inventory) {
+        let class = class_name(item.section).to_string();
+        if is_singleton(item.section) {
+            classes.insert(class, item.attrs);
+        } else if let Value::Array(list) = classes
+            .entry(class)
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            list.push(item.attrs);
+        }
+    }
+    Ok(normalise_api_inventory(&Value::Object(classes)))
+}
+
+/// Sorts every list of an API inventory (`{class: object | [items]}`) by the
+/// items' JSON text, so two inventories compare regardless of order.
+pub fn normalise_api_inventory(inventory: &Value) -> Value {
+    let mut out = inventory.clone();
+    if let Value::Object(classes) = &mut out {
+        for value in classes.values_mut() {
+            if let Value::Array(list) = value {
+                list.sort_by_cached_key(|item| item.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Counts packages `/var/lib/dpkg/status` lists as installed.

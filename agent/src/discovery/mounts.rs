@@ -157,6 +157,18 @@ pub(crate) fn sizes_of(disks: &sysinfo::Disks) -> HashMap<String, (u64, u64)> {
         .collect()
 }
 
+/// Free space rounded down to a whole percent of the filesystem's size.
+/// Inventory is the host's configuration: exact free space changes with
+/// every log line and would make an otherwise unchanged host send a delta
+/// every interval. The exact figure is in every health sample.
+pub(crate) fn coarse_free_bytes(free_bytes: u64, size_bytes: u64) -> u64 {
+    let step = size_bytes / 100;
+    if step == 0 {
+        return free_bytes;
+    }
+    free_bytes - free_bytes % step
+}
+
 /// Collects the filesystems section. Sizes come from the live host only; a
 /// fixture root reports them as 0.
 pub(crate) fn filesystems(root: &HostRoot, status: &mut StatusLog) -> Vec<Filesystem> {
@@ -173,6 +185,7 @@ pub(crate) fn filesystems(root: &HostRoot, status: &mut StatusLog) -> Vec<Filesy
         .into_iter()
         .map(|entry| {
             let (size_bytes, free_bytes) = sizes.get(&entry.mount_point).copied().unwrap_or((0, 0));
+            let free_bytes = coarse_free_bytes(free_bytes, size_bytes);
             Filesystem {
                 mount_point: entry.mount_point,
                 device: entry.device,
@@ -189,6 +202,15 @@ pub(crate) fn filesystems(root: &HostRoot, status: &mut StatusLog) -> Vec<Filesy
 mod tests {
     use super::*;
     use crate::discovery::test_support::fixture_text;
+
+    #[test]
+    fn free_space_is_reported_in_whole_percents() {
+        assert_eq!(coarse_free_bytes(12_345, 100_000), 12_000);
+        assert_eq!(coarse_free_bytes(12_999, 100_000), 12_000);
+        assert_eq!(coarse_free_bytes(100_000, 100_000), 100_000);
+        assert_eq!(coarse_free_bytes(42, 99), 42);
+        assert_eq!(coarse_free_bytes(0, 0), 0);
+    }
 
     #[test]
     fn mounts_keep_real_filesystems() {

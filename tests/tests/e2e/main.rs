@@ -1,6 +1,7 @@
 //! End-to-end tests: real `rollcall-collector` and `rollcall-agent`
 //! processes on loopback, over real TLS, on real databases.
 
+mod agent;
 mod availability;
 mod cmdb;
 mod integrations;
