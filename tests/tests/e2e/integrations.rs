@@ -557,3 +557,81 @@ async fn real_alertmanager_shows_the_alert_while_firing_and_resolves_it() -> Res
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_agent_going_down_reaches_two_targets_once_each_and_both_resolve() -> Result<()> {
+    let servicenow = vendors::servicenow::start().await?;
+    let pagerduty = vendors::pagerduty::start().await?;
+    let targets = format!(
+        "{}{}",
+        target_toml("snow", "servicenow", &servicenow.url, FAST),
+        target_toml("pd", "pagerduty", &pagerduty.url, FAST)
+    );
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &options(&targets))?;
+    let started = std::time::Instant::now();
+    let token = collector.enrollment_token(1, 600).await?;
+    let root = rollcall_tests::fake_host_root(dir.path(), "db-07", 7)?;
+    let agent = rollcall_tests::Agent::new(
+        dir.path(),
+        "db-07",
+        &[&collector.grpc_url],
+        &format!("root = {:?}\n", root.display().to_string()),
+    )?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let mut process = agent.run()?;
+    let host_id = wait_for("the host up", Duration::from_secs(60), || async {
+        let hosts = collector.hosts().await.ok()?;
+        hosts
+            .into_iter()
+            .find(|host| host["presence"] == "up")
+            .and_then(|host| host["id"].as_str().map(String::from))
+    })
+    .await?;
+    // Past the startup grace (2 × down_after = 6 s).
+    if let Some(rest) = Duration::from_millis(6_500).checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    process.signal(libc::SIGSTOP);
+    let incident = wait_for("a host-down incident", Duration::from_secs(20), || async {
+        let list = collector.get("/api/v1/incidents?state=open").await.ok()?;
+        list["items"]
+            .as_array()?
+            .iter()
+            .find(|incident| incident["ci_id"] == host_id.as_str())
+            .cloned()
+    })
+    .await?;
+    let id = incident["id"].as_str().unwrap_or_default().to_string();
+    let key = format!("{host_id}:host_down");
+    let list = wait_delivered(&collector, &id, &["snow", "pd"], 1).await?;
+    assert_eq!(servicenow.accepted(&format!("create:{key}")), 1);
+    assert_eq!(pagerduty.accepted(&format!("create:{key}")), 1);
+    assert!(
+        !external_ref(&list, "snow").is_empty(),
+        "the ServiceNow sys_id is kept: {list:?}"
+    );
+    let sys_id = external_ref(&list, "snow");
+    let created = servicenow.object(&sys_id).unwrap_or_default();
+    assert_eq!(created["correlation_id"], key.as_str());
+    assert!(
+        created["short_description"]
+            .as_str()
+            .is_some_and(|text| text.contains("db-07")),
+        "{created}"
+    );
+
+    process.signal(libc::SIGCONT);
+    wait_delivered(&collector, &id, &["snow", "pd"], 2).await?;
+    assert_eq!(servicenow.accepted(&format!("resolve:{key}")), 1);
+    assert_eq!(pagerduty.accepted(&format!("resolve:{key}")), 1);
+    assert_eq!(servicenow.object(&sys_id).unwrap_or_default()["state"], "6");
+    // Once each: no second create after the resolve went through.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(servicenow.accepted(&format!("create:{key}")), 1);
+    assert_eq!(pagerduty.accepted(&format!("create:{key}")), 1);
+    assert_no_violations(&[("snow", &servicenow), ("pd", &pagerduty)]);
+    process.kill_hard();
+    Ok(())
+}
