@@ -26,6 +26,7 @@ pub(crate) type Shared = Arc<State>;
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/info", get(info))
         .route("/api/v1/hosts", get(list_hosts))
         .route("/api/v1/hosts/{id}", get(show_host))
@@ -107,6 +108,15 @@ impl FromRequestParts<Shared> for Caller {
             role,
         })
     }
+}
+
+async fn metrics(AxumState(state): AxumState<Shared>) -> Response {
+    let mut response = crate::metrics::render(&state).await.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
 }
 
 async fn healthz(AxumState(state): AxumState<Shared>) -> Response {

@@ -5,6 +5,7 @@
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::Stream;
@@ -153,6 +154,11 @@ impl Rollcall for RollcallService {
             let agent_id = agent.id.clone();
             if let Err(status) = run_session(&state, agent, inbound, &sender).await {
                 tracing::warn!(agent_id = %agent_id, error = %status.message(), "session ended with an error");
+                if status.code() != tonic::Code::Cancelled
+                    && status.code() != tonic::Code::Unavailable
+                {
+                    state.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                }
                 let _ = sender.send(Err(status)).await;
             }
         });
@@ -369,6 +375,7 @@ async fn session_loop(
         state.monitor.heard(host_id, now);
         match message.body {
             Some(Body::Heartbeat(_)) | None => {
+                state.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
                 state
                     .seen(Seen {
                         agent_id: agent.id.clone(),
@@ -381,20 +388,26 @@ async fn session_loop(
             Some(Body::Snapshot(snapshot)) => {
                 let inventory = snapshot.inventory.unwrap_or_default();
                 let change = ingest::snapshot_change(&inventory, now).map_err(Status::from)?;
+                let started = std::time::Instant::now();
                 let outcome = state
                     .store
                     .apply_inventory(&context, change)
                     .await
                     .map_err(Status::from)?;
+                state.metrics.applied(started.elapsed());
+                state.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(agent_id = %agent.id, ?outcome, "snapshot applied");
             }
             Some(Body::Delta(delta)) => {
                 let change = ingest::delta_change(&delta, now).map_err(Status::from)?;
+                let started = std::time::Instant::now();
                 let outcome = state
                     .store
                     .apply_inventory(&context, change)
                     .await
                     .map_err(Status::from)?;
+                state.metrics.applied(started.elapsed());
+                state.metrics.deltas.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(agent_id = %agent.id, ?outcome, "delta applied");
             }
             Some(Body::Health(report)) => {
@@ -408,6 +421,7 @@ async fn session_loop(
                     .await
                     .map_err(Status::from)?;
                 if stored {
+                    state.metrics.health.fetch_add(1, Ordering::Relaxed);
                     let rules = &state.config.availability.rules;
                     if let Err(error) = state
                         .engine
@@ -419,6 +433,7 @@ async fn session_loop(
                 }
             }
             Some(Body::Checks(results)) => {
+                state.metrics.checks.fetch_add(1, Ordering::Relaxed);
                 state
                     .seen(Seen {
                         agent_id: agent.id.clone(),

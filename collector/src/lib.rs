@@ -16,6 +16,7 @@ pub mod grpc;
 pub mod incidents;
 pub mod ingest;
 pub mod integrations;
+pub mod metrics;
 pub mod pki;
 pub mod server;
 pub mod store;

@@ -40,6 +40,8 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Open agent sessions.
     pub open_sessions: AtomicI64,
+    /// Ingest counters.
+    pub metrics: crate::metrics::Metrics,
     /// Presence of every host.
     pub monitor: Arc<crate::availability::monitor::Monitor>,
     /// Incidents.
@@ -265,6 +267,7 @@ pub async fn start(
         pki,
         shutdown: shutdown.clone(),
         open_sessions: AtomicI64::new(0),
+        metrics: crate::metrics::Metrics::default(),
         integrations: integrations.clone(),
         seen_sender,
     });

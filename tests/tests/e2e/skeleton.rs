@@ -94,6 +94,19 @@ async fn agent_enrolls_over_tls_and_its_inventory_reads_back_through_the_api() -
         csv.starts_with("agent_id,") && csv.contains(&hostname),
         "{csv}"
     );
+    let metrics = reqwest::get(format!("{}/metrics", collector.api_url))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("rollcall_hosts{presence=\"up\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rollcall_sessions_open 1"), "{metrics}");
+    assert!(
+        metrics.contains("rollcall_messages_total{type=\"snapshot\"}"),
+        "{metrics}"
+    );
     Ok(())
 }
 
@@ -375,6 +388,16 @@ async fn malformed_and_oversized_messages_get_a_status_and_other_agents_carry_on
         .expect_err("hostile accepted");
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("limit"), "{}", status.message());
+    let metrics = reqwest::get(format!("{}/metrics", collector.api_url))
+        .await?
+        .text()
+        .await?;
+    let rejected = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("rollcall_messages_rejected_total "))
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(rejected >= 3, "every hostile message is counted: {metrics}");
 
     // The good agent is still served: its host keeps being seen.
     let before = collector.get(&format!("/api/v1/hosts/{host_id}")).await?["host"]["last_seen_at"]

@@ -1,0 +1,158 @@
+//! Prometheus metrics: counters the ingest path bumps, and `/metrics` in
+//! the text exposition format (fleet by presence, sessions, ingest counts
+//! and apply latency, incidents, outbox depth).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::server::State;
+use crate::store::availability::IncidentFilter;
+
+/// Counters of the ingest path.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Heartbeats received.
+    pub heartbeats: AtomicU64,
+    /// Snapshots applied.
+    pub snapshots: AtomicU64,
+    /// Deltas applied.
+    pub deltas: AtomicU64,
+    /// Health samples stored.
+    pub health: AtomicU64,
+    /// Check result batches.
+    pub checks: AtomicU64,
+    /// Messages answered with an error status.
+    pub rejected: AtomicU64,
+    /// Sum of inventory apply times (µs).
+    pub apply_micros: AtomicU64,
+    /// Inventory applies.
+    pub applies: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one inventory apply that took `elapsed`.
+    pub fn applied(&self, elapsed: std::time::Duration) {
+        self.apply_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.applies.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn line(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Renders every metric.
+pub async fn render(state: &State) -> String {
+    let mut out = String::with_capacity(4096);
+    let metrics = &state.metrics;
+    line(
+        &mut out,
+        "rollcall_hosts",
+        "Hosts by presence state.",
+        "gauge",
+    );
+    let counts = state.monitor.counts();
+    for presence in ["up", "suspect", "down", "away"] {
+        let count = counts
+            .iter()
+            .find(|(state, _)| state.as_str() == presence)
+            .map(|(_, count)| *count)
+            .unwrap_or(0);
+        let _ = writeln!(out, "rollcall_hosts{{presence=\"{presence}\"}} {count}");
+    }
+    line(
+        &mut out,
+        "rollcall_sessions_open",
+        "Open agent sessions.",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_sessions_open {}",
+        state.open_sessions.load(Ordering::Relaxed)
+    );
+    line(
+        &mut out,
+        "rollcall_messages_total",
+        "Agent messages ingested, by type.",
+        "counter",
+    );
+    for (kind, counter) in [
+        ("heartbeat", &metrics.heartbeats),
+        ("snapshot", &metrics.snapshots),
+        ("delta", &metrics.deltas),
+        ("health", &metrics.health),
+        ("checks", &metrics.checks),
+    ] {
+        let _ = writeln!(
+            out,
+            "rollcall_messages_total{{type=\"{kind}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    line(
+        &mut out,
+        "rollcall_messages_rejected_total",
+        "Agent messages answered with an error status.",
+        "counter",
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_messages_rejected_total {}",
+        metrics.rejected.load(Ordering::Relaxed)
+    );
+    line(
+        &mut out,
+        "rollcall_inventory_apply_seconds",
+        "Time to apply inventory snapshots and deltas to the store.",
+        "summary",
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_inventory_apply_seconds_sum {:.6}",
+        metrics.apply_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_inventory_apply_seconds_count {}",
+        metrics.applies.load(Ordering::Relaxed)
+    );
+    let open = state
+        .store
+        .incidents(&IncidentFilter {
+            state: Some("open".into()),
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await;
+    line(
+        &mut out,
+        "rollcall_incidents_open",
+        "Open incidents.",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_incidents_open {}",
+        open.map(|list| list.len()).unwrap_or(0)
+    );
+    line(
+        &mut out,
+        "rollcall_outbox_entries",
+        "Outbox entries by target and state.",
+        "gauge",
+    );
+    if let Ok(counts) = state.store.outbox_counts().await {
+        for count in counts {
+            let _ = writeln!(
+                out,
+                "rollcall_outbox_entries{{target=\"{}\",state=\"{}\"}} {}",
+                count.target.replace('"', ""),
+                count.state,
+                count.count
+            );
+        }
+    }
+    out
+}
