@@ -33,6 +33,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/hosts/{id}/changes", get(host_changes))
         .route("/api/v1/hosts/{id}/health", get(host_health))
         .route("/api/v1/changes", get(fleet_changes))
+        .route("/api/v1/software", get(software_catalogue))
         .route(
             "/api/v1/enrollment-tokens",
             post(create_enrollment_token).get(list_enrollment_tokens),
@@ -155,6 +156,32 @@ pub struct ListQuery {
     until: Option<i64>,
     class: Option<String>,
     key: Option<String>,
+    software: Option<String>,
+    version_lt: Option<String>,
+    version_le: Option<String>,
+    version_eq: Option<String>,
+    version_ge: Option<String>,
+    version_gt: Option<String>,
+}
+
+impl ListQuery {
+    /// The version conditions given: (ordering that satisfies, bound).
+    fn version_conditions(&self) -> Vec<(&'static [std::cmp::Ordering], &str)> {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let mut out: Vec<(&'static [std::cmp::Ordering], &str)> = Vec::new();
+        for (allowed, bound) in [
+            (&[Less][..], &self.version_lt),
+            (&[Less, Equal][..], &self.version_le),
+            (&[Equal][..], &self.version_eq),
+            (&[Greater, Equal][..], &self.version_ge),
+            (&[Greater][..], &self.version_gt),
+        ] {
+            if let Some(bound) = bound {
+                out.push((allowed, bound.as_str()));
+            }
+        }
+        out
+    }
 }
 
 impl ListQuery {
@@ -245,17 +272,112 @@ async fn list_hosts(
 ) -> Result<Response> {
     let params = query(params)?;
     let limit = params.limit()?;
+    let conditions = params.version_conditions();
+    let Some(software) = params.software.clone() else {
+        if !conditions.is_empty() {
+            return Err(Error::InvalidInput(
+                "version_lt/le/eq/ge/gt need software=NAME".into(),
+            ));
+        }
+        let filter = HostFilter {
+            name: params.name.clone(),
+            lifecycle: params.lifecycle.clone(),
+            after: params.cursor.clone(),
+            limit,
+        };
+        let hosts = state.store.hosts(&filter).await?;
+        let next = (hosts.len() as i64 == limit)
+            .then(|| hosts.last().map(|host| host.id.clone()))
+            .flatten();
+        return Ok(list_response(to_values(&hosts)?, next, params.csv()?));
+    };
+    // Hosts with a package of that name whose version satisfies every condition,
+    // compared by the ordering of the package manager that reported it.
+    let matching: std::collections::BTreeSet<String> = state
+        .store
+        .software(Some(&software))
+        .await?
+        .into_iter()
+        .filter(|row| {
+            conditions.iter().all(|(allowed, bound)| {
+                allowed.contains(&crate::cmdb::version::compare(
+                    &row.manager,
+                    &row.version,
+                    bound,
+                ))
+            })
+        })
+        .map(|row| row.host_id)
+        .collect();
     let filter = HostFilter {
         name: params.name.clone(),
         lifecycle: params.lifecycle.clone(),
         after: params.cursor.clone(),
-        limit,
+        limit: 1_000_000,
     };
-    let hosts = state.store.hosts(&filter).await?;
+    let hosts: Vec<_> = state
+        .store
+        .hosts(&filter)
+        .await?
+        .into_iter()
+        .filter(|host| matching.contains(&host.id))
+        .take(limit as usize)
+        .collect();
     let next = (hosts.len() as i64 == limit)
         .then(|| hosts.last().map(|host| host.id.clone()))
         .flatten();
     Ok(list_response(to_values(&hosts)?, next, params.csv()?))
+}
+
+async fn software_catalogue(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    params: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let params = query(params)?;
+    let rows = state
+        .store
+        .software(params.software.as_deref().or(params.name.as_deref()))
+        .await?;
+    let by_name = params.software.is_none() && params.name.is_none();
+    let mut groups: BTreeMap<(String, String, String), std::collections::BTreeSet<String>> =
+        BTreeMap::new();
+    for row in rows {
+        let version = if by_name {
+            String::new()
+        } else {
+            row.version.clone()
+        };
+        let manager = if by_name {
+            String::new()
+        } else {
+            row.manager.clone()
+        };
+        groups
+            .entry((row.name.clone(), version, manager))
+            .or_default()
+            .insert(row.host_id);
+    }
+    let mut items: Vec<(String, String, String, usize)> = groups
+        .into_iter()
+        .map(|((name, version, manager), hosts)| (name, version, manager, hosts.len()))
+        .collect();
+    // Newest version first within a name, by the package manager's ordering.
+    items.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| crate::cmdb::version::compare(&b.2, &b.1, &a.1))
+    });
+    let rows: Vec<Value> = items
+        .into_iter()
+        .map(|(name, version, manager, hosts)| {
+            if by_name {
+                json!({ "name": name, "hosts": hosts })
+            } else {
+                json!({ "name": name, "version": version, "manager": manager, "hosts": hosts })
+            }
+        })
+        .collect();
+    Ok(list_response(rows, None, params.csv()?))
 }
 
 async fn show_host(

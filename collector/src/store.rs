@@ -238,6 +238,21 @@ pub struct HostFilter {
     pub limit: i64,
 }
 
+/// One installed package on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct SoftwareRow {
+    /// Host id.
+    pub host_id: String,
+    /// Package name.
+    pub name: String,
+    /// Installed version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// `dpkg`, `rpm` or `apk`.
+    pub manager: String,
+}
+
 /// Filters for change history.
 #[derive(Debug, Clone, Default)]
 pub struct ChangeFilter {
@@ -408,6 +423,8 @@ pub trait Store:
     async fn host_items(&self, host_id: &str) -> Result<Vec<ItemRow>>;
     /// Change history.
     async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>>;
+    /// Installed packages, of one name or all, on hosts not retired.
+    async fn software(&self, name: Option<&str>) -> Result<Vec<SoftwareRow>>;
     /// Moves hosts not seen for `stale_after_ms` to `stale` and for
     /// `retire_after_ms` to `retired`, recording each change; returns how
     /// many became stale and retired. Nothing is deleted.

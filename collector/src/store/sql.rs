@@ -803,6 +803,45 @@ impl Store for SqlStore {
         Ok(query.fetch_all(&self.pool).await?)
     }
 
+    async fn software(&self, name: Option<&str>) -> Result<Vec<SoftwareRow>> {
+        let base = "SELECT i.host_id AS host_id, i.name AS name, i.attrs AS attrs FROM ci_items i JOIN hosts h ON h.id = i.host_id \
+                    WHERE i.class = 'software' AND h.lifecycle <> 'retired'";
+        let rows = match name {
+            Some(name) => {
+                sqlx::query(AssertSqlSafe(format!("{base} AND i.name = $1")))
+                    .bind(name)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(base.to_string()))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let attrs: String = row.try_get("attrs")?;
+            let value: serde_json::Value =
+                serde_json::from_str(&attrs).unwrap_or(serde_json::Value::Null);
+            let text = |key: &str| {
+                value
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            out.push(SoftwareRow {
+                host_id: row.try_get("host_id")?,
+                name: row.try_get("name")?,
+                version: text("version"),
+                arch: text("arch"),
+                manager: text("manager"),
+            });
+        }
+        Ok(out)
+    }
+
     async fn update_lifecycle(
         &self,
         now: i64,

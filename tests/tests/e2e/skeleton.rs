@@ -94,6 +94,80 @@ async fn agent_enrolls_over_tls_and_its_inventory_reads_back_through_the_api() -
         csv.starts_with("agent_id,") && csv.contains(&hostname),
         "{csv}"
     );
+    // Asset queries: hosts by package version with dpkg ordering, and the catalogue.
+    let output = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", "bash"])
+        .output()?;
+    let bash = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    // `+` must be percent-encoded in a query string (it would read as a space).
+    let query = |condition: &str| {
+        format!(
+            "/api/v1/hosts?software=bash&{}",
+            condition.replace('+', "%2B")
+        )
+    };
+    let count = |value: Value| value["items"].as_array().map(Vec::len).unwrap_or(99);
+    assert_eq!(
+        count(collector.get(&query(&format!("version_ge={bash}"))).await?),
+        1
+    );
+    assert_eq!(
+        count(collector.get(&query(&format!("version_eq={bash}"))).await?),
+        1
+    );
+    assert_eq!(
+        count(collector.get(&query(&format!("version_lt={bash}"))).await?),
+        0
+    );
+    assert_eq!(
+        count(
+            collector
+                .get(&query(&format!("version_lt={bash}~really1")))
+                .await?
+        ),
+        0,
+        "a ~ suffix sorts before the release"
+    );
+    assert_eq!(
+        count(
+            collector
+                .get(&query(&format!("version_lt={bash}+1")))
+                .await?
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            collector
+                .get("/api/v1/hosts?software=no-such-package")
+                .await?
+        ),
+        0
+    );
+    let (status, _) = collector
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/hosts?version_lt=1",
+            Some(&collector.admin_token),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        status, 400,
+        "a version bound without a package name is refused"
+    );
+    let catalogue = collector.get("/api/v1/software?name=bash").await?;
+    assert_eq!(catalogue["items"][0]["version"], bash.as_str());
+    assert_eq!(catalogue["items"][0]["hosts"], 1);
+    let names = collector.get("/api/v1/software").await?;
+    let distinct: std::collections::BTreeSet<&str> = detail["inventory"]["software"]
+        .as_array()
+        .map(|list| list.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names["items"].as_array().map(Vec::len),
+        Some(distinct.len())
+    );
     let metrics = reqwest::get(format!("{}/metrics", collector.api_url))
         .await?
         .text()
