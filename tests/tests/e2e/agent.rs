@@ -302,6 +302,20 @@ async fn a_digest_mismatch_brings_a_full_snapshot_that_repairs_the_stored_invent
         },
     )
     .await?;
+    // The baseline is saved just after the delta is spooled: wait for it.
+    let baseline = agent.state_dir.join("inventory.pb");
+    wait_for(
+        "the baseline to hold the change",
+        Duration::from_secs(10),
+        || async {
+            let bytes = std::fs::read(&baseline).ok()?;
+            bytes
+                .windows(b"nginx-light".len())
+                .any(|window| window == b"nginx-light")
+                .then_some(())
+        },
+    )
+    .await?;
     // …and loses its spool (disk trouble, an operator's rm): the baseline
     // has the change, the collector never gets it.
     process.kill_hard();
