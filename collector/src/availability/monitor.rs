@@ -74,6 +74,7 @@ struct Recorder {
     engine: Engine,
     config: Config,
     storm: Option<(String, i64)>,
+    clock: Clock,
     downs: HashMap<String, VecDeque<i64>>,
     pending_resolve: HashMap<String, i64>,
 }
@@ -85,7 +86,28 @@ pub async fn start(
     shutdown: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) -> Result<Arc<Monitor>> {
-    let now = rollcall_proto::now_ms();
+    start_with_clock(
+        store,
+        config,
+        Arc::new(rollcall_proto::now_ms),
+        shutdown,
+        tasks,
+    )
+    .await
+}
+
+/// The time source of the monitor, in ms since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Like `start`, with a given clock (tests drive time with it).
+pub async fn start_with_clock(
+    store: Arc<dyn Store>,
+    config: Config,
+    clock: Clock,
+    shutdown: CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
+) -> Result<Arc<Monitor>> {
+    let now = clock();
     let mut presence = Presence::new(config.down_after_ms(), now + config.startup_grace_ms());
     for row in store.load_presence().await? {
         let state = match State::parse(&row.presence) {
@@ -111,6 +133,7 @@ pub async fn start(
         store,
         config,
         storm: None,
+        clock,
         downs: HashMap::new(),
         pending_resolve: HashMap::new(),
     };
@@ -137,7 +160,7 @@ async fn run(
                 }
             }
             _ = ticker.tick() => {
-                let now = rollcall_proto::now_ms();
+                let now = (recorder.clock)();
                 let (transitions, late, total) = {
                     let mut presence = monitor.lock();
                     let transitions = presence.tick(now);
@@ -254,7 +277,7 @@ impl Recorder {
         late: usize,
         total: usize,
     ) -> Result<Option<String>> {
-        let now = rollcall_proto::now_ms();
+        let now = (self.clock)();
         let window = 2 * self.config.down_after_ms();
         if let Some((incident_id, started)) = &self.storm {
             let still_open = self

@@ -434,6 +434,11 @@ pub async fn ambiguous_match_is_flagged_not_merged(store: Arc<dyn Store>) {
     );
 }
 
+/// An enrolled agent attached to a new host; returns the host id.
+pub async fn attached_host(store: &Arc<dyn Store>, agent_id: &str) -> String {
+    attached(store, agent_id).await
+}
+
 async fn attached(store: &Arc<dyn Store>, agent_id: &str) -> String {
     agent(store, agent_id).await;
     store

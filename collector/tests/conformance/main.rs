@@ -3,6 +3,7 @@
 //! they print a notice and skip, except with `CI=true`, where they fail.
 
 mod cases;
+mod monitor;
 
 use std::sync::Arc;
 
@@ -56,7 +57,7 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let (store, _dir) = super::sqlite_store().await;
-                    super::cases::$case(store).await;
+                    super::$case(store).await;
                 }
             )*
         }
@@ -65,14 +66,20 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some(store) = super::postgres_store().await else { return };
-                    super::cases::$case(store).await;
+                    super::$case(store).await;
                 }
             )*
         }
     };
 }
 
+use cases::*;
+use monitor::*;
+
 conformance!(
+    silent_host_outage_begins_at_the_last_heartbeat,
+    down_inside_a_maintenance_window_is_planned_without_incident,
+    flapping_host_keeps_one_incident_open_until_stable,
     enrollment_tokens_count_uses_and_expire,
     api_tokens_are_found_by_hash_only,
     reinstalled_host_lands_on_its_old_ci,

@@ -1,0 +1,215 @@
+//! The presence monitor over a real store, with time driven by a manual
+//! clock: outage records, maintenance windows and flap damping.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use rollcall_collector::availability::monitor::{Monitor, start_with_clock};
+use rollcall_collector::config::Config;
+use rollcall_collector::store::Store;
+use rollcall_collector::store::availability::{IncidentFilter, MaintenanceWindow, OutageFilter};
+use tokio_util::sync::CancellationToken;
+
+const NOW: i64 = 1_900_000_000_000;
+
+struct Driven {
+    monitor: Arc<Monitor>,
+    clock: Arc<AtomicI64>,
+    shutdown: CancellationToken,
+}
+
+impl Driven {
+    async fn at(&self, ms: i64) {
+        self.clock.store(ms, Ordering::SeqCst);
+        // Let the ticker (every 20 ms) observe the new time and record what follows.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+impl Drop for Driven {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn driven(store: &Arc<dyn Store>) -> Driven {
+    let mut config = Config::default();
+    config.agents.heartbeat_interval_s = 1;
+    config.availability.startup_grace_s = Some(0.0);
+    config.availability.tick_ms = 20;
+    config.availability.flap_count = 3;
+    config.availability.flap_window_s = 600;
+    config.availability.flap_stable_s = 60;
+    let clock = Arc::new(AtomicI64::new(NOW));
+    let reader = clock.clone();
+    let shutdown = CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let monitor = start_with_clock(
+        store.clone(),
+        config,
+        Arc::new(move || reader.load(Ordering::SeqCst)),
+        shutdown.clone(),
+        &tasks,
+    )
+    .await
+    .unwrap();
+    Driven {
+        monitor,
+        clock,
+        shutdown,
+    }
+}
+
+async fn host(store: &Arc<dyn Store>, name: &str) -> String {
+    super::cases::attached_host(store, name).await
+}
+
+async fn incidents(
+    store: &Arc<dyn Store>,
+) -> Vec<rollcall_collector::store::availability::Incident> {
+    let mut list = store
+        .incidents(&IncidentFilter {
+            state: Some("all".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    list.sort_by_key(|incident| incident.opened_at);
+    list
+}
+
+pub async fn silent_host_outage_begins_at_the_last_heartbeat(store: Arc<dyn Store>) {
+    let host_id = host(&store, "m1").await;
+    let driven = driven(&store).await;
+    driven.monitor.heard(&host_id, NOW + 500);
+    driven.at(NOW + 3_400).await;
+    assert!(
+        incidents(&store).await.is_empty(),
+        "not down before down_after"
+    );
+    driven.at(NOW + 3_600).await;
+    let list = incidents(&store).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].rule.as_str(), list[0].opened_at),
+        ("host_down", NOW + 3_600)
+    );
+    let outages = store
+        .outages(&OutageFilter {
+            host_id: Some(host_id.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            outages[0].began_at,
+            outages[0].detected_at,
+            outages[0].kind.as_str()
+        ),
+        (NOW + 500, NOW + 3_600, "unplanned")
+    );
+    assert_eq!(outages[0].incident_id.as_deref(), Some(list[0].id.as_str()));
+    driven.at(NOW + 10_000).await;
+    driven.monitor.heard(&host_id, NOW + 10_000);
+    driven.at(NOW + 10_100).await;
+    let outages = store
+        .outages(&OutageFilter {
+            host_id: Some(host_id.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(outages[0].ended_at, Some(NOW + 10_000));
+    assert_eq!(incidents(&store).await[0].state, "resolved");
+    assert_eq!(store.host(&host_id).await.unwrap().unwrap().presence, "up");
+}
+
+pub async fn down_inside_a_maintenance_window_is_planned_without_incident(store: Arc<dyn Store>) {
+    let host_id = host(&store, "m2").await;
+    let window = MaintenanceWindow {
+        id: "mw-1".into(),
+        scope: "host".into(),
+        target: host_id.clone(),
+        starts_at: NOW,
+        ends_at: NOW + 3_600_000,
+        recurrence: String::new(),
+        reason: "firmware update".into(),
+        created_at: NOW,
+    };
+    store.create_maintenance(&window).await.unwrap();
+    let driven = driven(&store).await;
+    driven.monitor.heard(&host_id, NOW);
+    driven.at(NOW + 5_000).await;
+    assert!(
+        incidents(&store).await.is_empty(),
+        "no incident inside maintenance"
+    );
+    let outages = store
+        .outages(&OutageFilter {
+            host_id: Some(host_id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (outages[0].kind.as_str(), outages[0].cause.as_str()),
+        ("planned", "firmware update")
+    );
+}
+
+pub async fn flapping_host_keeps_one_incident_open_until_stable(store: Arc<dyn Store>) {
+    let host_id = host(&store, "m3").await;
+    let driven = driven(&store).await;
+    let mut t = NOW;
+    for round in 0..4 {
+        driven.monitor.heard(&host_id, t);
+        driven.at(t + 3_500).await;
+        assert_eq!(
+            store.host(&host_id).await.unwrap().unwrap().presence,
+            "down",
+            "round {round}"
+        );
+        driven.at(t + 5_000).await;
+        driven.monitor.heard(&host_id, t + 5_000);
+        driven.at(t + 5_100).await;
+        t += 10_000;
+    }
+    let list = incidents(&store).await;
+    // The first two outages open and resolve their own incident; from the
+    // third down on the host is flapping: one incident stays open.
+    assert_eq!(list.len(), 3, "{list:#?}");
+    assert_eq!(
+        (
+            list[0].state.as_str(),
+            list[1].state.as_str(),
+            list[2].state.as_str()
+        ),
+        ("resolved", "resolved", "open")
+    );
+    assert_eq!(
+        list[2].flaps, 1,
+        "the fourth down counted as a flap of the open incident"
+    );
+    let outages = store
+        .outages(&OutageFilter {
+            host_id: Some(host_id.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(outages.len(), 4, "every outage is recorded");
+    // Stable for flap_stable_s (60 s): resolved.
+    for second in 1..=7 {
+        driven.monitor.heard(&host_id, t + second * 10_000);
+        driven.at(t + second * 10_000).await;
+    }
+    assert_eq!(incidents(&store).await[2].state, "resolved");
+}
