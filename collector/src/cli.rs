@@ -102,6 +102,54 @@ pub enum Command {
         #[command(flatten)]
         api: ApiOptions,
     },
+    /// Incidents: list, show, acknowledge, comment.
+    Incidents {
+        /// Incidents command.
+        #[command(subcommand)]
+        command: IncidentsCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Outage records.
+    Outages {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Availability per host and business service.
+    Availability {
+        /// Window, e.g. 30d, 12h.
+        #[arg(long, default_value = "30d")]
+        window: String,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Change history, fleet-wide or of one host.
+    Changes {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only this class (software, disk, host, …).
+        #[arg(long)]
+        class: Option<String>,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Software catalogue; with --name, versions of one package and where.
+    Software {
+        /// Package name.
+        #[arg(long)]
+        name: Option<String>,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
     /// Hosts in the CMDB.
     Hosts {
         /// Hosts command.
@@ -132,6 +180,34 @@ pub enum TokenCommand {
     List,
 }
 
+/// `rollcall incidents …`
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// List incidents.
+    List {
+        /// open, acknowledged, resolved or all.
+        #[arg(long, default_value = "open")]
+        state: String,
+    },
+    /// Show one incident with its comments and children.
+    Show {
+        /// Incident id.
+        id: String,
+    },
+    /// Acknowledge an incident.
+    Ack {
+        /// Incident id.
+        id: String,
+    },
+    /// Comment on an incident.
+    Comment {
+        /// Incident id.
+        id: String,
+        /// Text.
+        body: String,
+    },
+}
+
 /// `rollcall hosts …`
 #[derive(Debug, Subcommand)]
 pub enum HostsCommand {
@@ -143,6 +219,12 @@ pub enum HostsCommand {
         /// Lifecycle state (active, stale, retired).
         #[arg(long)]
         lifecycle: Option<String>,
+        /// Only hosts with this package installed…
+        #[arg(long)]
+        software: Option<String>,
+        /// …at a version below this one (package manager ordering).
+        #[arg(long, requires = "software")]
+        version_lt: Option<String>,
     },
     /// Show one host with its inventory.
     Show {
@@ -231,10 +313,196 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         },
         Command::Integrations { command, api } => integrations_command(command, &api).await,
         Command::Outbox { command, api } => outbox_command(command, &api).await,
+        Command::Incidents { command, api } => match command {
+            IncidentsCommand::List { state } => {
+                let list = request(
+                    &api,
+                    reqwest::Method::GET,
+                    &format!("/api/v1/incidents?state={}", urlencode(&state)),
+                    None,
+                )
+                .await?;
+                print_list(
+                    &list,
+                    &[
+                        "id",
+                        "state",
+                        "severity",
+                        "rule",
+                        "ci_id",
+                        "summary",
+                        "opened_at",
+                    ],
+                    api.output,
+                );
+                Ok(())
+            }
+            IncidentsCommand::Show { id } => {
+                let incident = request(
+                    &api,
+                    reqwest::Method::GET,
+                    &format!("/api/v1/incidents/{}", urlencode(&id)),
+                    None,
+                )
+                .await?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&incident).unwrap_or_default()
+                );
+                Ok(())
+            }
+            IncidentsCommand::Ack { id } => {
+                request(
+                    &api,
+                    reqwest::Method::POST,
+                    &format!("/api/v1/incidents/{}/acknowledge", urlencode(&id)),
+                    None,
+                )
+                .await?;
+                println!("acknowledged {id}");
+                Ok(())
+            }
+            IncidentsCommand::Comment { id, body } => {
+                let body = serde_json::json!({ "body": body });
+                request(
+                    &api,
+                    reqwest::Method::POST,
+                    &format!("/api/v1/incidents/{}/comments", urlencode(&id)),
+                    Some(body),
+                )
+                .await?;
+                println!("commented on {id}");
+                Ok(())
+            }
+        },
+        Command::Outages { host, api } => {
+            let path = match host {
+                Some(host) => format!("/api/v1/outages?host_id={}", urlencode(&host)),
+                None => "/api/v1/outages".to_string(),
+            };
+            let list = request(&api, reqwest::Method::GET, &path, None).await?;
+            print_list(
+                &list,
+                &[
+                    "host_id",
+                    "kind",
+                    "cause",
+                    "began_at",
+                    "ended_at",
+                    "duration_ms",
+                    "incident_id",
+                ],
+                api.output,
+            );
+            Ok(())
+        }
+        Command::Availability { window, api } => {
+            let report = request(
+                &api,
+                reqwest::Method::GET,
+                &format!("/api/v1/availability?window={}", urlencode(&window)),
+                None,
+            )
+            .await?;
+            if api.output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+                return Ok(());
+            }
+            let flatten = |rows: &Value, name: &str| -> Value {
+                let items: Vec<Value> = rows
+                    .as_array()
+                    .map(|rows| {
+                        rows.iter()
+                            .map(|row| {
+                                serde_json::json!({
+                                    "name": row[name],
+                                    "availability_percent": row["availability"]["availability_percent"],
+                                    "unplanned_downtime_ms": row["availability"]["unplanned_downtime_ms"],
+                                    "failures": row["availability"]["failures"],
+                                    "mtbf_ms": row["availability"]["mtbf_ms"],
+                                    "mtrs_ms": row["availability"]["mtrs_ms"],
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                serde_json::json!({ "items": items })
+            };
+            let columns = [
+                "name",
+                "availability_percent",
+                "unplanned_downtime_ms",
+                "failures",
+                "mtbf_ms",
+                "mtrs_ms",
+            ];
+            print_list(&flatten(&report["hosts"], "hostname"), &columns, api.output);
+            if report["services"]
+                .as_array()
+                .is_some_and(|services| !services.is_empty())
+            {
+                println!();
+                print_list(&flatten(&report["services"], "name"), &columns, api.output);
+            }
+            Ok(())
+        }
+        Command::Changes { host, class, api } => {
+            let mut path = match host {
+                Some(host) => format!("/api/v1/hosts/{}/changes?limit=1000", urlencode(&host)),
+                None => "/api/v1/changes?limit=1000".to_string(),
+            };
+            if let Some(class) = class {
+                path.push_str(&format!("&class={}", urlencode(&class)));
+            }
+            let list = request(&api, reqwest::Method::GET, &path, None).await?;
+            print_list(
+                &list,
+                &[
+                    "at",
+                    "host_id",
+                    "class",
+                    "item_key",
+                    "change",
+                    "field",
+                    "old_value",
+                    "new_value",
+                    "source",
+                ],
+                api.output,
+            );
+            Ok(())
+        }
+        Command::Software { name, api } => {
+            let path = match &name {
+                Some(name) => format!("/api/v1/software?name={}", urlencode(name)),
+                None => "/api/v1/software".to_string(),
+            };
+            let list = request(&api, reqwest::Method::GET, &path, None).await?;
+            let columns: &[&str] = if name.is_some() {
+                &["name", "version", "manager", "hosts"]
+            } else {
+                &["name", "hosts"]
+            };
+            print_list(&list, columns, api.output);
+            Ok(())
+        }
         Command::Hosts { command, api } => match command {
-            HostsCommand::List { name, lifecycle } => {
+            HostsCommand::List {
+                name,
+                lifecycle,
+                software,
+                version_lt,
+            } => {
                 let mut path = String::from("/api/v1/hosts?limit=1000");
-                for (key, value) in [("name", name), ("lifecycle", lifecycle)] {
+                for (key, value) in [
+                    ("name", name),
+                    ("lifecycle", lifecycle),
+                    ("software", software),
+                    ("version_lt", version_lt),
+                ] {
                     if let Some(value) = value {
                         path.push_str(&format!("&{key}={}", urlencode(&value)));
                     }

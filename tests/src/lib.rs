@@ -384,6 +384,21 @@ impl Collector {
         Ok(created["token"].as_str().unwrap_or_default().to_string())
     }
 
+    /// Runs the `rollcall` CLI against this collector with the admin token;
+    /// returns (success, stdout + stderr).
+    pub fn cli(&self, args: &[&str]) -> Result<(bool, String)> {
+        let output = Command::new(bin("rollcall"))
+            .args(args)
+            .args(["--api-url", &self.api_url, "--api-token", &self.admin_token])
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok((output.status.success(), text))
+    }
+
     /// Hosts as listed by the API.
     pub async fn hosts(&self) -> Result<Vec<Value>> {
         Ok(self.get("/api/v1/hosts").await?["items"]

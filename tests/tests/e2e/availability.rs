@@ -129,6 +129,29 @@ async fn silent_failure_opens_one_incident_within_down_after_and_recovery_resolv
     assert_eq!(outages[0]["kind"], "unplanned");
     assert_eq!(outages[0]["incident_id"], incident["id"]);
     assert_eq!(host(&fleet.collector, host_id).await?["presence"], "down");
+    // The CLI shows and acknowledges it.
+    let (ok, output) = fleet.collector.cli(&["incidents", "list"])?;
+    assert!(
+        ok && output.contains("host_down") && output.contains(host_id.as_str()),
+        "{output}"
+    );
+    let (ok, output) = fleet.collector.cli(&[
+        "incidents",
+        "ack",
+        incident["id"].as_str().unwrap_or_default(),
+    ])?;
+    assert!(ok, "{output}");
+    let (ok, output) = fleet
+        .collector
+        .cli(&["outages", "--host", host_id, "--output", "csv"])?;
+    assert!(
+        ok && output.starts_with("host_id,kind,cause") && output.contains("unplanned"),
+        "{output}"
+    );
+    let (ok, output) = fleet
+        .collector
+        .cli(&["incidents", "ack", "no-such-incident"])?;
+    assert!(!ok && output.contains("not found"), "{output}");
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use rollcall_collector::incidents::event::Transition;
 use rollcall_tests::vendors::{self, AllFakes, Fake, target_toml};
-use rollcall_tests::{Collector, CollectorOptions, bin, events, free_port, in_ci, wait_for};
+use rollcall_tests::{Collector, CollectorOptions, events, free_port, in_ci, wait_for};
 use serde_json::{Value, json};
 
 /// Fast retries so tests do not wait on production backoff.
@@ -80,23 +80,7 @@ fn assert_no_violations(fakes: &[(&str, &Fake)]) {
 }
 
 fn rollcall_cli(collector: &Collector, args: &[&str]) -> Result<(bool, String)> {
-    let output = Command::new(bin("rollcall"))
-        .args(args)
-        .args([
-            "--api-url",
-            &collector.api_url,
-            "--api-token",
-            &collector.admin_token,
-        ])
-        .output()?;
-    Ok((
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    ))
+    collector.cli(args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
