@@ -184,25 +184,35 @@ impl ListQuery {
     }
 }
 
+/// A page size from a query: `default` when absent, at most `max`.
+pub(crate) fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64> {
+    match limit {
+        None => Ok(default),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(limit) => Err(Error::InvalidInput(format!(
+            "limit must be between 1 and {max}, got {limit}"
+        ))),
+    }
+}
+
+/// Whether a query asks for CSV (`format=csv`) rather than JSON.
+pub(crate) fn wants_csv(format: Option<&str>) -> Result<bool> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(other) => Err(Error::InvalidInput(format!(
+            "format must be json or csv, got {other:?}"
+        ))),
+    }
+}
+
 impl ListQuery {
     fn limit(&self) -> Result<i64> {
-        match self.limit {
-            None => Ok(100),
-            Some(limit) if (1..=1000).contains(&limit) => Ok(limit),
-            Some(limit) => Err(Error::InvalidInput(format!(
-                "limit must be between 1 and 1000, got {limit}"
-            ))),
-        }
+        page_limit(self.limit, 100, 1000)
     }
 
     fn csv(&self) -> Result<bool> {
-        match self.format.as_deref() {
-            None | Some("json") => Ok(false),
-            Some("csv") => Ok(true),
-            Some(other) => Err(Error::InvalidInput(format!(
-                "format must be json or csv, got {other:?}"
-            ))),
-        }
+        wants_csv(self.format.as_deref())
     }
 }
 

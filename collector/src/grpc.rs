@@ -295,6 +295,25 @@ async fn run_session(
     result
 }
 
+/// Applies an inventory change set, timing it and counting it in `counter`.
+async fn apply_inventory(
+    state: &State,
+    context: &ApplyContext,
+    change: crate::store::InventoryChange,
+    counter: &std::sync::atomic::AtomicU64,
+) -> Result<(), Status> {
+    let started = std::time::Instant::now();
+    let outcome = state
+        .store
+        .apply_inventory(context, change)
+        .await
+        .map_err(Status::from)?;
+    state.metrics.applied(started.elapsed());
+    counter.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(agent_id = %context.agent_id, ?outcome, "inventory applied");
+    Ok(())
+}
+
 async fn session_loop(
     state: &Arc<State>,
     agent: &Agent,
@@ -311,12 +330,7 @@ async fn session_loop(
     let mut throttled = false;
     // Hello is not sequenced: spooled messages older than the session are replayed after it.
     state
-        .seen(Seen {
-            agent_id: agent.id.clone(),
-            host_id: host_id.to_string(),
-            seq: 0,
-            at: rollcall_proto::now_ms(),
-        })
+        .seen(Seen::new(&agent.id, host_id, 0, rollcall_proto::now_ms()))
         .await;
     send(
         outbound,
@@ -376,39 +390,16 @@ async fn session_loop(
         match message.body {
             Some(Body::Heartbeat(_)) | None => {
                 state.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
-                state
-                    .seen(Seen {
-                        agent_id: agent.id.clone(),
-                        host_id: host_id.to_string(),
-                        seq,
-                        at: now,
-                    })
-                    .await;
+                state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
             }
             Some(Body::Snapshot(snapshot)) => {
                 let inventory = snapshot.inventory.unwrap_or_default();
                 let change = ingest::snapshot_change(&inventory, now).map_err(Status::from)?;
-                let started = std::time::Instant::now();
-                let outcome = state
-                    .store
-                    .apply_inventory(&context, change)
-                    .await
-                    .map_err(Status::from)?;
-                state.metrics.applied(started.elapsed());
-                state.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(agent_id = %agent.id, ?outcome, "snapshot applied");
+                apply_inventory(state, &context, change, &state.metrics.snapshots).await?;
             }
             Some(Body::Delta(delta)) => {
                 let change = ingest::delta_change(&delta, now).map_err(Status::from)?;
-                let started = std::time::Instant::now();
-                let outcome = state
-                    .store
-                    .apply_inventory(&context, change)
-                    .await
-                    .map_err(Status::from)?;
-                state.metrics.applied(started.elapsed());
-                state.metrics.deltas.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(agent_id = %agent.id, ?outcome, "delta applied");
+                apply_inventory(state, &context, change, &state.metrics.deltas).await?;
             }
             Some(Body::Health(report)) => {
                 ingest::check_timestamp("sampled_at_ms", report.sampled_at_ms, now)
@@ -434,14 +425,7 @@ async fn session_loop(
             }
             Some(Body::Checks(results)) => {
                 state.metrics.checks.fetch_add(1, Ordering::Relaxed);
-                state
-                    .seen(Seen {
-                        agent_id: agent.id.clone(),
-                        host_id: host_id.to_string(),
-                        seq,
-                        at: now,
-                    })
-                    .await;
+                state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
                 if let Err(error) = state
                     .engine
                     .evaluate_checks(host_id, &agent.hostname, &results.results, now)
@@ -451,14 +435,7 @@ async fn session_loop(
                 }
             }
             Some(Body::Goodbye(goodbye)) => {
-                state
-                    .seen(Seen {
-                        agent_id: agent.id.clone(),
-                        host_id: host_id.to_string(),
-                        seq,
-                        at: now,
-                    })
-                    .await;
+                state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
                 tracing::info!(agent_id = %agent.id, reason = %goodbye.reason, back_within_s = goodbye.back_within_s, "agent said goodbye");
                 let back_within_ms =
                     i64::try_from(goodbye.back_within_s.min(366 * 86_400)).unwrap_or(0) * 1000;

@@ -335,6 +335,18 @@ pub struct Seen {
     pub at: i64,
 }
 
+impl Seen {
+    /// A liveness signal of `agent_id` for `host_id`.
+    pub fn new(agent_id: &str, host_id: &str, seq: i64, at: i64) -> Self {
+        Self {
+            agent_id: agent_id.to_string(),
+            host_id: host_id.to_string(),
+            seq,
+            at,
+        }
+    }
+}
+
 /// Why enrollment was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnrollRefusal {

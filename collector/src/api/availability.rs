@@ -67,23 +67,11 @@ pub struct Filters {
 
 impl Filters {
     fn limit(&self) -> Result<i64> {
-        match self.limit {
-            None => Ok(500),
-            Some(limit) if (1..=10_000).contains(&limit) => Ok(limit),
-            Some(limit) => Err(Error::InvalidInput(format!(
-                "limit must be between 1 and 10000, got {limit}"
-            ))),
-        }
+        super::page_limit(self.limit, 500, 10_000)
     }
 
     fn csv(&self) -> Result<bool> {
-        match self.format.as_deref() {
-            None | Some("json") => Ok(false),
-            Some("csv") => Ok(true),
-            Some(other) => Err(Error::InvalidInput(format!(
-                "format must be json or csv, got {other:?}"
-            ))),
-        }
+        super::wants_csv(self.format.as_deref())
     }
 }
 
