@@ -562,3 +562,101 @@ async fn collector_kill_9_and_restart_loses_nothing_and_the_agent_reconnects() -
     assert!(process.stderr_text().contains("session established"));
     Ok(())
 }
+
+/// Runs `rollcall quickstart` until it prints where to look; returns the process and its output so far.
+fn quickstart(
+    data_dir: &std::path::Path,
+    grpc: u16,
+    api: u16,
+) -> Result<(std::process::Child, Vec<String>)> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(rollcall_tests::bin("rollcall"))
+        .arg("quickstart")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args([
+            "--grpc-listen",
+            &format!("127.0.0.1:{grpc}"),
+            "--api-listen",
+            &format!("127.0.0.1:{api}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(|line| line.ok())
+    {
+        let done = line.trim_start().starts_with("ROLLCALL_API_URL=");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    Ok((child, lines))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_runs_a_collector_and_a_local_agent_and_reuses_them() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data_dir = dir.path().join("rollcall-data");
+    let (grpc, api) = (rollcall_tests::free_port(), rollcall_tests::free_port());
+    let (mut first, output) = quickstart(&data_dir, grpc, api)?;
+    let text = output.join("\n");
+    assert!(text.contains("enrolled the local agent as"), "{text}");
+    let token = output
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("admin token:"))
+        .map(|token| token.trim().to_string())
+        .ok_or_else(|| anyhow::anyhow!("no admin token printed: {text}"))?;
+    assert!(token.starts_with("rcapi_"), "{text}");
+    assert!(
+        text.contains(&format!("http://127.0.0.1:{api}/api/v1/hosts")),
+        "{text}"
+    );
+    let client = reqwest::Client::new();
+    let hosts = |client: reqwest::Client, token: String| async move {
+        let response = client
+            .get(format!("http://127.0.0.1:{api}/api/v1/hosts"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?;
+        let body: Value = response.json().await.ok()?;
+        body["items"].as_array().cloned()
+    };
+    let listed = wait_for("the local host", Duration::from_secs(60), || async {
+        hosts(client.clone(), token.clone()).await.filter(|list| {
+            list.iter()
+                .any(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
+        })
+    })
+    .await?;
+    let agent_id = listed[0]["agent_id"].clone();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status();
+    let _ = first.wait();
+
+    let (mut second, output) = quickstart(&data_dir, grpc, api)?;
+    let text = output.join("\n");
+    assert!(text.contains("reusing the local agent"), "{text}");
+    assert!(
+        text.contains(&token),
+        "the admin token is shown again: {text}"
+    );
+    let listed = wait_for("the host again", Duration::from_secs(30), || async {
+        hosts(client.clone(), token.clone()).await
+    })
+    .await?;
+    assert_eq!(listed.len(), 1, "no second enrollment");
+    assert_eq!(listed[0]["agent_id"], agent_id);
+    let _ = second.kill();
+    let _ = second.wait();
+    Ok(())
+}
