@@ -226,6 +226,39 @@ mod tests {
     }
 
     #[test]
+    fn operator_supplied_ca_is_used_and_half_a_pair_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = create_ca().unwrap();
+        let (cert_path, key_path) = (
+            dir.path().join("op-ca.pem"),
+            dir.path().join("op-ca-key.pem"),
+        );
+        std::fs::write(&cert_path, &cert).unwrap();
+        std::fs::write(&key_path, &key).unwrap();
+        let tls = TlsConfig {
+            ca_cert: Some(cert_path),
+            ca_key: Some(key_path),
+            ..TlsConfig::default()
+        };
+        let pki = Pki::load_or_create(&dir.path().join("data"), &tls, &[]).unwrap();
+        assert_eq!(pki.ca_cert_pem(), cert);
+        assert_eq!(pki.ca_fingerprint, fingerprint(&pem_to_der(&cert).unwrap()));
+        assert!(
+            !dir.path().join("data/ca.pem").exists(),
+            "no CA of its own is created"
+        );
+        let missing = TlsConfig {
+            ca_cert: Some(dir.path().join("nope.pem")),
+            ca_key: Some(dir.path().join("nope-key.pem")),
+            ..TlsConfig::default()
+        };
+        let error = Pki::load_or_create(&dir.path().join("other"), &missing, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("nope.pem"), "{error}");
+    }
+
+    #[test]
     fn signs_a_valid_request_and_rejects_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::load_or_create(

@@ -490,3 +490,36 @@ fn the_footprint_benchmark_runs() -> Result<()> {
     assert!(report["rss_kib"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_fails_over_to_the_next_collector_endpoint() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = fast_inventory_collector(dir.path())?;
+    let root = fixture_root(dir.path())?;
+    let token = collector.enrollment_token(1, 600).await?;
+    // The first endpoint answers nothing (nobody listens); the second is the collector.
+    let dead = format!("https://127.0.0.1:{}", rollcall_tests::free_port());
+    let agent = Agent::new(
+        dir.path(),
+        "agent",
+        &[&dead, &collector.grpc_url],
+        &format!("root = {:?}\n", root.display().to_string()),
+    )?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let process = agent.run()?;
+    host_with_packages(&collector, 4).await?;
+    let log = process.stderr_text();
+    assert!(
+        log.contains(&dead) && log.contains("connection refused"),
+        "the dead endpoint was tried and explained: {log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "session established collector={}",
+            collector.grpc_url
+        )),
+        "{log}"
+    );
+    Ok(())
+}
