@@ -33,7 +33,7 @@ fresh() {
     local name="$1-$DB"
     rm -rf "${BENCH_WORK:?}/$name"
     mkdir -p "$BENCH_WORK/$name"
-    start_collector "$name" "$(new_database "$DB" "$1")" "$2"
+    start_collector "$name" "$(new_database "$DB" "$name")" "$2"
 }
 
 # Large ingest limits: the scenarios measure the collector, not its limiter.

@@ -64,7 +64,9 @@ fn agent_side(c: &mut Criterion) {
         ..Default::default()
     });
     let mut group = short(c);
-    group.bench_function("dpkg_parse_status", |b| b.iter(|| parse_dpkg_status(&status)));
+    group.bench_function("dpkg_parse_status", |b| {
+        b.iter(|| parse_dpkg_status(&status))
+    });
     group.bench_function("delta_diff_3_packages", |b| {
         b.iter(|| rollcall_agent::delta::diff(&inventory, &changed))
     });
@@ -84,10 +86,12 @@ fn store_apply(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
-    let store: Arc<dyn Store> = runtime.block_on(async {
-        Arc::new(SqlStore::connect(&url).await.unwrap())
-    });
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    let store: Arc<dyn Store> =
+        runtime.block_on(async { Arc::new(SqlStore::connect(&url).await.unwrap()) });
     let inventory = host_inventory();
     let changed = fleet::changed(&inventory, 5);
     let seq = AtomicI64::new(0);
@@ -139,12 +143,16 @@ fn store_apply(c: &mut Criterion) {
             seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
             at: now,
         };
-        runtime.block_on(store.apply_inventory(&context, change)).unwrap()
+        runtime
+            .block_on(store.apply_inventory(&context, change))
+            .unwrap()
     };
     // A first snapshot so the re-apply below finds everything unchanged.
     apply(&inventory);
     let mut group = short(c);
-    group.bench_function("sqlite_apply_snapshot_unchanged", |b| b.iter(|| apply(&inventory)));
+    group.bench_function("sqlite_apply_snapshot_unchanged", |b| {
+        b.iter(|| apply(&inventory))
+    });
     // Each iteration alternates the package version: one update and its change record.
     let mut toggle = false;
     group.bench_function("sqlite_apply_snapshot_one_changed", |b| {
@@ -193,8 +201,15 @@ fn store_apply(c: &mut Criterion) {
             |(agent_id, host_id)| {
                 let now = rollcall_proto::now_ms();
                 let change = rollcall_collector::ingest::snapshot_change(&inventory, now).unwrap();
-                let context = ApplyContext { agent_id, host_id, seq: 1, at: now };
-                runtime.block_on(store.apply_inventory(&context, change)).unwrap()
+                let context = ApplyContext {
+                    agent_id,
+                    host_id,
+                    seq: 1,
+                    at: now,
+                };
+                runtime
+                    .block_on(store.apply_inventory(&context, change))
+                    .unwrap()
             },
             BatchSize::PerIteration,
         )
