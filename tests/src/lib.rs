@@ -14,6 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 pub mod events;
+pub mod loadgen;
 pub mod vendors;
 
 /// Whether the run is in CI, where a missing dependency fails instead of skipping.
@@ -30,7 +31,8 @@ pub fn use_bin_dir(dir: PathBuf) -> bool {
     BIN_DIR.set(dir).is_ok()
 }
 
-/// Builds the workspace binaries (collector, agent, agent benchmark) once
+/// Builds the workspace binaries (collector, agent, agent benchmark, load
+/// generator) once
 /// per test process and returns the directory holding them.
 pub fn bin_dir() -> &'static Path {
     BIN_DIR.get_or_init(|| {
@@ -62,14 +64,13 @@ pub fn bin_dir() -> &'static Path {
                 "rollcall-tests",
                 "--bin",
                 "rollcall-agent-bench",
+                "--bin",
+                "rollcall-loadgen",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
-            .expect("cargo build of the agent benchmark could not start");
-        assert!(
-            status.success(),
-            "cargo build of the agent benchmark failed"
-        );
+            .expect("cargo build of the benchmarks could not start");
+        assert!(status.success(), "cargo build of the benchmarks failed");
         let exe = std::env::current_exe().expect("current exe");
         // target/debug/deps/e2e-… → target/debug
         exe.parent()

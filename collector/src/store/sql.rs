@@ -145,6 +145,93 @@ async fn insert_change(
     Ok(())
 }
 
+/// Rows per multi-row INSERT: one statement instead of one per row cuts the
+/// per-statement cost that dominated a snapshot apply (docs/performance.md);
+/// 100 rows stay far below SQLite's and PostgreSQL's bind-parameter limits.
+const INSERT_CHUNK: usize = 100;
+
+/// `($first, $first+1, …)` groups for `rows` rows of `per_row` fresh
+/// parameters each, numbered after `shared` parameters common to every row;
+/// `row` lays out one group from its parameter numbers.
+fn values_list(
+    rows: usize,
+    shared: usize,
+    per_row: usize,
+    row: impl Fn(&[usize]) -> String,
+) -> String {
+    (0..rows)
+        .map(|index| {
+            let first = shared + 1 + index * per_row;
+            let numbers: Vec<usize> = (first..first + per_row).collect();
+            row(&numbers)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Inserts new items of a host, [`INSERT_CHUNK`] rows per statement.
+async fn insert_items(
+    tx: &mut Tx,
+    host_id: &str,
+    items: &[CiItem],
+    at: i64,
+) -> std::result::Result<(), sqlx::Error> {
+    for chunk in items.chunks(INSERT_CHUNK) {
+        let values = values_list(chunk.len(), 2, 4, |n| {
+            format!("($1, ${}, ${}, ${}, ${}, $2, $2)", n[0], n[1], n[2], n[3])
+        });
+        let sql = format!(
+            "INSERT INTO ci_items (host_id, class, item_key, name, attrs, first_seen_at, updated_at) VALUES {values}"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(host_id).bind(at);
+        for item in chunk {
+            query = query
+                .bind(&item.class)
+                .bind(&item.key)
+                .bind(&item.name)
+                .bind(&item.attrs);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Records change history, [`INSERT_CHUNK`] rows per statement.
+async fn insert_changes(
+    tx: &mut Tx,
+    host_id: &str,
+    records: &[diff::ChangeRecord],
+    at: i64,
+    source: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    for chunk in records.chunks(INSERT_CHUNK) {
+        let values = values_list(chunk.len(), 3, 6, |n| {
+            format!(
+                "($1, ${}, ${}, ${}, ${}, ${}, ${}, $2, $3)",
+                n[0], n[1], n[2], n[3], n[4], n[5]
+            )
+        });
+        let sql = format!(
+            "INSERT INTO changes (host_id, class, item_key, change, field, old_value, new_value, at, source) VALUES {values}"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(host_id)
+            .bind(at)
+            .bind(source);
+        for record in chunk {
+            query = query
+                .bind(&record.class)
+                .bind(&record.key)
+                .bind(record.change)
+                .bind(&record.field)
+                .bind(record.old_value.clone())
+                .bind(record.new_value.clone());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Host summary columns derived from the singleton items.
 fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryValue)> {
     let mut out = Vec::new();
@@ -592,20 +679,7 @@ impl Store for SqlStore {
         }
         let summary = summary_updates(&change.items);
         let plan = diff::plan(&stored, change.items, &change.removed, change.full);
-        for item in &plan.inserts {
-            sqlx::query(
-                "INSERT INTO ci_items (host_id, class, item_key, name, attrs, first_seen_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
-            )
-            .bind(&context.host_id)
-            .bind(&item.class)
-            .bind(&item.key)
-            .bind(&item.name)
-            .bind(&item.attrs)
-            .bind(context.at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_items(&mut tx, &context.host_id, &plan.inserts, context.at).await?;
         for item in &plan.updates {
             sqlx::query(
                 "UPDATE ci_items SET name = $1, attrs = $2, updated_at = $3 WHERE host_id = $4 AND class = $5 AND item_key = $6",
@@ -627,16 +701,14 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for record in &plan.changes {
-            insert_change(
-                &mut tx,
-                &context.host_id,
-                record,
-                context.at,
-                &context.agent_id,
-            )
-            .await?;
-        }
+        insert_changes(
+            &mut tx,
+            &context.host_id,
+            &plan.changes,
+            context.at,
+            &context.agent_id,
+        )
+        .await?;
         for (column, value) in summary {
             let sql = format!("UPDATE hosts SET {column} = $1 WHERE id = $2");
             let query = sqlx::query(AssertSqlSafe(sql));

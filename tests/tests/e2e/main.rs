@@ -5,4 +5,5 @@ mod agent;
 mod availability;
 mod cmdb;
 mod integrations;
+mod loadgen;
 mod skeleton;

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Shared helpers of the benchmark scripts: build release binaries, start and
+# stop a collector (SQLite or PostgreSQL) on loopback, run the load generator.
+# Sourced by run.sh; every function works in $BENCH_WORK.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$BENCH_DIR")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_DIR/target}"
+RELEASE_DIR="$CARGO_TARGET_DIR/release"
+BENCH_WORK="${BENCH_WORK:-$BENCH_DIR/work}"
+RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
+PG_BASE_URL="${PG_BASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+GRPC_PORT="${GRPC_PORT:-14443}"
+API_PORT="${API_PORT:-18080}"
+HOOK_PORT="${HOOK_PORT:-18099}"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+build() {
+    log "building release binaries"
+    (cd "$REPO_DIR" && cargo build --release --quiet -p rollcall-collector --bins)
+    # Separately, like the test harness: selected together the tests package
+    # unifies features differently and rebuilds everything.
+    (cd "$REPO_DIR" && cargo build --release --quiet -p rollcall-tests --bin rollcall-loadgen)
+}
+
+# new_database DB NAME: prints the database URL for a fresh store.
+new_database() {
+    local db="$1" name="$2"
+    case "$db" in
+        sqlite) echo "sqlite://$BENCH_WORK/$name/rollcall.db?mode=rwc" ;;
+        postgres)
+            local schema="bench_${name//-/_}_$(date +%s)"
+            psql -q "$PG_BASE_URL" -c "CREATE SCHEMA $schema" >/dev/null
+            echo "$PG_BASE_URL?options=-c%20search_path%3D$schema" ;;
+        *) echo "unknown database $db" >&2; return 1 ;;
+    esac
+}
+
+# start_collector NAME DATABASE_URL EXTRA_TOML: starts a collector whose data
+# lives in $BENCH_WORK/NAME (kept for restarts); sets COLLECTOR_PID, GRPC_URL,
+# API_URL, CA_FINGERPRINT and ADMIN_TOKEN (read from the first start's output).
+start_collector() {
+    local name="$1" url="$2" extra="$3" dir="$BENCH_WORK/$1"
+    mkdir -p "$dir/data"
+    if [[ ! -f "$dir/collector.toml" ]]; then
+        cat >"$dir/collector.toml" <<TOML
+data_dir = "$dir/data"
+database_url = "$url"
+grpc_listen = "127.0.0.1:$GRPC_PORT"
+api_listen = "127.0.0.1:$API_PORT"
+$extra
+TOML
+    fi
+    ulimit -n "$(ulimit -Hn)"
+    local before
+    before="$(grep -c "^api listening on" "$dir/stdout.log" 2>/dev/null || true)"
+    ROLLCALL_LOG="${ROLLCALL_LOG:-warn}" "$RELEASE_DIR/rollcall-collector" serve \
+        --config "$dir/collector.toml" >>"$dir/stdout.log" 2>>"$dir/stderr.log" &
+    COLLECTOR_PID=$!
+    GRPC_URL="https://127.0.0.1:$GRPC_PORT"
+    API_URL="http://127.0.0.1:$API_PORT"
+    local waited=0
+    until (( $(grep -c "^api listening on" "$dir/stdout.log" 2>/dev/null || true) > ${before:-0} )); do
+        sleep 0.2; waited=$((waited + 1))
+        if ((waited > 300)) || ! kill -0 "$COLLECTOR_PID" 2>/dev/null; then
+            log "collector $name did not start"; tail -20 "$dir/stderr.log" >&2; return 1
+        fi
+    done
+    CA_FINGERPRINT="$(sed -n 's/^ca fingerprint (sha256): //p' "$dir/stdout.log" | head -1)"
+    local token
+    token="$(sed -n 's/^admin API token (shown once, store it now): //p' "$dir/stdout.log" | head -1)"
+    if [[ -n "$token" ]]; then echo "$token" >"$dir/admin-token"; fi
+    ADMIN_TOKEN="$(cat "$dir/admin-token")"
+    log "collector $name up (pid $COLLECTOR_PID)"
+}
+
+stop_collector() {
+    if [[ -n "${COLLECTOR_PID:-}" ]] && kill -0 "$COLLECTOR_PID" 2>/dev/null; then
+        kill -TERM "$COLLECTOR_PID"
+        for _ in $(seq 50); do kill -0 "$COLLECTOR_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$COLLECTOR_PID" 2>/dev/null || true
+        wait "$COLLECTOR_PID" 2>/dev/null || true
+    fi
+    COLLECTOR_PID=""
+}
+
+# loadgen RESULT_NAME ARGS…: runs the load generator against the running
+# collector and writes $RESULTS_DIR/RESULT_NAME.json (table on stdout).
+loadgen() {
+    local result="$1"; shift
+    mkdir -p "$RESULTS_DIR"
+    ulimit -n "$(ulimit -Hn)"
+    "$RELEASE_DIR/rollcall-loadgen" \
+        --collector "$GRPC_URL" --api "$API_URL" \
+        --admin-token "$ADMIN_TOKEN" --ca-fingerprint "$CA_FINGERPRINT" \
+        --collector-pid "$COLLECTOR_PID" --cache-dir "$BENCH_WORK/credentials" \
+        --scenario "$result" --json "$RESULTS_DIR/$result.json" "$@" \
+        | tee "$RESULTS_DIR/$result.txt"
+}
