@@ -330,7 +330,7 @@ fn fate_of(index: usize, agents: usize, silent: usize, clean: usize) -> Fate {
         return Fate::Live;
     }
     let stride = agents / doomed;
-    if index % stride != 0 || index / stride >= doomed {
+    if !index.is_multiple_of(stride) || index / stride >= doomed {
         return Fate::Live;
     }
     if index / stride < silent {
