@@ -630,7 +630,7 @@ async fn quickstart_runs_a_collector_and_a_local_agent_and_reuses_them() -> Resu
         let body: Value = response.json().await.ok()?;
         body["items"].as_array().cloned()
     };
-    let listed = wait_for("the local host", Duration::from_secs(60), || async {
+    let listed = wait_for("the local host", Duration::from_secs(150), || async {
         hosts(client.clone(), token.clone()).await.filter(|list| {
             list.iter()
                 .any(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
@@ -650,7 +650,7 @@ async fn quickstart_runs_a_collector_and_a_local_agent_and_reuses_them() -> Resu
         text.contains(&token),
         "the admin token is shown again: {text}"
     );
-    let listed = wait_for("the host again", Duration::from_secs(30), || async {
+    let listed = wait_for("the host again", Duration::from_secs(120), || async {
         hosts(client.clone(), token.clone()).await
     })
     .await?;
