@@ -164,6 +164,7 @@ pub async fn run(options: Options) -> Result<Value> {
 
     let metrics = Arc::new(Metrics::default());
     let (kill_sender, kill) = watch::channel(false);
+    let (window_sender, window) = watch::channel(false);
     let stop = CancellationToken::new();
     let agents = options.agents;
     let context = Arc::new(Context {
@@ -180,6 +181,7 @@ pub async fn run(options: Options) -> Result<Value> {
         snapshot_on_connect: options.snapshot_on_connect,
         metrics: metrics.clone(),
         kill,
+        window,
         stop: stop.clone(),
         connect_gate: Semaphore::new(options.connect_concurrency.max(1)),
         host_ids: Mutex::new(vec![None; agents]),
@@ -201,7 +203,10 @@ pub async fn run(options: Options) -> Result<Value> {
         tasks.spawn(agent.run(context.clone()));
     }
     let connect_deadline = connect_started + Duration::from_secs_f64(options.connect_timeout_s);
-    while metrics.sessions_up.load(Ordering::Relaxed) < agents as u64
+    // The window starts once every session is up and every snapshot the
+    // collector asked for is applied, so it measures steady traffic.
+    while (metrics.sessions_up.load(Ordering::Relaxed) < agents as u64
+        || metrics.acked_count(Kind::Snapshot) < metrics.sent_count(Kind::Snapshot))
         && Instant::now() < connect_deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -210,7 +215,9 @@ pub async fn run(options: Options) -> Result<Value> {
     let sessions_after_connect = metrics.sessions_up.load(Ordering::Relaxed);
     eprintln!("{sessions_after_connect} sessions up after {connect_s:.1} s");
 
-    // The measured window.
+    // The measured window; the agents switch to its intervals first.
+    let _ = window_sender.send(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let collector_start = options.collector_pid.and_then(read_process);
     let acked_start: Vec<u64> = Kind::ALL
         .iter()

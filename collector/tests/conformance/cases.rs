@@ -799,3 +799,54 @@ pub async fn revoked_agents_are_marked(store: Arc<dyn Store>) {
     );
     assert!(!store.revoke_agent("nobody", NOW).await.unwrap());
 }
+
+/// A snapshot larger than one multi-row INSERT (100 rows) lands whole, with
+/// one history record per item, and its items keep their own attributes.
+pub async fn large_snapshots_are_written_in_full(store: Arc<dyn Store>) {
+    let host = attached(&store, "big").await;
+    let items: Vec<CiItem> = (0..250)
+        .map(|i| package(&format!("pkg{i:03}"), &format!("1.{i}")))
+        .collect();
+    let outcome = store
+        .apply_inventory(
+            &context("big", &host, 1, NOW),
+            InventoryChange {
+                full: true,
+                items,
+                removed: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.added, outcome.changed, outcome.removed),
+        (250, 0, 0)
+    );
+    assert_eq!(store.host(&host).await.unwrap().unwrap().package_count, 250);
+    let stored = store.host_items(&host).await.unwrap();
+    assert_eq!(stored.len(), 250);
+    let pkg199 = stored
+        .iter()
+        .find(|item| item.item_key == "pkg199:amd64")
+        .unwrap();
+    assert_eq!(pkg199.name, "pkg199");
+    assert!(pkg199.attrs.contains("\"1.199\""), "{}", pkg199.attrs);
+    assert_eq!(pkg199.first_seen_at, NOW);
+    let changes = store
+        .changes(&ChangeFilter {
+            host_id: Some(host.clone()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let added: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| {
+            c.class == "software" && c.change == "added" && c.source == "big" && c.at == NOW
+        })
+        .map(|c| c.item_key.as_str())
+        .collect();
+    assert_eq!(added.len(), 250);
+    assert!(added.contains("pkg000:amd64") && added.contains("pkg249:amd64"));
+}

@@ -95,4 +95,5 @@ conformance!(
     lifecycle_goes_stale_then_retired_and_comes_back,
     health_samples_are_stored_once,
     revoked_agents_are_marked,
+    large_snapshots_are_written_in_full,
 );

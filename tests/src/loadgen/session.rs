@@ -64,6 +64,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Becomes true when doomed agents must die.
     pub kill: watch::Receiver<bool>,
+    /// Becomes true when the measured window starts: until then agents
+    /// beat at the collector's intervals and send no deltas, so the
+    /// connect phase (enrollment, first snapshots) settles before the load.
+    pub window: watch::Receiver<bool>,
     /// Cancelled at the end of the run.
     pub stop: CancellationToken,
     /// Limits concurrent TLS handshakes.
@@ -251,26 +255,14 @@ impl SimAgent {
         let _abort_reader = AbortOnDrop(reader_abort);
         let mut reader = reader;
 
-        let every = |configured: Option<Duration>, seconds: u32| {
-            configured.unwrap_or(Duration::from_secs(u64::from(seconds.max(1))))
-        };
-        let heartbeat_every = every(context.heartbeat, welcome.heartbeat_interval_s);
-        let health_every = every(context.health, welcome.health_interval_s);
-        // Random phases, so thousands of agents do not beat in lockstep.
-        let phase = |period: Duration| period.mul_f64(rand::rng().random_range(0.0..1.0));
+        let welcome_heartbeat = Duration::from_secs(u64::from(welcome.heartbeat_interval_s.max(1)));
+        let welcome_health = Duration::from_secs(u64::from(welcome.health_interval_s.max(1)));
+        let mut window = context.window.clone();
         let start = tokio::time::Instant::now();
-        let mut heartbeat =
-            tokio::time::interval_at(start + phase(heartbeat_every), heartbeat_every);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut health = tokio::time::interval_at(start + phase(health_every), health_every);
-        health.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let delta_every = (context.delta_rate_per_agent > 0.0)
-            .then(|| Duration::from_secs_f64(1.0 / context.delta_rate_per_agent));
-        let mut delta = tokio::time::interval_at(
-            start + phase(delta_every.unwrap_or(Duration::from_secs(3600))),
-            delta_every.unwrap_or(Duration::from_secs(3600)),
-        );
-        delta.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut timers = Timers::new(welcome_heartbeat, welcome_health, None);
+        if *window.borrow_and_update() {
+            timers = Timers::for_window(context, welcome_heartbeat, welcome_health);
+        }
         let mut kill = context.kill.clone();
         let doomed = self.fate != Fate::Live;
 
@@ -292,21 +284,26 @@ impl SimAgent {
                         return self.die(context, sender, reader).await;
                     }
                 }
+                changed = window.changed() => {
+                    if changed.is_ok() && *window.borrow_and_update() {
+                        timers = Timers::for_window(context, welcome_heartbeat, welcome_health);
+                    }
+                }
                 _ = acked_receiver.changed() => {
                     progress.acked = *acked_receiver.borrow();
                 }
                 _ = full_requested.notified() => {
                     self.send_snapshot(context, progress, &sender, &in_flight).await?;
                 }
-                _ = heartbeat.tick() => {
+                _ = timers.heartbeat.tick() => {
                     let body = Body::Heartbeat(Heartbeat { agent_uptime_s: start.elapsed().as_secs() });
                     send(context, progress, &sender, &in_flight, Kind::Heartbeat, body).await?;
                 }
-                _ = health.tick() => {
+                _ = timers.health.tick() => {
                     let body = Body::Health(health_report(self.index));
                     send(context, progress, &sender, &in_flight, Kind::Health, body).await?;
                 }
-                _ = delta.tick(), if delta_every.is_some() => {
+                _ = timers.delta.tick(), if timers.deltas => {
                     let body = Body::Delta(self.next_delta(context, progress));
                     send(context, progress, &sender, &in_flight, Kind::Delta, body).await?;
                 }
@@ -439,6 +436,44 @@ fn health_report(index: usize) -> HealthReport {
         process_count: 120,
         uptime_s: 86_400,
         failed_units: Vec::new(),
+    }
+}
+
+/// When an agent sends heartbeats, health reports and deltas.
+struct Timers {
+    heartbeat: tokio::time::Interval,
+    health: tokio::time::Interval,
+    delta: tokio::time::Interval,
+    deltas: bool,
+}
+
+impl Timers {
+    /// Timers with random phases, so thousands of agents do not beat in lockstep.
+    fn new(heartbeat: Duration, health: Duration, delta: Option<Duration>) -> Self {
+        let start = tokio::time::Instant::now();
+        let interval = |period: Duration| {
+            let phase = period.mul_f64(rand::rng().random_range(0.0..1.0));
+            let mut interval = tokio::time::interval_at(start + phase, period);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            interval
+        };
+        Self {
+            heartbeat: interval(heartbeat),
+            health: interval(health),
+            delta: interval(delta.unwrap_or(Duration::from_secs(3600))),
+            deltas: delta.is_some(),
+        }
+    }
+
+    /// The load of the measured window: the overrides, and deltas.
+    fn for_window(context: &Context, heartbeat: Duration, health: Duration) -> Self {
+        let delta = (context.delta_rate_per_agent > 0.0)
+            .then(|| Duration::from_secs_f64(1.0 / context.delta_rate_per_agent));
+        Self::new(
+            context.heartbeat.unwrap_or(heartbeat),
+            context.health.unwrap_or(health),
+            delta,
+        )
     }
 }
 
