@@ -283,7 +283,7 @@ async fn run_session(
         &agent,
         &attachment.host_id,
         last_applied,
-        &mut inbound,
+        inbound,
         outbound,
     )
     .await;
@@ -293,6 +293,34 @@ async fn run_session(
         .session_closed(&attachment.host_id, rollcall_proto::now_ms());
     tracing::info!(agent_id = %agent.id, "session closed");
     result
+}
+
+/// Aborts a task when dropped (the session's reader ends with the session).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the session's messages into `queue`, marking the host heard on arrival.
+async fn read_messages(
+    mut inbound: Streaming<AgentMessage>,
+    queue: mpsc::Sender<Result<Option<AgentMessage>, Status>>,
+    monitor: Arc<crate::availability::monitor::Monitor>,
+    host_id: String,
+) {
+    loop {
+        let item = inbound.message().await;
+        let more = matches!(item, Ok(Some(_)));
+        if more {
+            monitor.heard(&host_id, rollcall_proto::now_ms());
+        }
+        if queue.send(item).await.is_err() || !more {
+            return;
+        }
+    }
 }
 
 /// Applies an inventory change set, timing it and counting it in `counter`.
@@ -319,7 +347,7 @@ async fn session_loop(
     agent: &Agent,
     host_id: &str,
     mut last_applied: i64,
-    inbound: &mut Streaming<AgentMessage>,
+    inbound: Streaming<AgentMessage>,
     outbound: &Outbound,
 ) -> Result<(), Status> {
     let ingest = &state.config.ingest;
@@ -339,12 +367,23 @@ async fn session_loop(
         }),
     )
     .await?;
+    // A reader task takes messages off the stream as they arrive and counts
+    // the host as heard at once: a slow store apply must not make a live
+    // host look silent (a false host-down under load).
+    let (queue, mut queued) = mpsc::channel(256);
+    let reader = AbortOnDrop(tokio::spawn(read_messages(
+        inbound,
+        queue,
+        state.monitor.clone(),
+        host_id.to_string(),
+    )));
     loop {
-        let message = tokio::select! {
-            message = inbound.message() => message.map_err(inbound_error)?,
+        let item = tokio::select! {
+            item = queued.recv() => item,
             _ = state.shutdown.cancelled() => return Err(Status::unavailable("collector is shutting down")),
         };
-        let Some(message) = message else {
+        let Some(message) = item.transpose().map_err(inbound_error)?.flatten() else {
+            drop(reader);
             return Ok(());
         };
         if limiter.check().is_err() || state.global_limiter.check().is_err() {
@@ -386,7 +425,6 @@ async fn session_loop(
             seq,
             at: now,
         };
-        state.monitor.heard(host_id, now);
         match message.body {
             Some(Body::Heartbeat(_)) | None => {
                 state.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
