@@ -15,8 +15,8 @@ use crate::availability::report::{self, OutageSpan, Span};
 use crate::error::{Error, Result};
 use crate::store::HostFilter;
 use crate::store::availability::{
-    BusinessService, Comment, IncidentFilter, MaintenanceWindow, OutageFilter, RELATIONSHIP_KINDS,
-    Relationship,
+    BusinessService, Comment, IncidentFilter, MEMBER_OF, MaintenanceWindow, OutageFilter,
+    RELATIONSHIP_KINDS, Relationship,
 };
 
 type QueryResult<T> = std::result::Result<Query<T>, axum::extract::rejection::QueryRejection>;
@@ -192,7 +192,7 @@ async fn availability(
         relationships
             .iter()
             .filter(|relationship| {
-                relationship.kind == "Members::Member of" && relationship.parent_id == service_id
+                relationship.kind == MEMBER_OF && relationship.parent_id == service_id
             })
             .map(|relationship| relationship.child_id.clone())
             .collect()
@@ -230,6 +230,18 @@ async fn availability(
             );
         }
     }
+    // Every host once, for the maintenance of service members (not per service).
+    let all_hosts = if services.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .store
+            .hosts(&HostFilter {
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await?
+    };
     let mut service_rows = Vec::new();
     for service in services.iter().filter(|service| {
         params
@@ -238,13 +250,6 @@ async fn availability(
             .is_none_or(|id| *id == service.id)
     }) {
         let members = members_of(&service.id);
-        let all_hosts = state
-            .store
-            .hosts(&HostFilter {
-                limit: 100_000,
-                ..Default::default()
-            })
-            .await?;
         let member_downs: Vec<Vec<Span>> = members
             .iter()
             .map(|member| {
@@ -503,7 +508,7 @@ async fn list_services(
         .map(|service| {
             let members: Vec<&String> = relationships
                 .iter()
-                .filter(|r| r.kind == "Members::Member of" && r.parent_id == service.id)
+                .filter(|r| r.kind == MEMBER_OF && r.parent_id == service.id)
                 .map(|r| &r.child_id)
                 .collect();
             let mut value = json!(service);
@@ -566,7 +571,7 @@ async fn create_service(
             .add_relationship(&Relationship {
                 parent_id: service.id.clone(),
                 child_id: member,
-                kind: "Members::Member of".into(),
+                kind: MEMBER_OF.into(),
                 created_at: now,
             })
             .await?;
@@ -618,7 +623,7 @@ async fn add_member(
     let relationship = Relationship {
         parent_id: id,
         child_id: request.host_id,
-        kind: "Members::Member of".into(),
+        kind: MEMBER_OF.into(),
         created_at: rollcall_proto::now_ms(),
     };
     state.store.add_relationship(&relationship).await?;

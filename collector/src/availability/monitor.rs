@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::incidents::engine::{Engine, IncidentSpec, Opened, dedup_key};
 use crate::incidents::event::Severity;
 use crate::store::Store;
-use crate::store::availability::NewOutage;
+use crate::store::availability::{DEPENDS_ON, NewOutage};
 
 /// Rule name of host-down incidents.
 pub const HOST_DOWN: &str = "host_down";
@@ -329,16 +329,7 @@ impl Recorder {
             .await?
             .map(|host| host.tags_list())
             .unwrap_or_default();
-        let memberships: Vec<String> = self
-            .store
-            .relationships(Some(host_id))
-            .await?
-            .into_iter()
-            .filter(|relationship| {
-                relationship.kind == "Members::Member of" && relationship.child_id == host_id
-            })
-            .map(|relationship| relationship.parent_id)
-            .collect();
+        let memberships = self.store.services_of(host_id).await?;
         for window in windows {
             let applies = match window.scope.as_str() {
                 "host" => window.target == host_id,
@@ -368,7 +359,7 @@ impl Recorder {
     /// The open host-down incident of a parent this host depends on, when that parent is not up.
     async fn down_parent(&self, host_id: &str) -> Result<Option<(String, Option<String>)>> {
         for relationship in self.store.relationships(Some(host_id)).await? {
-            if relationship.kind != "Depends on::Used by" || relationship.child_id != host_id {
+            if relationship.kind != DEPENDS_ON || relationship.child_id != host_id {
                 continue;
             }
             let Some(parent) = self.store.host(&relationship.parent_id).await? else {

@@ -106,16 +106,13 @@ impl Engine {
         let services = self.store.services().await?;
         let members: Vec<String> = self
             .store
-            .relationships(Some(ci_id))
+            .services_of(ci_id)
             .await?
             .into_iter()
-            .filter(|relationship| {
-                relationship.kind == "Members::Member of" && relationship.child_id == ci_id
-            })
-            .filter_map(|relationship| {
+            .filter_map(|service_id| {
                 services
                     .iter()
-                    .find(|service| service.id == relationship.parent_id)
+                    .find(|service| service.id == service_id)
                     .map(|service| service.name.clone())
             })
             .collect();

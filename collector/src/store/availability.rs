@@ -190,13 +190,18 @@ pub struct Relationship {
     pub created_at: i64,
 }
 
+/// A host is a member of a business service (parent: service, child: host).
+pub const MEMBER_OF: &str = "Members::Member of";
+/// The child depends on the parent (a hypervisor, a gateway).
+pub const DEPENDS_ON: &str = "Depends on::Used by";
+
 /// Relationship kinds, as ITIL/ServiceNow name them.
 pub const RELATIONSHIP_KINDS: &[&str] = &[
     "Runs on::Runs",
     "Contains::Contained by",
     "Owns::Owned by",
-    "Depends on::Used by",
-    "Members::Member of",
+    DEPENDS_ON,
+    MEMBER_OF,
 ];
 
 /// The availability part of the store.
@@ -271,6 +276,18 @@ pub trait AvailabilityStore {
     async fn add_relationship(&self, relationship: &Relationship) -> Result<()>;
     /// Relationships touching a CI (or all).
     async fn relationships(&self, ci_id: Option<&str>) -> Result<Vec<Relationship>>;
+    /// Ids of the business services `host_id` is a member of.
+    async fn services_of(&self, host_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .relationships(Some(host_id))
+            .await?
+            .into_iter()
+            .filter(|relationship| {
+                relationship.kind == MEMBER_OF && relationship.child_id == host_id
+            })
+            .map(|relationship| relationship.parent_id)
+            .collect())
+    }
     /// Removes one.
     async fn remove_relationship(
         &self,
