@@ -563,12 +563,13 @@ async fn collector_kill_9_and_restart_loses_nothing_and_the_agent_reconnects() -
     Ok(())
 }
 
-/// Runs `rollcall quickstart` until it prints where to look; returns the process and its output so far.
+/// Runs `rollcall quickstart` on ports the kernel picks until it prints
+/// where to look; returns the process, its output so far, the API base URL,
+/// and its stderr so far (for failure messages).
 fn quickstart(
     data_dir: &std::path::Path,
-    grpc: u16,
-    api: u16,
-) -> Result<(std::process::Child, Vec<String>)> {
+    stderr_path: &std::path::Path,
+) -> Result<(std::process::Child, Vec<String>, String)> {
     use std::io::BufRead;
     let mut child = std::process::Command::new(rollcall_tests::bin("rollcall"))
         .arg("quickstart")
@@ -576,12 +577,12 @@ fn quickstart(
         .arg(data_dir)
         .args([
             "--grpc-listen",
-            &format!("127.0.0.1:{grpc}"),
+            "127.0.0.1:0",
             "--api-listen",
-            &format!("127.0.0.1:{api}"),
+            "127.0.0.1:0",
         ])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(stderr_path)?)
         .spawn()?;
     let stdout = child
         .stdout
@@ -598,15 +599,27 @@ fn quickstart(
             break;
         }
     }
-    Ok((child, lines))
+    let api = lines
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("API:"))
+        .and_then(|rest| rest.trim().strip_suffix("/api/v1/hosts"))
+        .map(String::from)
+        .ok_or_else(|| {
+            let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            anyhow::anyhow!(
+                "quickstart printed no API address:\n{}\nstderr:\n{stderr}",
+                lines.join("\n")
+            )
+        })?;
+    Ok((child, lines, api))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_runs_a_collector_and_a_local_agent_and_reuses_them() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let data_dir = dir.path().join("rollcall-data");
-    let (grpc, api) = (rollcall_tests::free_port(), rollcall_tests::free_port());
-    let (mut first, output) = quickstart(&data_dir, grpc, api)?;
+    let stderr_path = dir.path().join("quickstart.err");
+    let (mut first, output, api) = quickstart(&data_dir, &stderr_path)?;
     let text = output.join("\n");
     assert!(text.contains("enrolled the local agent as"), "{text}");
     let token = output
@@ -615,14 +628,11 @@ async fn quickstart_runs_a_collector_and_a_local_agent_and_reuses_them() -> Resu
         .map(|token| token.trim().to_string())
         .ok_or_else(|| anyhow::anyhow!("no admin token printed: {text}"))?;
     assert!(token.starts_with("rcapi_"), "{text}");
-    assert!(
-        text.contains(&format!("http://127.0.0.1:{api}/api/v1/hosts")),
-        "{text}"
-    );
+    assert!(api.starts_with("http://127.0.0.1:"), "{text}");
     let client = reqwest::Client::new();
-    let hosts = |client: reqwest::Client, token: String| async move {
+    let hosts = |client: reqwest::Client, api: String, token: String| async move {
         let response = client
-            .get(format!("http://127.0.0.1:{api}/api/v1/hosts"))
+            .get(format!("{api}/api/v1/hosts"))
             .bearer_auth(token)
             .send()
             .await
@@ -631,19 +641,27 @@ async fn quickstart_runs_a_collector_and_a_local_agent_and_reuses_them() -> Resu
         body["items"].as_array().cloned()
     };
     let listed = wait_for("the local host", Duration::from_secs(150), || async {
-        hosts(client.clone(), token.clone()).await.filter(|list| {
-            list.iter()
-                .any(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
-        })
+        hosts(client.clone(), api.clone(), token.clone())
+            .await
+            .filter(|list| {
+                list.iter()
+                    .any(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
+            })
     })
-    .await?;
+    .await
+    .map_err(|error| {
+        anyhow::anyhow!(
+            "{error}; stderr:\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        )
+    })?;
     let agent_id = listed[0]["agent_id"].clone();
     let _ = std::process::Command::new("kill")
         .args(["-INT", &first.id().to_string()])
         .status();
     let _ = first.wait();
 
-    let (mut second, output) = quickstart(&data_dir, grpc, api)?;
+    let (mut second, output, api) = quickstart(&data_dir, &stderr_path)?;
     let text = output.join("\n");
     assert!(text.contains("reusing the local agent"), "{text}");
     assert!(
@@ -651,7 +669,7 @@ async fn quickstart_runs_a_collector_and_a_local_agent_and_reuses_them() -> Resu
         "the admin token is shown again: {text}"
     );
     let listed = wait_for("the host again", Duration::from_secs(120), || async {
-        hosts(client.clone(), token.clone()).await
+        hosts(client.clone(), api.clone(), token.clone()).await
     })
     .await?;
     assert_eq!(listed.len(), 1, "no second enrollment");
