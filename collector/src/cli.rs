@@ -878,7 +878,7 @@ pub async fn quickstart(
     let agent = tokio::spawn(rollcall_agent::transport::run(agent_config, agent_shutdown));
     print_where_to_look(&data_dir, &running, &admin_token);
     let _ = tokio::signal::ctrl_c().await;
-    println!("stopping");
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), b"stopping\n");
     shutdown.cancel();
     if let Ok(Err(error)) = agent.await {
         eprintln!("agent: {error}");
@@ -887,24 +887,33 @@ pub async fn quickstart(
     Ok(())
 }
 
+/// Prints where to look. Write errors are ignored: a closed stdout (`| head`,
+/// a reader that went away) must not take the running collector down.
 fn print_where_to_look(data_dir: &Path, running: &crate::server::Running, admin_token: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     let api = format!("http://{}", running.api_address);
-    println!();
-    println!("Rollcall is running (Ctrl-C to stop).");
-    println!("  data directory:  {}", data_dir.display());
-    println!(
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Rollcall is running (Ctrl-C to stop).");
+    let _ = writeln!(out, "  data directory:  {}", data_dir.display());
+    let _ = writeln!(
+        out,
         "  agents connect:  https://{}  (CA fingerprint {})",
         running.grpc_address, running.state.pki.ca_fingerprint
     );
-    println!("  API:             {api}/api/v1/hosts");
-    println!("  admin token:     {admin_token}");
-    println!();
-    println!("Try:");
-    println!("  curl -s -H 'Authorization: Bearer {admin_token}' {api}/api/v1/hosts");
-    println!(
+    let _ = writeln!(out, "  API:             {api}/api/v1/hosts");
+    let _ = writeln!(out, "  admin token:     {admin_token}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Try:");
+    let _ = writeln!(
+        out,
+        "  curl -s -H 'Authorization: Bearer {admin_token}' {api}/api/v1/hosts"
+    );
+    let _ = writeln!(
+        out,
         "  ROLLCALL_API_URL={api} ROLLCALL_API_TOKEN={admin_token} cargo run -q --bin rollcall -- hosts list"
     );
-    println!();
+    let _ = writeln!(out);
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), String> {

@@ -589,16 +589,16 @@ fn quickstart(
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut lines = Vec::new();
-    for line in std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(|line| line.ok())
-    {
+    let mut reader = std::io::BufReader::new(stdout).lines();
+    for line in reader.by_ref().map_while(|line| line.ok()) {
         let done = line.trim_start().starts_with("ROLLCALL_API_URL=");
         lines.push(line);
         if done {
             break;
         }
     }
+    // Keep reading what it prints later, as a terminal would.
+    std::thread::spawn(move || reader.map_while(|line| line.ok()).for_each(drop));
     let api = lines
         .iter()
         .find_map(|line| line.trim().strip_prefix("API:"))
