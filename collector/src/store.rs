@@ -5,6 +5,7 @@
 pub mod availability;
 pub mod outbox;
 pub mod sql;
+mod writer;
 
 use async_trait::async_trait;
 use serde::Serialize;

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rollcall_agent::discovery::packages::parse_dpkg_status;
+use rollcall_collector::cmdb::diff::CiItem;
 use rollcall_collector::cmdb::reconcile::HostIdentity;
 use rollcall_collector::store::sql::SqlStore;
-use rollcall_collector::store::{ApplyContext, NewAgent, NewEnrollmentToken, Store};
+use rollcall_collector::store::{
+    ApplyContext, InventoryChange, NewAgent, NewEnrollmentToken, Store,
+};
 use rollcall_proto::inventory;
 use rollcall_proto::v1::Inventory;
 use rollcall_tests::loadgen::fleet;
@@ -166,55 +169,141 @@ fn store_apply(c: &mut Criterion) {
     group.bench_function("sqlite_apply_snapshot_new_host", |b| {
         b.iter_batched(
             || {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                let agent_id = format!("agent-new-{n}");
-                runtime.block_on(async {
-                    store
-                        .enroll_agent(
-                            "bench",
-                            &NewAgent {
-                                id: agent_id.clone(),
-                                cert_fingerprint: format!("fp-new-{n}"),
-                                hostname: format!("new-{n}"),
-                                version: "bench".into(),
-                                enrolled_at: 0,
-                            },
-                        )
-                        .await
-                        .unwrap()
-                        .unwrap();
-                    let identity = HostIdentity {
-                        machine_id: format!("new-machine-{n}"),
-                        dmi_uuid: String::new(),
-                        dmi_serial: String::new(),
-                        macs: BTreeSet::new(),
-                        hostname: format!("new-{n}"),
-                    };
-                    let host = store
-                        .attach_host(&agent_id, &identity, "new", 0)
-                        .await
-                        .unwrap()
-                        .host_id;
-                    (agent_id, host)
-                })
+                runtime.block_on(new_host(
+                    store.as_ref(),
+                    counter.fetch_add(1, Ordering::Relaxed),
+                ))
             },
             |(agent_id, host_id)| {
-                let now = rollcall_proto::now_ms();
-                let change = rollcall_collector::ingest::snapshot_change(&inventory, now).unwrap();
-                let context = ApplyContext {
-                    agent_id,
-                    host_id,
-                    seq: 1,
-                    at: now,
-                };
                 runtime
-                    .block_on(store.apply_inventory(&context, change))
+                    .block_on(
+                        store.apply_inventory(&context(agent_id, host_id, 1), snapshot(&inventory)),
+                    )
                     .unwrap()
             },
             BatchSize::PerIteration,
         )
     });
+    // Ingest batching: many sessions' writes at once go through the store's
+    // group commit (one transaction for all waiting writes).
+    const TOGETHER: usize = 64;
+    group.throughput(Throughput::Elements(TOGETHER as u64));
+    group.bench_function("sqlite_ingest_64_new_host_snapshots_together", |b| {
+        b.iter_batched(
+            || {
+                runtime.block_on(futures::future::join_all((0..TOGETHER).map(|_| {
+                    new_host(store.as_ref(), counter.fetch_add(1, Ordering::Relaxed))
+                })))
+            },
+            |hosts| {
+                runtime.block_on(futures::future::join_all(hosts.into_iter().map(
+                    |(agent_id, host_id)| {
+                        let store = store.clone();
+                        let change = snapshot(&inventory);
+                        async move {
+                            store
+                                .apply_inventory(&context(agent_id, host_id, 1), change)
+                                .await
+                        }
+                    },
+                )))
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    const DELTAS: usize = 256;
+    let delta_hosts = runtime.block_on(async {
+        let mut hosts = Vec::new();
+        for _ in 0..DELTAS {
+            let (agent_id, host_id) =
+                new_host(store.as_ref(), counter.fetch_add(1, Ordering::Relaxed)).await;
+            store
+                .apply_inventory(
+                    &context(agent_id.clone(), host_id.clone(), 1),
+                    snapshot(&inventory),
+                )
+                .await
+                .unwrap();
+            hosts.push((agent_id, host_id));
+        }
+        hosts
+    });
+    let delta_seq = AtomicI64::new(1);
+    group.throughput(Throughput::Elements(DELTAS as u64));
+    group.bench_function("sqlite_ingest_256_deltas_together", |b| {
+        b.iter(|| {
+            let seq = delta_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let version = format!("9.{seq}");
+            runtime.block_on(futures::future::join_all(delta_hosts.iter().map(
+                |(agent_id, host_id)| {
+                    let store = store.clone();
+                    let context = context(agent_id.clone(), host_id.clone(), seq);
+                    let change = one_package_delta(&version);
+                    async move { store.apply_inventory(&context, change).await }
+                },
+            )))
+        })
+    });
     group.finish();
+}
+
+fn context(agent_id: String, host_id: String, seq: i64) -> ApplyContext {
+    ApplyContext {
+        agent_id,
+        host_id,
+        seq,
+        at: rollcall_proto::now_ms(),
+    }
+}
+
+fn snapshot(inventory: &Inventory) -> InventoryChange {
+    rollcall_collector::ingest::snapshot_change(inventory, rollcall_proto::now_ms()).unwrap()
+}
+
+/// A delta that upgrades one package to `version`.
+fn one_package_delta(version: &str) -> InventoryChange {
+    InventoryChange {
+        full: false,
+        items: vec![CiItem {
+            class: "software".into(),
+            key: "bench-package:amd64".into(),
+            name: "bench-package".into(),
+            attrs: format!(r#"{{"name":"bench-package","version":"{version}","arch":"amd64"}}"#),
+        }],
+        removed: Vec::new(),
+    }
+}
+
+/// Enrolls agent number `n` and attaches a new host for it.
+async fn new_host(store: &dyn Store, n: i64) -> (String, String) {
+    let agent_id = format!("agent-new-{n}");
+    store
+        .enroll_agent(
+            "bench",
+            &NewAgent {
+                id: agent_id.clone(),
+                cert_fingerprint: format!("fp-new-{n}"),
+                hostname: format!("new-{n}"),
+                version: "bench".into(),
+                enrolled_at: 0,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let identity = HostIdentity {
+        machine_id: format!("new-machine-{n}"),
+        dmi_uuid: String::new(),
+        dmi_serial: String::new(),
+        macs: BTreeSet::new(),
+        hostname: format!("new-{n}"),
+    };
+    let host_id = store
+        .attach_host(&agent_id, &identity, "new", 0)
+        .await
+        .unwrap()
+        .host_id;
+    (agent_id, host_id)
 }
 
 criterion_group!(benches, agent_side, store_apply);

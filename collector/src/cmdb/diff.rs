@@ -84,7 +84,7 @@ fn field_changes(class: &str, key: &str, old: &str, new: &str, out: &mut Vec<Cha
 /// explicitly removed (class, key) pairs.
 pub fn plan(
     stored: &BTreeMap<(String, String), CiItem>,
-    incoming: Vec<CiItem>,
+    incoming: &[CiItem],
     removed: &[(String, String)],
     full: bool,
 ) -> Plan {
@@ -102,7 +102,7 @@ pub fn plan(
                     old_value: None,
                     new_value: Some(item.attrs.clone()),
                 });
-                plan.inserts.push(item);
+                plan.inserts.push(item.clone());
             }
             Some(existing) if existing.attrs != item.attrs || existing.name != item.name => {
                 field_changes(
@@ -112,7 +112,7 @@ pub fn plan(
                     &item.attrs,
                     &mut plan.changes,
                 );
-                plan.updates.push(item);
+                plan.updates.push(item.clone());
             }
             Some(_) => {}
         }
@@ -171,7 +171,7 @@ mod tests {
         ]);
         let plan = plan(
             &before,
-            vec![
+            &[
                 item("software", "a", r#"{"version":"2"}"#),
                 item("software", "c", r#"{"version":"1"}"#),
             ],
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn unchanged_snapshot_plans_nothing() {
         let items = [item("disk", "vda", r#"{"size":1}"#)];
-        assert!(plan(&stored(&items), items.to_vec(), &[], true).is_empty());
+        assert!(plan(&stored(&items), &items, &[], true).is_empty());
     }
 
     #[test]
@@ -206,7 +206,7 @@ mod tests {
         let before = stored(&[item("software", "a", "{}"), item("software", "b", "{}")]);
         let plan = plan(
             &before,
-            vec![],
+            &[],
             &[
                 ("software".into(), "b".into()),
                 ("software".into(), "zz".into()),

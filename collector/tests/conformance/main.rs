@@ -96,4 +96,5 @@ conformance!(
     health_samples_are_stored_once,
     revoked_agents_are_marked,
     large_snapshots_are_written_in_full,
+    concurrent_writes_fail_alone,
 );
