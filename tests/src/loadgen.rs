@@ -83,6 +83,10 @@ pub struct Options {
     /// When to kill, seconds into the measured window.
     #[arg(long, default_value_t = 5.0)]
     pub kill_at_s: f64,
+    /// Kill on command instead of at `--kill-at-s`: when the load generator
+    /// receives SIGUSR1 (`kill -USR1 PID`) during the measured window.
+    #[arg(long)]
+    pub kill_on_signal: bool,
     /// Longest wait for the incidents of killed agents, seconds after the kill.
     #[arg(long, default_value_t = 60.0)]
     pub detect_timeout_s: f64,
@@ -118,6 +122,17 @@ type Deliveries = Arc<Mutex<Vec<(i64, Value)>>>;
 pub async fn run(options: Options) -> Result<Value> {
     let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
     let run_start_ms = rollcall_proto::now_ms();
+    // Installed first: SIGUSR1's default action would end the process.
+    let mut kill_command = if options.kill_on_signal {
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+        eprintln!(
+            "kill on command: `kill -USR1 {}` during the measured window",
+            std::process::id()
+        );
+        Some(signal)
+    } else {
+        None
+    };
     let deliveries = match options.webhook_listen {
         Some(address) => Some(start_webhook(address).await?),
         None => None,
@@ -228,11 +243,26 @@ pub async fn run(options: Options) -> Result<Value> {
     let window = Duration::from_secs_f64(options.duration_s);
     let doomed = options.kill_silent + options.kill_clean;
     let mut kill_done = doomed == 0;
+    eprintln!("measured window started ({:.0} s)", options.duration_s);
     let mut peak_rss = collector_start.map(|reading| reading.rss_kib).unwrap_or(0);
     let mut sessions_min = u64::MAX;
     while window_started.elapsed() < window {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        if !kill_done && window_started.elapsed().as_secs_f64() >= options.kill_at_s {
+        let commanded = match kill_command.as_mut() {
+            Some(signal) => tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => false,
+                received = signal.recv() => received.is_some(),
+            },
+            None => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                false
+            }
+        };
+        let due = match kill_command {
+            Some(_) => commanded,
+            None => window_started.elapsed().as_secs_f64() >= options.kill_at_s,
+        };
+        if !kill_done && due {
+            eprintln!("killing {doomed} agents");
             let _ = kill_sender.send(true);
             kill_done = true;
         }
@@ -249,8 +279,12 @@ pub async fn run(options: Options) -> Result<Value> {
         .collect();
     let collector_end = options.collector_pid.and_then(read_process);
     let sessions_end = metrics.sessions_up.load(Ordering::Relaxed);
-    if !kill_done {
+    if !kill_done && kill_command.is_none() {
         let _ = kill_sender.send(true);
+        kill_done = true;
+    }
+    if !kill_done {
+        eprintln!("no kill command came during the measured window; nobody was killed");
     }
 
     // Detection of the killed agents, then false incidents, then stop.

@@ -28,8 +28,10 @@ use crate::error::{Error, Result};
 
 /// Most writes in one transaction.
 pub const MAX_BATCH_WRITES: usize = 256;
-/// Most inventory items in one transaction (a batch closes once past it).
-pub const MAX_BATCH_ITEMS: usize = 50_000;
+/// Most inventory items in one transaction (a batch closes once past it):
+/// about a dozen full snapshots, so other writers (sessions attaching,
+/// heartbeats, the API) wait a fraction of a second for the write lock.
+pub const MAX_BATCH_ITEMS: usize = 10_000;
 /// Writer tasks on PostgreSQL.
 pub const POSTGRES_WRITERS: usize = 4;
 /// Writes waiting for a writer before senders wait too (back-pressure).

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use rollcall_tests::{Collector, CollectorOptions, bin};
 use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_holds_sessions_and_times_silent_failures() -> Result<()> {
@@ -90,8 +91,9 @@ async fn the_load_generator_holds_sessions_and_times_silent_failures() -> Result
         "{report}"
     );
 
-    // A rerun uses the cached credentials: nothing new is enrolled.
-    let output = tokio::process::Command::new(bin("rollcall-loadgen"))
+    // A rerun uses the cached credentials: nothing new is enrolled. It kills
+    // on command: one agent closes its stream when the run gets SIGUSR1.
+    let mut child = tokio::process::Command::new(bin("rollcall-loadgen"))
         .args([
             "--collector",
             &collector.grpc_url,
@@ -100,20 +102,41 @@ async fn the_load_generator_holds_sessions_and_times_silent_failures() -> Result
         ])
         .args(["--admin-token", &collector.admin_token])
         .args(["--ca-fingerprint", &collector.ca_fingerprint])
-        .args(["--agents", "20", "--duration-s", "1"])
+        .args([
+            "--agents",
+            "20",
+            "--duration-s",
+            "3",
+            "--detect-timeout-s",
+            "30",
+        ])
+        .args(["--kill-on-signal", "--kill-clean", "1"])
         .arg("--cache-dir")
         .arg(dir.path().join("cache"))
         .arg("--json")
         .arg(&json_path)
-        .output()
-        .await?;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = child.id().unwrap_or_default().to_string();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let mut seen = String::new();
+    while let Some(line) = stderr.next_line().await? {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("measured window started") {
+            let status = std::process::Command::new("kill")
+                .args(["-USR1", &pid])
+                .status()?;
+            assert!(status.success());
+        }
+    }
+    let status = child.wait().await?;
+    assert!(status.success(), "{seen}");
+    assert!(seen.contains("killing 1 agents"), "{seen}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path)?)?;
     assert_eq!(report["enrolled_new"], 0, "{report}");
     assert_eq!(report["sessions"]["after_connect"], 20, "{report}");
+    assert_eq!(report["killed"]["clean"], 1, "{report}");
     Ok(())
 }
