@@ -118,34 +118,70 @@ loadgen() {
         | tee "$RESULTS_DIR/$result.txt"
 }
 
-# The netem link: a network namespace whose veth pair to this one delays
-# every packet in each direction by 300 ms ± 300 ms (uniform, 0–600 ms, so
-# packets are reordered too) and drops 1 % of them, both ends' egress.
+# The netem link: the load generator runs in a network namespace whose only
+# link to this one drops NETEM_LOSS_PCT % of the packets and delays each by
+# NETEM_DELAY_MS ± NETEM_JITTER_MS (uniform, so packets are reordered too),
+# in each direction on its own. With the kernel's netem qdisc that is a veth
+# pair with `netem loss 1% delay 300ms 300ms` on both ends; a kernel without
+# sch_netem (like this machine's) gets bench/netem.py, a user-space wire
+# between two TUN devices that does the same.
 NETEM_NS="${NETEM_NS:-rollcall-bench-netem}"
 NETEM_HOST_IP="${NETEM_HOST_IP:-10.203.0.1}"
 NETEM_PEER_IP="${NETEM_PEER_IP:-10.203.0.2}"
-NETEM_SPEC="${NETEM_SPEC:-loss 1% delay 300ms 300ms}"
+NETEM_LOSS_PCT="${NETEM_LOSS_PCT:-1}"
+NETEM_DELAY_MS="${NETEM_DELAY_MS:-300}"
+NETEM_JITTER_MS="${NETEM_JITTER_MS:-300}"
+NETEM_WIRE_PID=""
+NETEM_KIND=""
 
+# netem_up STATS_JSON: sets up the namespace and the impaired link.
 netem_up() {
+    local stats="$1"
     netem_down
-    log "netem link $NETEM_HOST_IP <-> $NETEM_PEER_IP (namespace $NETEM_NS): $NETEM_SPEC"
+    local spec="loss ${NETEM_LOSS_PCT}% delay ${NETEM_DELAY_MS}ms ${NETEM_JITTER_MS}ms"
     ip netns add "$NETEM_NS"
     ip link add rcbench0 type veth peer name rcbench1
-    ip link set rcbench1 netns "$NETEM_NS"
+    # limit: a queue long enough that netem drops nothing beyond the loss asked for.
+    # shellcheck disable=SC2086
+    if tc qdisc add dev rcbench0 root netem $spec limit 100000 2>/dev/null; then
+        NETEM_KIND="kernel netem ($spec)"
+        ip link set rcbench1 netns "$NETEM_NS"
+        # shellcheck disable=SC2086
+        ip netns exec "$NETEM_NS" tc qdisc add dev rcbench1 root netem $spec limit 100000
+    else
+        ip link delete rcbench0
+        NETEM_KIND="bench/netem.py user-space wire ($spec, uniform)"
+        local ready="$BENCH_WORK/netem-wire.ready"
+        rm -f "$ready"
+        python3 "$BENCH_DIR/netem.py" --dev0 rcbench0 --dev1 rcbench1 \
+            --loss "$(awk "BEGIN { print $NETEM_LOSS_PCT / 100 }")" \
+            --delay-ms "$NETEM_DELAY_MS" --jitter-ms "$NETEM_JITTER_MS" \
+            --stats "$stats" >"$ready" 2>"$BENCH_WORK/netem-wire.log" &
+        NETEM_WIRE_PID=$!
+        local waited=0
+        until grep -q ready "$ready" 2>/dev/null; do
+            sleep 0.1; waited=$((waited + 1))
+            if ((waited > 100)) || ! kill -0 "$NETEM_WIRE_PID" 2>/dev/null; then
+                log "the netem wire did not start"; cat "$BENCH_WORK/netem-wire.log" >&2; return 1
+            fi
+        done
+        ip link set rcbench1 netns "$NETEM_NS"
+    fi
     ip addr add "$NETEM_HOST_IP/24" dev rcbench0
     ip link set rcbench0 up
     ip -n "$NETEM_NS" addr add "$NETEM_PEER_IP/24" dev rcbench1
     ip -n "$NETEM_NS" link set rcbench1 up
     ip -n "$NETEM_NS" link set lo up
-    # limit: a queue long enough that netem itself drops nothing beyond the loss asked for.
-    # shellcheck disable=SC2086
-    tc qdisc add dev rcbench0 root netem $NETEM_SPEC limit 100000
-    # shellcheck disable=SC2086
-    ip netns exec "$NETEM_NS" tc qdisc add dev rcbench1 root netem $NETEM_SPEC limit 100000
+    log "netem link $NETEM_HOST_IP <-> $NETEM_PEER_IP (namespace $NETEM_NS): $NETEM_KIND"
 }
 
-# netem_down: removes the namespace and the veth pair (idempotent).
+# netem_down: stops the wire, removes the namespace and the link (idempotent).
 netem_down() {
+    if [[ -n "$NETEM_WIRE_PID" ]] && kill -0 "$NETEM_WIRE_PID" 2>/dev/null; then
+        kill -TERM "$NETEM_WIRE_PID"
+        wait "$NETEM_WIRE_PID" 2>/dev/null || true
+    fi
+    NETEM_WIRE_PID=""
     if ip netns list 2>/dev/null | grep -qw "$NETEM_NS"; then
         ip netns delete "$NETEM_NS" || true
     fi
@@ -154,8 +190,10 @@ netem_down() {
     fi
 }
 
-# netem_stats: the qdisc counters of both ends (sent, dropped, overlimits).
+# netem_stats: the kernel qdisc counters of both ends, if netem is the kernel's.
 netem_stats() {
-    tc -s qdisc show dev rcbench0 2>/dev/null || true
-    ip netns exec "$NETEM_NS" tc -s qdisc show dev rcbench1 2>/dev/null || true
+    if [[ "$NETEM_KIND" == kernel* ]]; then
+        tc -s qdisc show dev rcbench0 2>/dev/null || true
+        ip netns exec "$NETEM_NS" tc -s qdisc show dev rcbench1 2>/dev/null || true
+    fi
 }

@@ -11,9 +11,9 @@
 # (2000), STORM_HEARTBEAT_MS (100), SNAPSHOT_AGENTS (1000), DELTA_AGENTS
 # (1000), DELTA_RATES ("5000 10000"), FAILURE_AGENTS (1000), FAILURES (100),
 # RESTART_AGENTS (1000), NETEM_AGENTS (1000), NETEM_DURATION_S (300),
-# NETEM_SPEC ("loss 1% delay 300ms 300ms"), NOFILE (open-file limit, default
-# fs.nr_open), PG_BASE_URL (postgres://postgres@127.0.0.1:5432/test).
-# Every run stays on 127.0.0.0/8 (netem: a veth pair) and lasts minutes.
+# NETEM_LOSS_PCT (1), NETEM_DELAY_MS (300), NETEM_JITTER_MS (300), NOFILE
+# (open-file limit, default fs.nr_open), PG_BASE_URL (postgres://postgres@127.0.0.1:5432/test).
+# Every run stays on 127.0.0.0/8 (netem: its own link) and lasts minutes.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -154,7 +154,8 @@ $ENROLL_FAST"
         # 1 % of packets and delays each by 300 ± 300 ms, each direction;
         # default intervals (heartbeat 10 s, health 60 s, down_after 30 s).
         NETEM_USED=1
-        netem_up
+        mkdir -p "$RESULTS_DIR"
+        netem_up "$RESULTS_DIR/netem-$DB.link.json"
         COLLECTOR_HOST="$NETEM_HOST_IP"
         fresh netem "server_names = [\"$NETEM_HOST_IP\"]
 [ingest]
@@ -166,11 +167,12 @@ $ENROLL_FAST"
         loadgen "netem-$DB" --agents "${NETEM_AGENTS:-1000}" --max-packages 50 \
             --duration-s "${NETEM_DURATION_S:-300}" --connect-timeout-s 600 \
             --source-addresses 0 --connect-concurrency 256 || netem_status=$?
-        netem_stats | tee "$RESULTS_DIR/netem-$DB.qdisc.txt"
         LOADGEN_PREFIX=()
         COLLECTOR_HOST=127.0.0.1
+        [[ "$NETEM_KIND" == kernel* ]] && netem_stats >"$RESULTS_DIR/netem-$DB.qdisc.txt"
         stop_collector
         netem_down
+        log "link: $NETEM_KIND; counters in $RESULTS_DIR/netem-$DB.link.json or .qdisc.txt"
         ((netem_status == 0)) || exit "$netem_status" ;;
     *) log "unknown scenario $scenario"; exit 2 ;;
     esac
