@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()
+        // Small per-stream buffers (src/codec.rs): one long stream per agent.
+        .codec_path("crate::codec::SmallBufferCodec")
         // Inventory items are stored and served as JSON by the collector.
         .type_attribute(
             ".rollcall.v1",

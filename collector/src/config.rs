@@ -170,6 +170,10 @@ pub struct IngestConfig {
     pub per_agent_burst: u32,
     /// Sustained messages per second over all agents.
     pub global_rate: u32,
+    /// Sustained enrollments per second (all agents together).
+    pub enroll_rate: u32,
+    /// Enrollments admitted at once before `enroll_rate` applies.
+    pub enroll_burst: u32,
 }
 
 impl Default for IngestConfig {
@@ -179,6 +183,8 @@ impl Default for IngestConfig {
             per_agent_rate: 50,
             per_agent_burst: 500,
             global_rate: 200_000,
+            enroll_rate: 50,
+            enroll_burst: 200,
         }
     }
 }
@@ -280,6 +286,11 @@ impl Config {
         if self.ingest.per_agent_rate == 0 || self.ingest.global_rate == 0 {
             return Err(Error::Config(
                 "ingest rates must be at least 1 message per second".into(),
+            ));
+        }
+        if self.ingest.enroll_rate == 0 || self.ingest.enroll_burst == 0 {
+            return Err(Error::Config(
+                "ingest.enroll_rate and ingest.enroll_burst must be at least 1 (enrollments per second, and at once)".into(),
             ));
         }
         if let Some(url) = &self.database_url
@@ -384,6 +395,26 @@ mod tests {
         let env = HashMap::from([("ROLLCALL_GRPC_LISTEN".to_string(), "nope".to_string())]);
         let error = Config::load(None, &env).unwrap_err().to_string();
         assert!(error.contains("ROLLCALL_GRPC_LISTEN"), "{error}");
+    }
+
+    #[test]
+    fn the_enrollment_limit_is_configurable_and_never_zero() {
+        let config =
+            Config::from_toml("[ingest]\nenroll_rate = 2000\nenroll_burst = 5000\n").unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            (config.ingest.enroll_rate, config.ingest.enroll_burst),
+            (2000, 5000)
+        );
+        let defaults = Config::default();
+        assert_eq!(
+            (defaults.ingest.enroll_rate, defaults.ingest.enroll_burst),
+            (50, 200)
+        );
+        for text in ["[ingest]\nenroll_rate = 0\n", "[ingest]\nenroll_burst = 0\n"] {
+            let error = Config::from_toml(text).unwrap().validate().unwrap_err();
+            assert!(error.to_string().contains("ingest.enroll_rate"), "{error}");
+        }
     }
 
     #[test]

@@ -304,15 +304,22 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// What the session's reader queues: the next message, boxed. An
+/// `AgentMessage` is about 1 KiB inline (a snapshot's `Inventory` is stored
+/// in place) and a tokio channel allocates its slots 32 at a time, so queueing
+/// them unboxed cost every session ~33 KiB whether anything was queued or not;
+/// boxed, a slot is 16 bytes.
+type Queued = Result<Option<Box<AgentMessage>>, Status>;
+
 /// Reads the session's messages into `queue`, marking the host heard on arrival.
 async fn read_messages(
     mut inbound: Streaming<AgentMessage>,
-    queue: mpsc::Sender<Result<Option<AgentMessage>, Status>>,
+    queue: mpsc::Sender<Queued>,
     monitor: Arc<crate::availability::monitor::Monitor>,
     host_id: String,
 ) {
     loop {
-        let item = inbound.message().await;
+        let item = inbound.message().await.map(|next| next.map(Box::new));
         let more = matches!(item, Ok(Some(_)));
         if more {
             monitor.heard(&host_id, rollcall_proto::now_ms());
@@ -370,7 +377,7 @@ async fn session_loop(
     // A reader task takes messages off the stream as they arrive and counts
     // the host as heard at once: a slow store apply must not make a live
     // host look silent (a false host-down under load).
-    let (queue, mut queued) = mpsc::channel(256);
+    let (queue, mut queued) = mpsc::channel::<Queued>(256);
     let reader = AbortOnDrop(tokio::spawn(read_messages(
         inbound,
         queue,

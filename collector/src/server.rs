@@ -261,7 +261,10 @@ pub async fn start(
             config.ingest.global_rate,
             config.ingest.global_rate,
         )),
-        enroll_limiter: RateLimiter::direct(quota(50, 200)),
+        enroll_limiter: RateLimiter::direct(quota(
+            config.ingest.enroll_rate,
+            config.ingest.enroll_burst,
+        )),
         config,
         store: store.clone(),
         pki,

@@ -20,4 +20,5 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+pub mod codec;
 pub mod inventory;

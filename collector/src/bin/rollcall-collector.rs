@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rollcall_collector::config::Config;
 
+/// jemalloc rather than glibc's malloc: after a burst (thousands of first
+/// snapshots at once) glibc kept the freed memory and the collector stayed
+/// ~70 % larger per session; jemalloc returns it (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rollcall-collector",

@@ -139,9 +139,16 @@ impl SimAgent {
                 &self.credentials.key_pem,
             ))
             .domain_name(context.server_name.clone());
+        // The real agent's channel settings (rollcall_agent::enroll::channel):
+        // HTTP/2 keepalive pings every 30 s that must be answered within 10 s,
+        // TCP keepalive 60 s; the connect timeout is longer than its 10 s
+        // because thousands of simulated agents connect at once.
         let endpoint = Endpoint::from_shared(context.collector_url.clone())?
             .tls_config(tls)?
             .connect_timeout(Duration::from_secs(30))
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .tcp_keepalive(Some(Duration::from_secs(60)))
             .local_address(self.source);
         let _permit = context.connect_gate.acquire().await?;
         Ok(endpoint.connect().await?)
