@@ -310,12 +310,11 @@ pub async fn run(options: Options) -> Result<Value> {
     let rate =
         |kind: Kind| (acked_end[kind as usize] - acked_start[kind as usize]) as f64 / window_s;
     let collector = collector_report(
-        collector_before,
-        collector_start,
-        collector_end,
+        [collector_before, collector_start, collector_end],
         peak_rss,
-        window_s,
+        (connect_s, window_s),
         sessions_end,
+        acked_start[Kind::Snapshot as usize],
     );
     let snapshots = metrics.acked_count(Kind::Snapshot);
     let report = json!({
@@ -536,19 +535,26 @@ async fn count_false_incidents(
     Ok(json!({ "host_down": false_host_down, "storm_parents": storms }))
 }
 
+/// The collector's memory and CPU from readings before the connect phase,
+/// at the start of the measured window and at its end; CPU per snapshot is
+/// over the connect phase, where the first snapshots are applied.
 fn collector_report(
-    before: Option<ProcessReading>,
-    start: Option<ProcessReading>,
-    end: Option<ProcessReading>,
+    [before, start, end]: [Option<ProcessReading>; 3],
     peak_rss_kib: u64,
-    window_s: f64,
+    (connect_s, window_s): (f64, f64),
     sessions: u64,
+    snapshots_in_connect_phase: u64,
 ) -> Value {
     let (Some(before), Some(start), Some(end)) = (before, start, end) else {
         return Value::Null;
     };
     let cpu_s = end.cpu_s - start.cpu_s;
+    let connect_cpu_s = start.cpu_s - before.cpu_s;
     json!({
+        "cpu_s_in_connect_phase": connect_cpu_s,
+        "cpu_percent_in_connect_phase": connect_cpu_s / connect_s.max(1e-3) * 100.0,
+        "cpu_ms_per_snapshot_in_connect_phase": (snapshots_in_connect_phase > 0)
+            .then(|| connect_cpu_s * 1000.0 / snapshots_in_connect_phase as f64),
         "rss_kib_before_sessions": before.rss_kib,
         "rss_kib_window_start": start.rss_kib,
         "rss_kib_end": end.rss_kib,
@@ -718,6 +724,14 @@ pub fn table(report: &Value) -> String {
         (
             "collector CPU (% of a core)",
             number(&report["collector"]["cpu_percent_of_one_core"]),
+        ),
+        (
+            "connect phase: collector CPU % / ms per snapshot",
+            format!(
+                "{} / {}",
+                number(&report["collector"]["cpu_percent_in_connect_phase"]),
+                number(&report["collector"]["cpu_ms_per_snapshot_in_connect_phase"])
+            ),
         ),
     ];
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);

@@ -4,6 +4,7 @@
 //! maintenance windows, storm control, dependencies and flap damping.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub const COLLECTOR_CI: &str = "collector";
 pub struct Monitor {
     presence: Mutex<Presence>,
     sender: mpsc::UnboundedSender<Transition>,
+    /// Clock time of the last tick whose outages and incidents are recorded.
+    ticked: AtomicI64,
 }
 
 impl Monitor {
@@ -66,6 +69,13 @@ impl Monitor {
     /// Hosts per presence state.
     pub fn counts(&self) -> HashMap<State, usize> {
         self.lock().counts()
+    }
+
+    /// Clock time (ms) of the last tick that has been recorded in full:
+    /// everything heard before that tick and every outage and incident it
+    /// found are in the store (0 before the first tick).
+    pub fn last_tick_ms(&self) -> i64 {
+        self.ticked.load(Ordering::SeqCst)
     }
 }
 
@@ -127,6 +137,7 @@ pub async fn start_with_clock(
     let monitor = Arc::new(Monitor {
         presence: Mutex::new(presence),
         sender,
+        ticked: AtomicI64::new(0),
     });
     let recorder = Recorder {
         engine: Engine::new(store.clone()),
@@ -161,6 +172,16 @@ async fn run(
             }
             _ = ticker.tick() => {
                 let now = (recorder.clock)();
+                // Transitions forwarded before this tick are recorded first, in order.
+                let mut queued = Vec::new();
+                while let Ok(transition) = receiver.try_recv() {
+                    queued.push(transition);
+                }
+                if !queued.is_empty()
+                    && let Err(error) = recorder.record(queued, 0, 0).await
+                {
+                    tracing::error!(error = %error, "cannot record presence transitions");
+                }
                 let (transitions, late, total) = {
                     let mut presence = monitor.lock();
                     let transitions = presence.tick(now);
@@ -173,6 +194,7 @@ async fn run(
                 if let Err(error) = recorder.resolve_stable(&monitor, now).await {
                     tracing::error!(error = %error, "cannot resolve recovered incidents");
                 }
+                monitor.ticked.store(now, Ordering::SeqCst);
             }
             _ = shutdown.cancelled() => return,
         }

@@ -23,8 +23,16 @@ struct Driven {
 impl Driven {
     async fn at(&self, ms: i64) {
         self.clock.store(ms, Ordering::SeqCst);
-        // Let the ticker (every 20 ms) observe the new time and record what follows.
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Wait until a tick (every 20 ms) has seen the new time and recorded
+        // what follows from it; a loaded machine only makes this slower.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.monitor.last_tick_ms() < ms {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the monitor did not tick at {ms} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 
