@@ -543,15 +543,16 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
     }
     if !table.is_empty() {
         println!(
-            "side by side, same {:.0} s window (ratios are ours / theirs):",
+            "side by side, same {:.0} s window (cpu: the larger of ticks and schedstat; sched: schedstat alone; ratios are ours / theirs):",
             footprint.measured_s
         );
         println!(
-            "  {:<22} {:>10} {:>10} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}",
+            "  {:<22} {:>10} {:>10} {:>8} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}",
             "process",
             "rss",
             "pss",
             "cpu ms/m",
+            "sched ms",
             "wakeup/m",
             "threads",
             "rss ×",

@@ -28,8 +28,14 @@ pub struct Footprint {
     pub pss_kib: Option<u64>,
     /// Threads at the end of the window.
     pub threads: u64,
-    /// CPU seconds spent in the window, all threads.
+    /// CPU seconds spent in the window, all threads: the larger of the
+    /// two counts below.
     pub cpu_s: f64,
+    /// CPU seconds from the threads' schedstat (ns, exact, but a thread
+    /// that lived between two polls is missed).
+    pub cpu_schedstat_s: f64,
+    /// CPU seconds from the process's utime+stime (10 ms ticks, every thread).
+    pub cpu_ticks_s: f64,
     /// CPU as a percentage of one core.
     pub cpu_percent: f64,
     /// CPU milliseconds per minute.
@@ -52,6 +58,8 @@ impl Footprint {
             "pss_kib": self.pss_kib,
             "threads": self.threads,
             "cpu_s": self.cpu_s,
+            "cpu_schedstat_s": self.cpu_schedstat_s,
+            "cpu_ticks_s": self.cpu_ticks_s,
             "cpu_percent": self.cpu_percent,
             "cpu_ms_per_minute": self.cpu_ms_per_minute,
             "wakeups_per_minute": self.wakeups_per_minute,
@@ -68,6 +76,7 @@ impl Footprint {
                 other.pss_kib.unwrap_or(0) as f64
             ),
             "cpu": super::ratio(self.cpu_s, other.cpu_s),
+            "cpu_schedstat": super::ratio(self.cpu_schedstat_s, other.cpu_schedstat_s),
             "wakeups": super::ratio(self.wakeups_per_minute, other.wakeups_per_minute),
         })
     }
@@ -88,10 +97,11 @@ pub fn side_by_side_row(name: &str, footprint: &Footprint, ours: &Footprint) -> 
         }
     };
     format!(
-        "  {name:<22} {:>10} {:>10} {:>8.1} {:>9.1} {:>7} {:>9} {:>9} {:>9}",
+        "  {name:<22} {:>10} {:>10} {:>8.1} {:>8.1} {:>9.1} {:>7} {:>9} {:>9} {:>9}",
         mib(footprint.rss_kib),
         footprint.pss_kib.map(mib).unwrap_or_else(|| "n/a".into()),
         footprint.cpu_ms_per_minute,
+        footprint.cpu_schedstat_s * 60_000.0 / footprint.measured_s.max(f64::MIN_POSITIVE),
         footprint.wakeups_per_minute,
         footprint.threads,
         times(ours.rss_kib as f64, footprint.rss_kib as f64),
@@ -204,13 +214,17 @@ pub fn measure(pids: &[u32], duration: Duration) -> Result<Vec<Footprint>> {
         let (cpu_ns, voluntary, involuntary) = spent(&first[index], &last[index]);
         // schedstat is exact; the tick count (10 ms resolution) also covers
         // threads that came and went between two polls.
-        let cpu_s = (cpu_ns as f64 / 1e9).max(ticks as f64 / USER_HZ);
+        let cpu_schedstat_s = cpu_ns as f64 / 1e9;
+        let cpu_ticks_s = ticks as f64 / USER_HZ;
+        let cpu_s = cpu_schedstat_s.max(cpu_ticks_s);
         out.push(Footprint {
             rss_kib: proc_field(&status, "VmRSS").unwrap_or(0),
             hwm_kib: proc_field(&status, "VmHWM").unwrap_or(0),
             pss_kib: proc_field(&format!("/proc/{pid}/smaps_rollup"), "Pss"),
             threads: proc_field(&status, "Threads").unwrap_or(0),
             cpu_s,
+            cpu_schedstat_s,
+            cpu_ticks_s,
             cpu_percent: cpu_s / elapsed * 100.0,
             cpu_ms_per_minute: cpu_s * 1000.0 * 60.0 / elapsed,
             wakeups_per_minute: voluntary as f64 * 60.0 / elapsed,
