@@ -29,6 +29,9 @@ pub struct AgentConfig {
     pub spool_max_bytes: u64,
     /// Longest wait between reconnect attempts, in seconds.
     pub max_backoff_s: u32,
+    /// Gzip the messages of a session (a collector that does not accept gzip
+    /// is detected and then sent plain messages anyway).
+    pub compress: bool,
     /// Configured health checks.
     pub checks: Vec<CheckConfig>,
 }
@@ -44,6 +47,7 @@ impl Default for AgentConfig {
             inventory_interval_s: 600,
             spool_max_bytes: 16 * 1024 * 1024,
             max_backoff_s: 60,
+            compress: true,
             checks: Vec::new(),
         }
     }
@@ -92,6 +96,17 @@ impl AgentConfig {
                 "ROLLCALL_INVENTORY_INTERVAL_S" => self.inventory_interval_s = number(key, value)?,
                 "ROLLCALL_SPOOL_MAX_BYTES" => self.spool_max_bytes = number(key, value)?,
                 "ROLLCALL_MAX_BACKOFF_S" => self.max_backoff_s = number(key, value)?,
+                "ROLLCALL_COMPRESS" => {
+                    self.compress = match value.trim() {
+                        "1" | "true" | "yes" | "on" => true,
+                        "0" | "false" | "no" | "off" => false,
+                        _ => {
+                            return Err(Error::Config(format!(
+                                "environment variable {key}={value:?} is not true or false"
+                            )));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -132,10 +147,15 @@ mod tests {
                 "https://a:1, https://b:2".to_string(),
             ),
             ("ROLLCALL_HEARTBEAT_INTERVAL_S".to_string(), "3".to_string()),
+            ("ROLLCALL_COMPRESS".to_string(), "false".to_string()),
         ]);
         let config = AgentConfig::load(None, &env).unwrap();
         assert_eq!(config.collectors, vec!["https://a:1", "https://b:2"]);
         assert_eq!(config.heartbeat_interval_s, 3);
+        assert!(!config.compress);
+        assert!(AgentConfig::default().compress);
+        let unclear = HashMap::from([("ROLLCALL_COMPRESS".to_string(), "maybe".to_string())]);
+        assert!(AgentConfig::load(None, &unclear).is_err());
         let bad = HashMap::from([("ROLLCALL_COLLECTORS".to_string(), "ftp://x".to_string())]);
         assert!(
             AgentConfig::load(None, &bad)

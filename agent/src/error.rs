@@ -20,6 +20,10 @@ pub enum Error {
     /// The collector could not be reached or refused the session.
     #[error("{0}")]
     Connect(String),
+    /// The collector does not accept gzip-compressed messages (an older
+    /// collector); the session is retried uncompressed.
+    #[error("{0}: the collector does not accept gzip-compressed messages")]
+    GzipRefused(String),
     /// The spool failed.
     #[error("spool: {0}")]
     Spool(String),

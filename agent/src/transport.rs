@@ -20,6 +20,7 @@ use rollcall_proto::v1::{
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
 
 use crate::config::AgentConfig;
 use crate::discovery::{LinuxPlatform, Platform};
@@ -322,13 +323,21 @@ async fn connection_loop(
     let cap = Duration::from_secs(shared.config.max_backoff_s.into());
     let mut attempt = 0u32;
     let mut preferred = 0usize;
+    // Endpoints that refused gzip: sent plain messages for the agent's life.
+    let mut plain = vec![!shared.config.compress; endpoints.len()];
     while !shutdown.is_cancelled() {
         let mut ended_cleanly = false;
         for offset in 0..endpoints.len() {
             let index = (preferred + offset) % endpoints.len();
             let url = &endpoints[index];
             let started = tokio::time::Instant::now();
-            match session(&shared, &credentials, url, &shutdown).await {
+            let mut outcome = session(&shared, &credentials, url, !plain[index], &shutdown).await;
+            if let Err(Error::GzipRefused(_)) = &outcome {
+                tracing::warn!(collector = %url, "collector does not accept gzip; reconnecting uncompressed");
+                plain[index] = true;
+                outcome = session(&shared, &credentials, url, false, &shutdown).await;
+            }
+            match outcome {
                 Ok(()) => {
                     ended_cleanly = true;
                     break;
@@ -413,6 +422,7 @@ async fn session(
     shared: &Arc<Shared>,
     credentials: &Credentials,
     url: &str,
+    compress: bool,
     shutdown: &CancellationToken,
 ) -> Result<()> {
     let channel = enroll::channel(
@@ -424,18 +434,25 @@ async fn session(
     let mut client = RollcallClient::new(channel)
         .max_decoding_message_size(rollcall_proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(rollcall_proto::MAX_MESSAGE_BYTES);
+    if compress {
+        // Each message is gzipped on its own (gRPC message compression).
+        client = client.send_compressed(CompressionEncoding::Gzip);
+    }
+    let opening_error = |status: tonic::Status| {
+        if compress && refuses_gzip(&status) {
+            Error::GzipRefused(url.to_string())
+        } else {
+            Error::Connect(explain_status(url, &status))
+        }
+    };
     let (sender, receiver) = mpsc::unbounded_channel();
     let _ = sender.send(hello(shared, credentials));
     let response = client
         .session(UnboundedReceiverStream::new(receiver))
         .await
-        .map_err(|status| Error::Connect(explain_status(url, &status)))?;
+        .map_err(opening_error)?;
     let mut inbound = response.into_inner();
-    let welcome = match inbound
-        .message()
-        .await
-        .map_err(|status| Error::Connect(explain_status(url, &status)))?
-    {
+    let welcome = match inbound.message().await.map_err(opening_error)? {
         Some(rollcall_proto::v1::CollectorMessage {
             body: Some(Reply::Welcome(welcome)),
         }) => welcome,
@@ -471,6 +488,22 @@ async fn session(
     let result = session_loop(shared, url, &sender, &mut inbound, shutdown).await;
     shared.lock().outbound = None;
     result
+}
+
+/// Whether `status` is a server's refusal of gzip-compressed requests: gRPC
+/// answers UNIMPLEMENTED and lists the encodings it does accept in
+/// `grpc-accept-encoding`.
+fn refuses_gzip(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unimplemented
+        && status
+            .metadata()
+            .get("grpc-accept-encoding")
+            .and_then(|accepted| accepted.to_str().ok())
+            .is_some_and(|accepted| {
+                !accepted
+                    .split(',')
+                    .any(|encoding| encoding.trim() == "gzip")
+            })
 }
 
 fn explain_status(url: &str, status: &tonic::Status) -> String {
@@ -640,5 +673,38 @@ mod tests {
         let samples: std::collections::HashSet<u128> =
             (0..50).map(|_| backoff(10, cap).as_millis()).collect();
         assert!(samples.len() > 10, "full jitter spreads reconnects");
+    }
+
+    fn unimplemented_accepting(accepted: Option<&'static str>) -> tonic::Status {
+        // What tonic's server answers to a request in an encoding it does
+        // not accept (tonic codec::compression).
+        let mut status =
+            tonic::Status::unimplemented("Content is compressed with `gzip` which isn't supported");
+        if let Some(accepted) = accepted {
+            status.metadata_mut().insert(
+                "grpc-accept-encoding",
+                tonic::metadata::MetadataValue::from_static(accepted),
+            );
+        }
+        status
+    }
+
+    #[test]
+    fn a_collector_without_gzip_is_recognised() {
+        assert!(refuses_gzip(&unimplemented_accepting(Some("identity"))));
+        assert!(refuses_gzip(&unimplemented_accepting(Some(
+            "zstd, identity"
+        ))));
+        assert!(!refuses_gzip(&unimplemented_accepting(Some(
+            "gzip,identity"
+        ))));
+        // UNIMPLEMENTED for another reason (say, no such RPC) is not a refusal of gzip.
+        assert!(!refuses_gzip(&unimplemented_accepting(None)));
+        let mut unavailable = tonic::Status::unavailable("down");
+        unavailable.metadata_mut().insert(
+            "grpc-accept-encoding",
+            tonic::metadata::MetadataValue::from_static("identity"),
+        );
+        assert!(!refuses_gzip(&unavailable));
     }
 }

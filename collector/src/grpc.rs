@@ -22,6 +22,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+pub mod wire;
+
 use crate::auth::{self, hash_secret};
 use crate::ingest;
 use crate::pki::{fingerprint, pem_to_der};
@@ -147,6 +149,18 @@ impl Rollcall for RollcallService {
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<SessionStream>, Status> {
         let agent = self.authenticate(&request).await?;
+        // tonic has already refused an encoding it does not accept; what is
+        // left is gzip or none (older agents).
+        let compressed = request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|encoding| encoding.as_bytes() == b"gzip");
+        let sessions = if compressed {
+            &self.state.metrics.sessions_gzip
+        } else {
+            &self.state.metrics.sessions_identity
+        };
+        sessions.fetch_add(1, Ordering::Relaxed);
         let inbound = request.into_inner();
         let (sender, receiver) = mpsc::channel(256);
         let state = self.state.clone();
@@ -195,6 +209,7 @@ async fn run_session(
         .await
         .map_err(|_| Status::deadline_exceeded("no Hello within 30 s of opening the session"))?
         .map_err(inbound_error)?;
+    count_message_bytes(state, first.as_ref());
     let Some(AgentMessage {
         body: Some(Body::Hello(hello)),
         ..
@@ -311,18 +326,30 @@ impl Drop for AbortOnDrop {
 /// boxed, a slot is 16 bytes.
 type Queued = Result<Option<Box<AgentMessage>>, Status>;
 
+/// Adds a decoded message's protobuf size to the metrics, to set beside
+/// the bytes it took on the wire.
+fn count_message_bytes(state: &State, message: Option<&AgentMessage>) {
+    if let Some(message) = message {
+        state.metrics.session_message_bytes.fetch_add(
+            prost::Message::encoded_len(message) as u64,
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// Reads the session's messages into `queue`, marking the host heard on arrival.
 async fn read_messages(
     mut inbound: Streaming<AgentMessage>,
     queue: mpsc::Sender<Queued>,
-    monitor: Arc<crate::availability::monitor::Monitor>,
+    state: Arc<State>,
     host_id: String,
 ) {
     loop {
         let item = inbound.message().await.map(|next| next.map(Box::new));
         let more = matches!(item, Ok(Some(_)));
-        if more {
-            monitor.heard(&host_id, rollcall_proto::now_ms());
+        if let Ok(Some(message)) = &item {
+            state.monitor.heard(&host_id, rollcall_proto::now_ms());
+            count_message_bytes(&state, Some(message));
         }
         if queue.send(item).await.is_err() || !more {
             return;
@@ -381,7 +408,7 @@ async fn session_loop(
     let reader = AbortOnDrop(tokio::spawn(read_messages(
         inbound,
         queue,
-        state.monitor.clone(),
+        state.clone(),
         host_id.to_string(),
     )));
     loop {

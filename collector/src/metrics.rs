@@ -27,6 +27,15 @@ pub struct Metrics {
     pub apply_micros: AtomicU64,
     /// Inventory applies.
     pub applies: AtomicU64,
+    /// Sessions whose agent sends gzip-compressed messages.
+    pub sessions_gzip: AtomicU64,
+    /// Sessions whose agent sends uncompressed messages.
+    pub sessions_identity: AtomicU64,
+    /// Bytes of `Session` request bodies as received: gRPC frames, compressed
+    /// when the agent compresses (counted by `grpc::wire`).
+    pub session_wire_bytes: AtomicU64,
+    /// Protobuf bytes of the agent messages decoded from those bodies.
+    pub session_message_bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -117,6 +126,44 @@ pub async fn render(state: &State) -> String {
         out,
         "rollcall_inventory_apply_seconds_count {}",
         metrics.applies.load(Ordering::Relaxed)
+    );
+    line(
+        &mut out,
+        "rollcall_sessions_total",
+        "Agent sessions opened, by the encoding of the agent's messages.",
+        "counter",
+    );
+    for (encoding, counter) in [
+        ("gzip", &metrics.sessions_gzip),
+        ("identity", &metrics.sessions_identity),
+    ] {
+        let _ = writeln!(
+            out,
+            "rollcall_sessions_total{{encoding=\"{encoding}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    line(
+        &mut out,
+        "rollcall_session_wire_bytes_total",
+        "Bytes of agent Session request bodies as received (gRPC frames, compressed if the agent compresses).",
+        "counter",
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_session_wire_bytes_total {}",
+        metrics.session_wire_bytes.load(Ordering::Relaxed)
+    );
+    line(
+        &mut out,
+        "rollcall_session_message_bytes_total",
+        "Protobuf bytes of the agent messages decoded from those bodies.",
+        "counter",
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_session_message_bytes_total {}",
+        metrics.session_message_bytes.load(Ordering::Relaxed)
     );
     let open = state
         .store

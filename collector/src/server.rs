@@ -14,12 +14,14 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::auth::{self, Role};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::grpc::RollcallService;
+use crate::grpc::wire::CountSessionBytes;
 use crate::pki::Pki;
 use crate::store::{self, Seen, Store};
 
@@ -298,9 +300,14 @@ pub async fn start(
         // Enroll is called before the agent has a certificate; Session checks for one.
         .client_auth_optional(true);
     let max = state.config.ingest.max_message_bytes;
+    // Agents gzip their messages; older agents that send them uncompressed
+    // are still accepted. `max` bounds the decompressed size too (tonic stops
+    // inflating past it). Replies are a few bytes each, so they stay plain.
     let service = RollcallServer::new(RollcallService::new(state.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let service = CountSessionBytes::new(service, state.clone());
     let router = Server::builder()
         .tls_config(tls)
         .map_err(|error| Error::Pki(format!("cannot configure TLS: {error}")))?

@@ -1,7 +1,8 @@
 //! Harness for the end-to-end tests: builds and starts the real
 //! `rollcall-collector` and `rollcall-agent` binaries on loopback, talks to
 //! the REST API, and waits for conditions with deadlines; `vendors` fakes
-//! the integration targets and `events` writes incident events.
+//! the integration targets, `events` writes incident events, and `loadgen`
+//! and `footprint` are the benchmarks' logic.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -14,6 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 pub mod events;
+pub mod footprint;
 pub mod loadgen;
 pub mod vendors;
 

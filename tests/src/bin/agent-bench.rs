@@ -1,13 +1,17 @@
 //! `rollcall-agent-bench`: measures the footprint of the real
 //! `rollcall-agent` binary against a real collector (DESIGN §9): steady RSS
 //! and PSS, CPU % and wake-ups over a measured period at default intervals,
-//! full-inventory time, bytes per message, and the binary size. Builds
-//! nothing: point it at built binaries. Prints a table and, with `--json`,
-//! writes the numbers as JSON.
+//! full-inventory time, bytes per message and on the wire, and the binary
+//! size. With `--compare` it runs Debian's node_exporter and Zabbix agent 2
+//! beside it, measured the same way in the same window, and times
+//! FusionInventory's full inventory; `--uncompressed-agent` adds a second
+//! agent that does not gzip. Builds nothing: point it at built binaries.
+//! Prints a table and, with `--json`, writes the numbers as JSON; the
+//! measuring and the compared tools live in `rollcall_tests::footprint`.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,12 +19,14 @@ use clap::Parser;
 use prost::Message;
 use rollcall_proto::v1::agent_message::Body;
 use rollcall_proto::v1::{AgentMessage, Heartbeat, Inventory, InventorySnapshot, Package};
-use rollcall_tests::{Collector, CollectorOptions, use_bin_dir, wait_for};
-use serde_json::json;
-
-/// Linux reports process CPU times in /proc in units of USER_HZ, which is
-/// 100 on every architecture the kernel supports today.
-const USER_HZ: f64 = 100.0;
+use rollcall_tests::footprint::process::{self, mib, side_by_side_row};
+use rollcall_tests::footprint::rollcall::{self, Intervals, median_ms};
+use rollcall_tests::footprint::{
+    Peer, fusioninventory, gzip_len, machine, node_exporter, ratio, version, zabbix,
+};
+use rollcall_tests::use_bin_dir;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -56,52 +62,31 @@ struct Args {
     /// Write the numbers as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-}
-
-/// CPU ticks (utime + stime) of a process.
-fn cpu_ticks(pid: u32) -> Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name may contain spaces; fields resume after the last ')'.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("/proc/PID/stat has no ')'")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')': state is field 3 of stat(5); utime and stime are 14 and 15.
-    let field = |index: usize| -> Result<u64> {
-        fields
-            .get(index - 3)
-            .context("/proc/PID/stat is short")?
-            .parse::<u64>()
-            .context("/proc/PID/stat field is not a number")
-    };
-    Ok(field(14)? + field(15)?)
-}
-
-/// A `Key:   value kB` field of a /proc status-like file, as a number.
-fn proc_field(path: &str, key: &str) -> Option<u64> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .find_map(|line| {
-            let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-}
-
-fn median_ms(mut samples: Vec<Duration>) -> f64 {
-    samples.sort();
-    samples
-        .get(samples.len() / 2)
-        .map(|median| median.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
-}
-
-fn gzip_len(bytes: &[u8]) -> Result<usize> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes)?;
-    Ok(encoder.finish()?.len())
+    /// Tools to compare with (comma-separated); each must be installed
+    /// (Debian packages prometheus-node-exporter, zabbix-agent2,
+    /// fusioninventory-agent), or the benchmark fails saying which.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    compare: Vec<Peer>,
+    /// Seconds between node_exporter scrapes (default: the health interval,
+    /// which is also Prometheus' default scrape interval of 1 minute).
+    #[arg(long)]
+    scrape_interval_s: Option<u32>,
+    /// How many times to time FusionInventory's full inventory.
+    #[arg(long, default_value_t = 5)]
+    fusioninventory_runs: usize,
+    /// node_exporter program (default: where Debian installs it).
+    #[arg(long)]
+    node_exporter: Option<PathBuf>,
+    /// zabbix_agent2 program (default: where Debian installs it).
+    #[arg(long)]
+    zabbix_agent2: Option<PathBuf>,
+    /// fusioninventory-agent program (default: where Debian installs it).
+    #[arg(long)]
+    fusioninventory_agent: Option<PathBuf>,
+    /// Also run a second agent with `compress = false` (against its own
+    /// collector) in the same window: the RSS, CPU and bytes gzip costs.
+    #[arg(long)]
+    uncompressed_agent: bool,
 }
 
 fn message(body: Body) -> AgentMessage {
@@ -128,92 +113,6 @@ fn typical_change(inventory: &Inventory) -> Inventory {
     });
     changed.collected_at_ms += 600_000;
     changed
-}
-
-struct Footprint {
-    rss_kib: u64,
-    hwm_kib: u64,
-    pss_kib: Option<u64>,
-    threads: u64,
-    cpu_percent: f64,
-    cpu_ms_per_minute: f64,
-    wakeups_per_minute: f64,
-    involuntary_per_minute: f64,
-    measured_s: f64,
-}
-
-/// Per-thread counters: (CPU ns from schedstat, voluntary, involuntary switches).
-fn thread_counters(pid: u32) -> HashMap<u32, (u64, u64, u64)> {
-    let mut out = HashMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        let Some(tid) = task.file_name().to_str().and_then(|name| name.parse().ok()) else {
-            continue;
-        };
-        let base = format!("/proc/{pid}/task/{tid}");
-        let cpu_ns = std::fs::read_to_string(format!("{base}/schedstat"))
-            .ok()
-            .and_then(|text| text.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0);
-        let status = format!("{base}/status");
-        out.insert(
-            tid,
-            (
-                cpu_ns,
-                proc_field(&status, "voluntary_ctxt_switches").unwrap_or(0),
-                proc_field(&status, "nonvoluntary_ctxt_switches").unwrap_or(0),
-            ),
-        );
-    }
-    out
-}
-
-/// Watches every thread of `pid` for `duration`, polling often enough to
-/// catch short-lived blocking-pool threads, and returns the CPU ns and
-/// switches spent inside the window, summed over threads.
-fn watch_threads(pid: u32, duration: Duration) -> (u64, u64, u64) {
-    let first = thread_counters(pid);
-    let mut last = first.clone();
-    let deadline = Instant::now() + duration;
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100).min(deadline - Instant::now()));
-        for (tid, counters) in thread_counters(pid) {
-            last.insert(tid, counters);
-        }
-    }
-    let mut total = (0, 0, 0);
-    for (tid, end) in &last {
-        let start = first.get(tid).copied().unwrap_or((0, 0, 0));
-        total.0 += end.0.saturating_sub(start.0);
-        total.1 += end.1.saturating_sub(start.1);
-        total.2 += end.2.saturating_sub(start.2);
-    }
-    total
-}
-
-fn measure(pid: u32, duration: Duration) -> Result<Footprint> {
-    let status = format!("/proc/{pid}/status");
-    let ticks_before = cpu_ticks(pid)?;
-    let started = Instant::now();
-    let (cpu_ns, voluntary, involuntary) = watch_threads(pid, duration);
-    let elapsed = started.elapsed().as_secs_f64();
-    let ticks = cpu_ticks(pid)?.saturating_sub(ticks_before);
-    // schedstat is exact; the tick count (10 ms resolution) also covers
-    // threads that came and went between two polls.
-    let cpu_s = (cpu_ns as f64 / 1e9).max(ticks as f64 / USER_HZ);
-    Ok(Footprint {
-        rss_kib: proc_field(&status, "VmRSS").unwrap_or(0),
-        hwm_kib: proc_field(&status, "VmHWM").unwrap_or(0),
-        pss_kib: proc_field(&format!("/proc/{pid}/smaps_rollup"), "Pss"),
-        threads: proc_field(&status, "Threads").unwrap_or(0),
-        cpu_percent: cpu_s / elapsed * 100.0,
-        cpu_ms_per_minute: cpu_s * 1000.0 * 60.0 / elapsed,
-        wakeups_per_minute: voluntary as f64 * 60.0 / elapsed,
-        involuntary_per_minute: involuntary as f64 * 60.0 / elapsed,
-        measured_s: elapsed,
-    })
 }
 
 fn agent_inventory(agent: &Path) -> Result<(Duration, Vec<u8>)> {
@@ -255,8 +154,36 @@ fn main() -> Result<()> {
     runtime.block_on(run(&args, &agent_path))
 }
 
+/// Every compared tool, located before anything runs.
+fn locate_peers(args: &Args) -> Result<Vec<(Peer, PathBuf)>> {
+    let mut peers: Vec<(Peer, PathBuf)> = Vec::new();
+    for peer in &args.compare {
+        if peers.iter().any(|(seen, _)| seen == peer) {
+            continue;
+        }
+        let configured = match peer {
+            Peer::NodeExporter => args.node_exporter.as_deref(),
+            Peer::ZabbixAgent2 => args.zabbix_agent2.as_deref(),
+            Peer::FusionInventory => args.fusioninventory_agent.as_deref(),
+        };
+        peers.push((*peer, peer.locate(configured)?));
+    }
+    Ok(peers)
+}
+
+fn peer_path(peers: &[(Peer, PathBuf)], wanted: Peer) -> Option<&Path> {
+    peers
+        .iter()
+        .find(|(peer, _)| *peer == wanted)
+        .map(|(_, path)| path.as_path())
+}
+
 async fn run(args: &Args, agent_path: &Path) -> Result<()> {
+    // A missing tool fails here, before anything runs, naming its package.
+    let peers = locate_peers(args)?;
+    let machine_at_start = machine();
     let binary_bytes = std::fs::metadata(agent_path)?.len();
+    let dir = tempfile::tempdir()?;
 
     // Full inventory, the way an operator runs it: process start included.
     let mut wall = Vec::new();
@@ -281,12 +208,22 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
         drop(collected);
     }
     let in_process_ms = median_ms(in_process);
+    // FusionInventory's full inventory, alone on the machine like ours.
+    let fusion = match peer_path(&peers, Peer::FusionInventory) {
+        Some(binary) => Some(fusioninventory::run(
+            binary,
+            dir.path(),
+            args.fusioninventory_runs,
+        )?),
+        None => None,
+    };
 
     // Bytes per message.
     let snapshot = message(Body::Snapshot(InventorySnapshot {
         inventory: Some(inventory.clone()),
     }))
     .encode_to_vec();
+    let snapshot_gzip = gzip_len(&snapshot)?;
     let delta = rollcall_agent::delta::diff(&inventory, &typical_change(&inventory))
         .map(|delta| message(Body::Delta(delta)).encode_to_vec())
         .unwrap_or_default();
@@ -294,95 +231,102 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
         agent_uptime_s: 86_400,
     }))
     .encode_to_vec();
-    let health = {
+    let health_report = {
         let mut sampler = rollcall_agent::health::HealthSampler::new("/");
         sampler.sample();
         std::thread::sleep(Duration::from_millis(200));
-        message(Body::Health(sampler.sample())).encode_to_vec()
+        sampler.sample()
     };
+    let health = message(Body::Health(health_report.clone())).encode_to_vec();
 
-    // The running agent against a collector at the given intervals.
-    let dir = tempfile::tempdir()?;
-    let collector = Collector::start(
-        dir.path(),
-        &CollectorOptions {
-            extra_toml: format!(
-                "[agents]\nheartbeat_interval_s = {}\nhealth_interval_s = {}\ninventory_interval_s = {}\n",
-                args.heartbeat_interval_s, args.health_interval_s, args.inventory_interval_s
-            ),
-            database_url: None,
-        },
-    )?;
-    let state_dir = dir.path().join("agent");
-    let config_path = dir.path().join("agent.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "collectors = [{:?}]\nstate_dir = {:?}\n",
-            collector.grpc_url,
-            state_dir.display().to_string()
-        ),
-    )?;
-    let token = collector.enrollment_token(1, 600).await?;
-    let enrolled = Command::new(agent_path)
-        .arg("--config")
-        .arg(&config_path)
-        .args([
-            "enroll",
-            "--collector",
-            &collector.grpc_url,
-            "--token",
-            &token,
-        ])
-        .args(["--ca-fingerprint", &collector.ca_fingerprint])
-        .output()?;
-    if !enrolled.status.success() {
-        bail!(
-            "enroll failed: {}",
-            String::from_utf8_lossy(&enrolled.stderr)
-        );
+    // The running agents and tools, all measured in the same window.
+    let intervals = Intervals {
+        heartbeat_s: args.heartbeat_interval_s,
+        health_s: args.health_interval_s,
+        inventory_s: args.inventory_interval_s,
+    };
+    let ours = rollcall::start(agent_path, &dir.path().join("rollcall"), intervals, true).await?;
+    let plain = if args.uncompressed_agent {
+        Some(rollcall::start(agent_path, &dir.path().join("plain"), intervals, false).await?)
+    } else {
+        None
+    };
+    let stop = CancellationToken::new();
+    let scrape_interval_s = args.scrape_interval_s.unwrap_or(args.health_interval_s);
+    let node_exporter = match peer_path(&peers, Peer::NodeExporter) {
+        Some(binary) => {
+            let running = node_exporter::start(binary, dir.path()).await?;
+            let counts = Arc::new(node_exporter::ScrapeCounts::default());
+            tokio::spawn(node_exporter::scrape_every(
+                running.url.clone(),
+                Duration::from_secs(scrape_interval_s.max(1).into()),
+                counts.clone(),
+                stop.clone(),
+            ));
+            Some((running, counts, version(binary, "--version")))
+        }
+        None => None,
+    };
+    let zabbix_items = zabbix::health_items(&health_report);
+    let zabbix = match peer_path(&peers, Peer::ZabbixAgent2) {
+        Some(binary) => {
+            let running = zabbix::start(binary, dir.path()).await?;
+            let counts = Arc::new(zabbix::PollCounts::default());
+            tokio::spawn(zabbix::poll_every(
+                running.address,
+                Duration::from_secs(args.heartbeat_interval_s.max(1).into()),
+                Duration::from_secs(args.health_interval_s.max(1).into()),
+                zabbix_items.clone(),
+                counts.clone(),
+                stop.clone(),
+            ));
+            Some((running, counts, version(binary, "-V")))
+        }
+        None => None,
+    };
+    ours.first_inventory().await?;
+    if let Some(plain) = &plain {
+        plain.first_inventory().await?;
     }
-    let log_path = dir.path().join("agent.log");
-    let mut agent = Command::new(agent_path)
-        .arg("--config")
-        .arg(&config_path)
-        .arg("run")
-        .env("ROLLCALL_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path)?)
-        .spawn()?;
-    let pid = agent.id();
-    let measured = async {
-        wait_for(
-            "the first inventory at the collector",
-            Duration::from_secs(60),
-            || async {
-                collector
-                    .hosts()
-                    .await
-                    .ok()?
-                    .into_iter()
-                    .find(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
-            },
-        )
-        .await?;
-        tokio::time::sleep(Duration::from_secs(args.warmup_s)).await;
-        tokio::task::spawn_blocking({
-            let duration = Duration::from_secs(args.duration_s);
-            move || measure(pid, duration)
-        })
-        .await?
-    }
-    .await;
-    let _ = agent.kill();
-    let _ = agent.wait();
-    let footprint = measured?;
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let inventory_messages = log.matches("inventory delta spooled").count()
-        + log.matches("inventory snapshot spooled").count();
+    tokio::time::sleep(Duration::from_secs(args.warmup_s)).await;
 
-    let report = json!({
+    let mut pids = vec![ours.daemon.pid()];
+    pids.extend(plain.iter().map(|plain| plain.daemon.pid()));
+    pids.extend(
+        node_exporter
+            .iter()
+            .map(|(running, ..)| running.daemon.pid()),
+    );
+    pids.extend(zabbix.iter().map(|(running, ..)| running.daemon.pid()));
+    let scrapes_before = node_exporter
+        .as_ref()
+        .map(|(_, counts, _)| counts.scrapes.load(std::sync::atomic::Ordering::Relaxed));
+    let polls_before = zabbix
+        .as_ref()
+        .map(|(_, counts, _)| counts.values.load(std::sync::atomic::Ordering::Relaxed));
+    let footprints = tokio::task::spawn_blocking({
+        let duration = Duration::from_secs(args.duration_s);
+        move || process::measure(&pids, duration)
+    })
+    .await??;
+    stop.cancel();
+    let mut footprints = footprints.into_iter();
+    let footprint = footprints.next().context("no footprint of our agent")?;
+    let plain_footprint = plain.as_ref().and_then(|_| footprints.next());
+    let node_exporter_footprint = node_exporter.as_ref().and_then(|_| footprints.next());
+    let zabbix_footprint = zabbix.as_ref().and_then(|_| footprints.next());
+    let wire = ours.wire().await?;
+    let plain_wire = match &plain {
+        Some(plain) => Some(plain.wire().await?),
+        None => None,
+    };
+    let inventory_messages = ours.inventory_messages();
+    drop(ours);
+    drop(plain);
+
+    let mut report = json!({
+        "machine": machine_at_start,
+        "load_average_at_end": machine()["load_average"],
         "agent": agent_path.display().to_string(),
         "binary_bytes": binary_bytes,
         "packages": inventory.packages.len(),
@@ -396,6 +340,7 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
         "rss_peak_kib": footprint.hwm_kib,
         "pss_kib": footprint.pss_kib,
         "threads": footprint.threads,
+        "cpu_s": footprint.cpu_s,
         "cpu_percent": footprint.cpu_percent,
         "cpu_ms_per_minute": footprint.cpu_ms_per_minute,
         "wakeups_per_minute": footprint.wakeups_per_minute,
@@ -404,16 +349,81 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
         "inventory_in_process_ms_median": in_process_ms,
         "in_process_build": if cfg!(debug_assertions) { "debug" } else { "release" },
         "snapshot_bytes": snapshot.len(),
-        "snapshot_gzip_bytes": gzip_len(&snapshot)?,
+        "snapshot_gzip_bytes": snapshot_gzip,
         "delta_bytes": delta.len(),
         "heartbeat_bytes": heartbeat.len(),
         "health_bytes": health.len(),
         "health_gzip_bytes": gzip_len(&health)?,
         "inventory_messages_sent": inventory_messages,
+        "wire": wire,
     });
+    let mut compared = serde_json::Map::new();
+    let mut table = Vec::new();
+    if let (Some((_, counts, version)), Some(theirs)) = (&node_exporter, &node_exporter_footprint) {
+        let scrapes = counts.scrapes.load(std::sync::atomic::Ordering::Relaxed);
+        compared.insert(
+            "node_exporter".into(),
+            json!({
+                "version": version,
+                "how": "default collectors, 127.0.0.1; scraped by the benchmark over HTTP like Prometheus (GET /metrics, Accept-Encoding: gzip)",
+                "scrape_interval_s": scrape_interval_s,
+                "scrapes_in_window": scrapes.saturating_sub(scrapes_before.unwrap_or(0)),
+                "scrape": counts.to_json(),
+                "footprint": theirs.to_json(),
+                "ours_over_theirs": footprint.ratios(theirs),
+            }),
+        );
+        table.push(side_by_side_row("node_exporter", theirs, &footprint));
+    }
+    if let (Some((_, counts, version)), Some(theirs)) = (&zabbix, &zabbix_footprint) {
+        let values = counts.values.load(std::sync::atomic::Ordering::Relaxed);
+        compared.insert(
+            "zabbix_agent2".into(),
+            json!({
+                "version": version,
+                "how": "passive checks on 127.0.0.1, active checks off; polled by the benchmark over the Zabbix TCP protocol, one connection per item like a Zabbix server",
+                "ping_item": zabbix::PING_ITEM,
+                "ping_interval_s": args.heartbeat_interval_s,
+                "health_items": zabbix_items,
+                "health_interval_s": args.health_interval_s,
+                "values_in_window": values.saturating_sub(polls_before.unwrap_or(0)),
+                "poll": counts.to_json(),
+                "footprint": theirs.to_json(),
+                "ours_over_theirs": footprint.ratios(theirs),
+            }),
+        );
+        table.push(side_by_side_row("zabbix_agent2", theirs, &footprint));
+    }
+    if let Some(fusion) = &fusion {
+        let binary = peer_path(&peers, Peer::FusionInventory).unwrap_or(Path::new(""));
+        compared.insert(
+            "fusioninventory".into(),
+            json!({
+                "version": version(binary, "--version"),
+                "how": "fusioninventory-agent --local DIR (full inventory to one XML file), wall time from process start to exit",
+                "inventory": fusion.to_json(),
+                "ours_over_theirs": {
+                    "wall": ratio(inventory_ms, fusion.median_ms()),
+                    "payload": ratio(snapshot.len() as f64, fusion.xml_bytes as f64),
+                    "payload_gzip": ratio(snapshot_gzip as f64, fusion.xml_gzip_bytes as f64),
+                },
+            }),
+        );
+    }
+    if !compared.is_empty() {
+        report["compare"] = Value::Object(compared);
+    }
+    if let (Some(theirs), Some(plain_wire)) = (&plain_footprint, &plain_wire) {
+        report["uncompressed_agent"] = json!({
+            "footprint": theirs.to_json(),
+            "wire": plain_wire,
+            "gzip_over_plain": footprint.ratios(theirs),
+        });
+        table.push(side_by_side_row("rollcall, no gzip", theirs, &footprint));
+    }
 
     let kib = |bytes: usize| format!("{:.1} KiB", bytes as f64 / 1024.0);
-    let rows = [
+    let mut rows = vec![
         (
             "agent binary",
             format!("{:.2} MB ({binary_bytes} bytes)", binary_bytes as f64 / 1e6),
@@ -432,20 +442,11 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
                 args.inventory_interval_s
             ),
         ),
-        (
-            "steady rss (VmRSS)",
-            format!("{:.2} MiB", footprint.rss_kib as f64 / 1024.0),
-        ),
-        (
-            "peak rss (VmHWM)",
-            format!("{:.2} MiB", footprint.hwm_kib as f64 / 1024.0),
-        ),
+        ("steady rss (VmRSS)", mib(footprint.rss_kib)),
+        ("peak rss (VmHWM)", mib(footprint.hwm_kib)),
         (
             "pss (smaps_rollup)",
-            footprint
-                .pss_kib
-                .map(|pss| format!("{:.2} MiB", pss as f64 / 1024.0))
-                .unwrap_or_else(|| "n/a".into()),
+            footprint.pss_kib.map(mib).unwrap_or_else(|| "n/a".into()),
         ),
         ("threads", footprint.threads.to_string()),
         (
@@ -486,7 +487,7 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
             format!(
                 "{} protobuf, {} gzip",
                 kib(snapshot.len()),
-                kib(gzip_len(&snapshot)?)
+                kib(snapshot_gzip)
             ),
         ),
         (
@@ -502,11 +503,69 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
             "inventory messages while running",
             inventory_messages.to_string(),
         ),
+        (
+            "session on the wire (gzip)",
+            format!(
+                "{} bytes of gRPC body for {} bytes of messages; {} bytes sent on the socket",
+                report["wire"]["session_body_bytes"],
+                report["wire"]["session_message_bytes"],
+                report["wire"]["socket_bytes_sent"]
+            ),
+        ),
     ];
+    if let Some(plain_wire) = &plain_wire {
+        rows.push((
+            "session on the wire (no gzip)",
+            format!(
+                "{} bytes of gRPC body for {} bytes of messages; {} bytes sent on the socket",
+                plain_wire["session_body_bytes"],
+                plain_wire["session_message_bytes"],
+                plain_wire["socket_bytes_sent"]
+            ),
+        ));
+    }
+    if let Some(fusion) = &fusion {
+        rows.push((
+            "fusioninventory full inventory",
+            format!(
+                "{:.0} ms median of {}; XML {} ({} gzip)",
+                fusion.median_ms(),
+                fusion.wall.len(),
+                kib(fusion.xml_bytes),
+                kib(fusion.xml_gzip_bytes)
+            ),
+        ));
+    }
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     println!("rollcall-agent footprint ({})", agent_path.display());
     for (name, value) in rows {
         println!("  {name:<width$}  {value}");
+    }
+    if !table.is_empty() {
+        println!(
+            "side by side, same {:.0} s window (cpu: the larger of ticks and schedstat; sched: schedstat alone; ratios are ours / theirs):",
+            footprint.measured_s
+        );
+        println!(
+            "  {:<22} {:>10} {:>10} {:>8} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}",
+            "process",
+            "rss",
+            "pss",
+            "cpu ms/m",
+            "sched ms",
+            "wakeup/m",
+            "threads",
+            "rss ×",
+            "cpu ×",
+            "wakeup ×"
+        );
+        println!(
+            "{}",
+            side_by_side_row("rollcall-agent", &footprint, &footprint)
+        );
+        for row in table {
+            println!("{row}");
+        }
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;

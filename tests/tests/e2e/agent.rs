@@ -1,7 +1,8 @@
 //! The agent against a real collector: inventory deltas from a changing
 //! fixture root, an unchanged host sending nothing, health samples spooled
-//! across a collector outage, a full snapshot on digest mismatch, and the
-//! footprint benchmark still running.
+//! across a collector outage, a full snapshot on digest mismatch, gzip on
+//! the wire beside uncompressed sessions, and the footprint benchmark still
+//! running.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -488,6 +489,21 @@ fn the_footprint_benchmark_runs() -> Result<()> {
         assert!(report[field].is_number(), "{field}: {report}");
     }
     assert!(report["rss_kib"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
+
+    // A compared tool that is not installed fails the run, naming the
+    // Debian package, before anything starts (the suite needs none of them).
+    let missing = std::process::Command::new(bin("rollcall-agent-bench"))
+        .args(["--compare", "node-exporter", "--node-exporter"])
+        .arg(dir.path().join("no-such-node-exporter"))
+        .arg("--agent")
+        .arg(bin("rollcall-agent"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("apt-get install prometheus-node-exporter"),
+        "{stderr}"
+    );
     Ok(())
 }
 
@@ -521,5 +537,81 @@ async fn the_agent_fails_over_to_the_next_collector_endpoint() -> Result<()> {
         )),
         "{log}"
     );
+    Ok(())
+}
+
+/// The value of an unlabelled or fully labelled metric line of `/metrics`.
+fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+async fn metrics_text(collector: &Collector) -> Result<String> {
+    Ok(reqwest::get(format!("{}/metrics", collector.api_url))
+        .await?
+        .text()
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_gzipped_on_the_wire_and_uncompressed_agents_still_work() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = fast_inventory_collector(dir.path())?;
+    let agent = enrolled_agent(&collector, dir.path(), "").await?;
+    let mut gzipping = agent.run()?;
+    wait_for("the first snapshot", Duration::from_secs(60), || async {
+        collector
+            .hosts()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
+    })
+    .await?;
+    let metrics = metrics_text(&collector).await?;
+    assert_eq!(
+        metric(&metrics, "rollcall_sessions_total{encoding=\"gzip\"}"),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "rollcall_sessions_total{encoding=\"identity\"}"),
+        0.0,
+        "{metrics}"
+    );
+    // The wire count is what arrived in the request body; the message count
+    // what it decoded to. A full snapshot compresses about 3x.
+    let wire = metric(&metrics, "rollcall_session_wire_bytes_total");
+    let decoded = metric(&metrics, "rollcall_session_message_bytes_total");
+    assert!(wire > 0.0 && wire * 2.0 < decoded, "{metrics}");
+    gzipping.kill_hard();
+
+    // An agent that sends plain messages, as agents before gzip did.
+    let heartbeats_before = metric(
+        &metrics_text(&collector).await?,
+        "rollcall_messages_total{type=\"heartbeat\"}",
+    );
+    let _plain = agent.run_with_env(&[("ROLLCALL_COMPRESS", "false")])?;
+    let metrics = wait_for(
+        "heartbeats over an uncompressed session",
+        Duration::from_secs(30),
+        || async {
+            let metrics = metrics_text(&collector).await.ok()?;
+            (metric(&metrics, "rollcall_sessions_total{encoding=\"identity\"}") == 1.0
+                && metric(&metrics, "rollcall_messages_total{type=\"heartbeat\"}")
+                    >= heartbeats_before + 2.0)
+                .then_some(metrics)
+        },
+    )
+    .await?;
+    assert_eq!(
+        metric(&metrics, "rollcall_sessions_total{encoding=\"gzip\"}"),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(metric(&metrics, "rollcall_sessions_open"), 1.0, "{metrics}");
     Ok(())
 }
