@@ -411,7 +411,10 @@ mod tests {
             (defaults.ingest.enroll_rate, defaults.ingest.enroll_burst),
             (50, 200)
         );
-        for text in ["[ingest]\nenroll_rate = 0\n", "[ingest]\nenroll_burst = 0\n"] {
+        for text in [
+            "[ingest]\nenroll_rate = 0\n",
+            "[ingest]\nenroll_burst = 0\n",
+        ] {
             let error = Config::from_toml(text).unwrap().validate().unwrap_err();
             assert!(error.to_string().contains("ingest.enroll_rate"), "{error}");
         }
