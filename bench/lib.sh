@@ -80,7 +80,7 @@ TOML
     GRPC_URL="https://$COLLECTOR_HOST:$GRPC_PORT"
     API_URL="http://$COLLECTOR_HOST:$API_PORT"
     local waited=0
-    until (( $(grep -c "^api listening on" "$dir/stdout.log" 2>/dev/null || true) > ${before:-0} )); do
+    until (( $(cat "$dir/stdout.log" 2>/dev/null | grep -c "^api listening on") > ${before:-0} )); do
         sleep 0.2; waited=$((waited + 1))
         if ((waited > 300)) || ! kill -0 "$COLLECTOR_PID" 2>/dev/null; then
             log "collector $name did not start"; tail -20 "$dir/stderr.log" >&2; return 1

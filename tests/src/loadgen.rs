@@ -219,9 +219,11 @@ pub async fn run(options: Options) -> Result<Value> {
     }
     let connect_deadline = connect_started + Duration::from_secs_f64(options.connect_timeout_s);
     // The window starts once every session is up and every snapshot the
-    // collector asked for is applied, so it measures steady traffic.
+    // collector asked for is applied (or was lost with its session and is
+    // asked for again), so it measures steady traffic.
     while (metrics.sessions_up.load(Ordering::Relaxed) < agents as u64
-        || metrics.acked_count(Kind::Snapshot) < metrics.sent_count(Kind::Snapshot))
+        || metrics.acked_count(Kind::Snapshot) + metrics.abandoned_count(Kind::Snapshot)
+            < metrics.sent_count(Kind::Snapshot))
         && Instant::now() < connect_deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -343,6 +345,7 @@ pub async fn run(options: Options) -> Result<Value> {
         },
         "sent": Kind::ALL.iter().map(|kind| (kind.name().to_string(), json!(metrics.sent_count(*kind)))).collect::<serde_json::Map<_, _>>(),
         "acked": Kind::ALL.iter().map(|kind| (kind.name().to_string(), json!(metrics.acked_count(*kind)))).collect::<serde_json::Map<_, _>>(),
+        "abandoned": Kind::ALL.iter().map(|kind| (kind.name().to_string(), json!(metrics.abandoned_count(*kind)))).collect::<serde_json::Map<_, _>>(),
         "rates_per_s": {
             "heartbeats": rate(Kind::Heartbeat),
             "health": rate(Kind::Health),

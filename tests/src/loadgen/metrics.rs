@@ -57,6 +57,9 @@ pub struct Metrics {
     pub sent: [AtomicU64; 4],
     /// Messages acknowledged, by kind.
     pub acked: [AtomicU64; 4],
+    /// Messages still unacknowledged when their session ended, by kind
+    /// (an agent resends what the collector still wants in its next session).
+    pub abandoned: [AtomicU64; 4],
     /// Whether ack latencies are being recorded (the measured window).
     pub measuring: AtomicBool,
     latencies_us: [Mutex<Vec<u32>>; 4],
@@ -99,6 +102,16 @@ impl Metrics {
         {
             span.0 = Some(at);
         }
+    }
+
+    /// Counts a message left unacknowledged by a session that ended.
+    pub fn abandoned(&self, kind: Kind) {
+        self.abandoned[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages of `kind` left unacknowledged by sessions that ended.
+    pub fn abandoned_count(&self, kind: Kind) -> u64 {
+        self.abandoned[kind as usize].load(Ordering::Relaxed)
     }
 
     /// Counts a message covered by a cumulative Ack, `latency` after it was sent.

@@ -213,6 +213,7 @@ impl SimAgent {
         mut inbound: tonic::Streaming<rollcall_proto::v1::CollectorMessage>,
     ) -> Result<End> {
         let in_flight: InFlight = Arc::default();
+        let _abandon = Abandon(in_flight.clone(), context.metrics.clone());
         let full_requested = Arc::new(Notify::new());
         let (acked_sender, mut acked_receiver) = watch::channel(progress.acked);
         let reader = {
@@ -481,6 +482,19 @@ impl Timers {
             context.health.unwrap_or(health),
             delta,
         )
+    }
+}
+
+/// When a session ends, counts what it sent that was never acknowledged.
+struct Abandon(InFlight, Arc<Metrics>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Ok(mut queue) = self.0.lock() {
+            for (_, kind, _) in queue.drain(..) {
+                self.1.abandoned(kind);
+            }
+        }
     }
 }
 
