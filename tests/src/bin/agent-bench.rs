@@ -154,6 +154,40 @@ fn main() -> Result<()> {
     runtime.block_on(run(&args, &agent_path))
 }
 
+/// Adds to `after` (a `RunningAgent::wire` report) the bytes per minute
+/// spent between `before` and it.
+fn in_window(before: &Value, mut after: Value, seconds: f64) -> Value {
+    let mut window = serde_json::Map::new();
+    for key in [
+        "session_body_bytes",
+        "session_message_bytes",
+        "socket_bytes_sent",
+    ] {
+        let spent = match (before[key].as_u64(), after[key].as_u64()) {
+            (Some(before), Some(after)) => {
+                json!((after.saturating_sub(before) as f64 * 60.0 / seconds).round())
+            }
+            _ => Value::Null,
+        };
+        window.insert(format!("{key}_per_minute"), spent);
+    }
+    after["in_window"] = Value::Object(window);
+    after
+}
+
+/// A session's bytes for the table: since it opened, then in the window.
+fn wire_row(wire: &Value) -> String {
+    format!(
+        "{} bytes of gRPC body for {} bytes of messages, {} bytes sent on the socket; \
+         in the window {} body / {} socket bytes a minute",
+        wire["session_body_bytes"],
+        wire["session_message_bytes"],
+        wire["socket_bytes_sent"],
+        wire["in_window"]["session_body_bytes_per_minute"],
+        wire["in_window"]["socket_bytes_sent_per_minute"]
+    )
+}
+
 /// Every compared tool, located before anything runs.
 fn locate_peers(args: &Args) -> Result<Vec<(Peer, PathBuf)>> {
     let mut peers: Vec<(Peer, PathBuf)> = Vec::new();
@@ -298,6 +332,13 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
             .map(|(running, ..)| running.daemon.pid()),
     );
     pids.extend(zabbix.iter().map(|(running, ..)| running.daemon.pid()));
+    // Bytes sent before the window, so the window's (heartbeats and health
+    // only, at a 600 s inventory interval) can be told apart from the first snapshot's.
+    let wire_before = ours.wire().await?;
+    let plain_wire_before = match &plain {
+        Some(plain) => Some(plain.wire().await?),
+        None => None,
+    };
     let scrapes_before = node_exporter
         .as_ref()
         .map(|(_, counts, _)| counts.scrapes.load(std::sync::atomic::Ordering::Relaxed));
@@ -315,10 +356,12 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
     let plain_footprint = plain.as_ref().and_then(|_| footprints.next());
     let node_exporter_footprint = node_exporter.as_ref().and_then(|_| footprints.next());
     let zabbix_footprint = zabbix.as_ref().and_then(|_| footprints.next());
-    let wire = ours.wire().await?;
-    let plain_wire = match &plain {
-        Some(plain) => Some(plain.wire().await?),
-        None => None,
+    let wire = in_window(&wire_before, ours.wire().await?, footprint.measured_s);
+    let plain_wire = match (&plain, &plain_wire_before) {
+        (Some(plain), Some(before)) => {
+            Some(in_window(before, plain.wire().await?, footprint.measured_s))
+        }
+        _ => None,
     };
     let inventory_messages = ours.inventory_messages();
     drop(ours);
@@ -326,7 +369,7 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
 
     let mut report = json!({
         "machine": machine_at_start,
-        "load_average_at_end": machine()["load_average"],
+        "machine_at_end": machine(),
         "agent": agent_path.display().to_string(),
         "binary_bytes": binary_bytes,
         "packages": inventory.packages.len(),
@@ -503,26 +546,10 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
             "inventory messages while running",
             inventory_messages.to_string(),
         ),
-        (
-            "session on the wire (gzip)",
-            format!(
-                "{} bytes of gRPC body for {} bytes of messages; {} bytes sent on the socket",
-                report["wire"]["session_body_bytes"],
-                report["wire"]["session_message_bytes"],
-                report["wire"]["socket_bytes_sent"]
-            ),
-        ),
+        ("session on the wire (gzip)", wire_row(&report["wire"])),
     ];
     if let Some(plain_wire) = &plain_wire {
-        rows.push((
-            "session on the wire (no gzip)",
-            format!(
-                "{} bytes of gRPC body for {} bytes of messages; {} bytes sent on the socket",
-                plain_wire["session_body_bytes"],
-                plain_wire["session_message_bytes"],
-                plain_wire["socket_bytes_sent"]
-            ),
-        ));
+        rows.push(("session on the wire (no gzip)", wire_row(plain_wire)));
     }
     if let Some(fusion) = &fusion {
         rows.push((
