@@ -1,10 +1,12 @@
 //! The parts of the footprint benchmark (`rollcall-agent-bench`):
 //! `process` measures running processes from /proc, `daemon` runs and stops
-//! them, `rollcall` runs our agent against a collector, and `node_exporter`,
-//! `zabbix` and `fusioninventory` drive the tools it is compared with.
+//! them, `rollcall` runs and times our agent, `messages` encodes its
+//! messages, and `node_exporter`, `zabbix` and `fusioninventory` drive the
+//! tools it is compared with.
 
 pub mod daemon;
 pub mod fusioninventory;
+pub mod messages;
 pub mod node_exporter;
 pub mod process;
 pub mod rollcall;
