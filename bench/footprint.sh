@@ -4,14 +4,14 @@
 # the agent at the product's default intervals side by side with Debian's
 # node_exporter and Zabbix agent 2 (same window), times FusionInventory's
 # full inventory against ours, and runs a second agent without gzip.
-# Writes bench/results/footprint.json (and .txt).
+# Writes bench/results/footprint.json (and the printed table to footprint.txt).
 #
 #   bench/footprint.sh [--no-build] [extra rollcall-agent-bench options…]
 #
 # Environment: DURATION_S (120), WARMUP_S (15), INVENTORY_RUNS (15),
 # FUSION_RUNS (7), COMPARE (node-exporter,zabbix-agent2,fusioninventory),
-# PROFILE (dev: the collector and the benchmark program; the measured agent
-# is always the `agent` profile).
+# PROFILE (release: the collector and the benchmark program, `dev` builds
+# faster; the measured agent is always the `agent` profile).
 # Needs the Debian packages prometheus-node-exporter, zabbix-agent2 and
 # fusioninventory-agent (the benchmark fails naming any that is missing).
 # Everything runs on 127.0.0.1 and stops by itself.
@@ -21,7 +21,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$BENCH_DIR")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_DIR/target}"
 RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
-PROFILE="${PROFILE:-dev}"
+PROFILE="${PROFILE:-release}"
 case "$PROFILE" in
     dev) BIN_DIR="$CARGO_TARGET_DIR/debug" ;;
     *) BIN_DIR="$CARGO_TARGET_DIR/$PROFILE" ;;

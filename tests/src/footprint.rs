@@ -1,10 +1,12 @@
 //! The parts of the footprint benchmark (`rollcall-agent-bench`):
 //! `process` measures running processes from /proc, `daemon` runs and stops
-//! them, `rollcall` runs our agent against a collector, and `node_exporter`,
-//! `zabbix` and `fusioninventory` drive the tools it is compared with.
+//! them, `rollcall` runs and times our agent, `messages` encodes its
+//! messages, and `node_exporter`, `zabbix` and `fusioninventory` drive the
+//! tools it is compared with.
 
 pub mod daemon;
 pub mod fusioninventory;
+pub mod messages;
 pub mod node_exporter;
 pub mod process;
 pub mod rollcall;
@@ -91,8 +93,8 @@ pub fn gzip_len(bytes: &[u8]) -> Result<usize> {
     Ok(encoder.finish()?.len())
 }
 
-/// The machine a run was on, and how busy it was (the load average), for
-/// the report.
+/// The machine a run was on, and how busy it was (load average, TCP
+/// sockets), for the report.
 pub fn machine() -> serde_json::Value {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let cpuinfo = read("/proc/cpuinfo");
@@ -111,6 +113,10 @@ pub fn machine() -> serde_json::Value {
         "memory_kib": process::proc_field("/proc/meminfo", "MemTotal"),
         "kernel": read("/proc/sys/kernel/osrelease").trim(),
         "os": os,
+        // Our inventory maps listening ports to processes through every
+        // process's open files, so its time grows with the host's sockets.
+        "tcp_sockets": read("/proc/net/tcp").lines().count().saturating_sub(1)
+            + read("/proc/net/tcp6").lines().count().saturating_sub(1),
         "load_average": read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
         "unix_time_s": std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -10,17 +10,14 @@
 //! measuring and the compared tools live in `rollcall_tests::footprint`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use prost::Message;
-use rollcall_proto::v1::agent_message::Body;
-use rollcall_proto::v1::{AgentMessage, Heartbeat, Inventory, InventorySnapshot, Package};
+use rollcall_tests::footprint::messages::{self, Encoded};
 use rollcall_tests::footprint::process::{self, mib, side_by_side_row};
-use rollcall_tests::footprint::rollcall::{self, Intervals, median_ms};
+use rollcall_tests::footprint::rollcall::{self, Intervals, in_window};
 use rollcall_tests::footprint::{
     Peer, fusioninventory, gzip_len, machine, node_exporter, ratio, version, zabbix,
 };
@@ -89,47 +86,6 @@ struct Args {
     uncompressed_agent: bool,
 }
 
-fn message(body: Body) -> AgentMessage {
-    AgentMessage {
-        seq: 123_456,
-        sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(body),
-    }
-}
-
-/// A typical change: one package upgraded, one installed.
-fn typical_change(inventory: &Inventory) -> Inventory {
-    let mut changed = inventory.clone();
-    if let Some(package) = changed.packages.first_mut() {
-        package.version.push_str("+security1");
-    }
-    changed.packages.push(Package {
-        name: "nginx-light".into(),
-        version: "1.22.1-9".into(),
-        arch: "amd64".into(),
-        source: "nginx".into(),
-        manager: "dpkg".into(),
-        installed_at_s: 1_700_000_000,
-    });
-    changed.collected_at_ms += 600_000;
-    changed
-}
-
-fn agent_inventory(agent: &Path) -> Result<(Duration, Vec<u8>)> {
-    let started = Instant::now();
-    let output = Command::new(agent)
-        .args(["inventory", "--format", "json"])
-        .env("ROLLCALL_LOG", "error")
-        .stderr(Stdio::null())
-        .output()
-        .with_context(|| format!("run {}", agent.display()))?;
-    let elapsed = started.elapsed();
-    if !output.status.success() {
-        bail!("{} inventory failed", agent.display());
-    }
-    Ok((elapsed, output.stdout))
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let exe_dir = std::env::current_exe()?
@@ -152,6 +108,19 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(run(&args, &agent_path))
+}
+
+/// A session's bytes for the table: since it opened, then in the window.
+fn wire_row(wire: &Value) -> String {
+    format!(
+        "{} bytes of gRPC body for {} bytes of messages, {} bytes sent on the socket; \
+         in the window {} body / {} socket bytes a minute",
+        wire["session_body_bytes"],
+        wire["session_message_bytes"],
+        wire["socket_bytes_sent"],
+        wire["in_window"]["session_body_bytes_per_minute"],
+        wire["in_window"]["socket_bytes_sent_per_minute"]
+    )
 }
 
 /// Every compared tool, located before anything runs.
@@ -185,29 +154,10 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
     let binary_bytes = std::fs::metadata(agent_path)?.len();
     let dir = tempfile::tempdir()?;
 
-    // Full inventory, the way an operator runs it: process start included.
-    let mut wall = Vec::new();
-    let mut json_output = Vec::new();
-    for _ in 0..args.inventory_runs.max(1) {
-        let (elapsed, stdout) = agent_inventory(agent_path)?;
-        wall.push(elapsed);
-        json_output = stdout;
-    }
-    let inventory_ms = median_ms(wall);
-    let inventory: Inventory =
-        serde_json::from_slice(&json_output).context("agent inventory output")?;
-    // The same code in this process (only meaningful in a release build).
-    let mut in_process = Vec::new();
-    for _ in 0..args.inventory_runs.max(1) {
-        let started = Instant::now();
-        let collected = tokio::task::spawn_blocking(|| {
-            rollcall_agent::discovery::collect_inventory(Path::new("/"))
-        })
-        .await?;
-        in_process.push(started.elapsed());
-        drop(collected);
-    }
-    let in_process_ms = median_ms(in_process);
+    // Full inventory, the way an operator runs it: process start included;
+    // then the same code in this process (only meaningful in a release build).
+    let (inventory_ms, inventory) = rollcall::time_inventory(agent_path, args.inventory_runs)?;
+    let in_process_ms = rollcall::time_in_process(args.inventory_runs).await?;
     // FusionInventory's full inventory, alone on the machine like ours.
     let fusion = match peer_path(&peers, Peer::FusionInventory) {
         Some(binary) => Some(fusioninventory::run(
@@ -219,25 +169,14 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
     };
 
     // Bytes per message.
-    let snapshot = message(Body::Snapshot(InventorySnapshot {
-        inventory: Some(inventory.clone()),
-    }))
-    .encode_to_vec();
+    let health_report = tokio::task::spawn_blocking(messages::health_sample).await?;
+    let Encoded {
+        snapshot,
+        delta,
+        heartbeat,
+        health,
+    } = messages::encode(&inventory, &health_report);
     let snapshot_gzip = gzip_len(&snapshot)?;
-    let delta = rollcall_agent::delta::diff(&inventory, &typical_change(&inventory))
-        .map(|delta| message(Body::Delta(delta)).encode_to_vec())
-        .unwrap_or_default();
-    let heartbeat = message(Body::Heartbeat(Heartbeat {
-        agent_uptime_s: 86_400,
-    }))
-    .encode_to_vec();
-    let health_report = {
-        let mut sampler = rollcall_agent::health::HealthSampler::new("/");
-        sampler.sample();
-        std::thread::sleep(Duration::from_millis(200));
-        sampler.sample()
-    };
-    let health = message(Body::Health(health_report.clone())).encode_to_vec();
 
     // The running agents and tools, all measured in the same window.
     let intervals = Intervals {
@@ -298,6 +237,13 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
             .map(|(running, ..)| running.daemon.pid()),
     );
     pids.extend(zabbix.iter().map(|(running, ..)| running.daemon.pid()));
+    // Bytes sent before the window, so the window's (heartbeats and health
+    // only, at a 600 s inventory interval) can be told apart from the first snapshot's.
+    let wire_before = ours.wire().await?;
+    let plain_wire_before = match &plain {
+        Some(plain) => Some(plain.wire().await?),
+        None => None,
+    };
     let scrapes_before = node_exporter
         .as_ref()
         .map(|(_, counts, _)| counts.scrapes.load(std::sync::atomic::Ordering::Relaxed));
@@ -315,10 +261,12 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
     let plain_footprint = plain.as_ref().and_then(|_| footprints.next());
     let node_exporter_footprint = node_exporter.as_ref().and_then(|_| footprints.next());
     let zabbix_footprint = zabbix.as_ref().and_then(|_| footprints.next());
-    let wire = ours.wire().await?;
-    let plain_wire = match &plain {
-        Some(plain) => Some(plain.wire().await?),
-        None => None,
+    let wire = in_window(&wire_before, ours.wire().await?, footprint.measured_s);
+    let plain_wire = match (&plain, &plain_wire_before) {
+        (Some(plain), Some(before)) => {
+            Some(in_window(before, plain.wire().await?, footprint.measured_s))
+        }
+        _ => None,
     };
     let inventory_messages = ours.inventory_messages();
     drop(ours);
@@ -326,7 +274,7 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
 
     let mut report = json!({
         "machine": machine_at_start,
-        "load_average_at_end": machine()["load_average"],
+        "machine_at_end": machine(),
         "agent": agent_path.display().to_string(),
         "binary_bytes": binary_bytes,
         "packages": inventory.packages.len(),
@@ -503,26 +451,10 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
             "inventory messages while running",
             inventory_messages.to_string(),
         ),
-        (
-            "session on the wire (gzip)",
-            format!(
-                "{} bytes of gRPC body for {} bytes of messages; {} bytes sent on the socket",
-                report["wire"]["session_body_bytes"],
-                report["wire"]["session_message_bytes"],
-                report["wire"]["socket_bytes_sent"]
-            ),
-        ),
+        ("session on the wire (gzip)", wire_row(&report["wire"])),
     ];
     if let Some(plain_wire) = &plain_wire {
-        rows.push((
-            "session on the wire (no gzip)",
-            format!(
-                "{} bytes of gRPC body for {} bytes of messages; {} bytes sent on the socket",
-                plain_wire["session_body_bytes"],
-                plain_wire["session_message_bytes"],
-                plain_wire["socket_bytes_sent"]
-            ),
-        ));
+        rows.push(("session on the wire (no gzip)", wire_row(plain_wire)));
     }
     if let Some(fusion) = &fusion {
         rows.push((

@@ -3,11 +3,13 @@
 //! binary enrolled with it and running against it.
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+
+use rollcall_proto::v1::Inventory;
 
 use super::daemon::Daemon;
 use crate::{Collector, CollectorOptions, wait_for};
@@ -19,6 +21,52 @@ pub fn median_ms(mut samples: Vec<Duration>) -> f64 {
         .get(samples.len() / 2)
         .map(|median| median.as_secs_f64() * 1000.0)
         .unwrap_or(0.0)
+}
+
+fn agent_inventory(agent: &Path) -> Result<(Duration, Vec<u8>)> {
+    let started = Instant::now();
+    let output = Command::new(agent)
+        .args(["inventory", "--format", "json"])
+        .env("ROLLCALL_LOG", "error")
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("run {}", agent.display()))?;
+    let elapsed = started.elapsed();
+    if !output.status.success() {
+        bail!("{} inventory failed", agent.display());
+    }
+    Ok((elapsed, output.stdout))
+}
+
+/// Runs `agent inventory --format json` `runs` times, the way an operator
+/// runs it (process start and JSON output included); returns the median
+/// milliseconds and the inventory.
+pub fn time_inventory(agent: &Path, runs: usize) -> Result<(f64, Inventory)> {
+    let mut wall = Vec::new();
+    let mut json_output = Vec::new();
+    for _ in 0..runs.max(1) {
+        let (elapsed, stdout) = agent_inventory(agent)?;
+        wall.push(elapsed);
+        json_output = stdout;
+    }
+    let inventory = serde_json::from_slice(&json_output).context("agent inventory output")?;
+    Ok((median_ms(wall), inventory))
+}
+
+/// The median milliseconds of `runs` full inventories of `/` collected in
+/// this process (meaningful only when this program is a release build).
+pub async fn time_in_process(runs: usize) -> Result<f64> {
+    let mut in_process = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let collected = tokio::task::spawn_blocking(|| {
+            rollcall_agent::discovery::collect_inventory(Path::new("/"))
+        })
+        .await?;
+        in_process.push(started.elapsed());
+        drop(collected);
+    }
+    Ok(median_ms(in_process))
 }
 
 /// The intervals the collector hands the agent, seconds.
@@ -168,4 +216,25 @@ impl RunningAgent {
             .split_whitespace()
             .find_map(|field| field.strip_prefix("bytes_sent:")?.parse().ok())
     }
+}
+
+/// Adds to `after` (a `RunningAgent::wire` report) the bytes per minute
+/// spent between `before` and it.
+pub fn in_window(before: &Value, mut after: Value, seconds: f64) -> Value {
+    let mut window = serde_json::Map::new();
+    for key in [
+        "session_body_bytes",
+        "session_message_bytes",
+        "socket_bytes_sent",
+    ] {
+        let spent = match (before[key].as_u64(), after[key].as_u64()) {
+            (Some(before), Some(after)) => {
+                json!((after.saturating_sub(before) as f64 * 60.0 / seconds).round())
+            }
+            _ => Value::Null,
+        };
+        window.insert(format!("{key}_per_minute"), spent);
+    }
+    after["in_window"] = Value::Object(window);
+    after
 }
