@@ -152,8 +152,19 @@ async fn write_seen_batches(
                 false
             }
         });
-        if let Err(error) = store.record_seen(&batch).await {
-            tracing::error!(error = %error, count = batch.len(), "cannot record heartbeats");
+        // A batch can lose a deadlock against an inventory write on
+        // PostgreSQL (both update agents and hosts); it is safe to repeat.
+        for attempt in 1..=3 {
+            match store.record_seen(&batch).await {
+                Ok(()) => break,
+                Err(error) if attempt < 3 => {
+                    tracing::debug!(error = %error, attempt, "recording heartbeats failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, count = batch.len(), "cannot record heartbeats");
+                }
+            }
         }
         batch.clear();
     }

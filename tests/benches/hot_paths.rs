@@ -1,6 +1,8 @@
 //! Criterion micro-benchmarks of the hot paths (DESIGN §9): dpkg parsing,
-//! delta computation, flatten + section digests, ingest conversion, and the
-//! SQLite store applying a 750-package snapshot (changed and unchanged).
+//! delta computation, flatten + section digests, ingest conversion, dpkg
+//! version comparison, the SQLite store applying a 750-package snapshot
+//! (changed, unchanged, new host), and ingest batching (many sessions'
+//! snapshots and deltas through the store's group commit at once).
 //! Short measurement times so `cargo bench` finishes in a few minutes.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -78,6 +80,21 @@ fn agent_side(c: &mut Criterion) {
     });
     group.bench_function("ingest_snapshot_change", |b| {
         b.iter(|| rollcall_collector::ingest::snapshot_change(&inventory, rollcall_proto::now_ms()))
+    });
+    // Every installed version against its successor in the list: what the
+    // software catalogue does when it orders versions (dpkg rules).
+    let versions: Vec<&str> = inventory.packages.iter().map(|p| p.version.as_str()).collect();
+    group.throughput(Throughput::Elements(versions.len() as u64));
+    group.bench_function("dpkg_version_compare_all_packages", |b| {
+        b.iter(|| {
+            versions
+                .windows(2)
+                .filter(|pair| {
+                    rollcall_collector::cmdb::version::dpkg_compare(pair[0], pair[1])
+                        == std::cmp::Ordering::Less
+                })
+                .count()
+        })
     });
     group.finish();
 }

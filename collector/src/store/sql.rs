@@ -46,7 +46,7 @@ impl SqlStore {
             Backend::Postgres
         };
         let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(std::time::Duration::from_secs(30));
         let options = if backend == Backend::Sqlite {
             options.after_connect(|connection, _| {
