@@ -319,6 +319,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Messages a session's reader takes ahead of the apply loop: 5 minutes of
+/// heartbeats at the default 10 s interval, 32 s at 1 s, far more than
+/// `down_after` either way, so a live host stays heard while applies wait.
+const READ_AHEAD: usize = 32;
+
 /// What the session's reader queues: the next message, boxed. An
 /// `AgentMessage` is about 1 KiB inline (a snapshot's `Inventory` is stored
 /// in place) and a tokio channel allocates its slots 32 at a time, so queueing
@@ -404,7 +409,11 @@ async fn session_loop(
     // A reader task takes messages off the stream as they arrive and counts
     // the host as heard at once: a slow store apply must not make a live
     // host look silent (a false host-down under load).
-    let (queue, mut queued) = mpsc::channel::<Queued>(256);
+    // The queue holds READ_AHEAD decoded messages (~1 KiB each, even a
+    // heartbeat); past it the reader waits and further messages stay in
+    // HTTP/2 and TCP as a few dozen encoded bytes each, so an overloaded
+    // collector does not hold thousands of decoded messages per session.
+    let (queue, mut queued) = mpsc::channel::<Queued>(READ_AHEAD);
     let reader = AbortOnDrop(tokio::spawn(read_messages(
         inbound,
         queue,
