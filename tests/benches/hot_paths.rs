@@ -83,7 +83,11 @@ fn agent_side(c: &mut Criterion) {
     });
     // Every installed version against its successor in the list: what the
     // software catalogue does when it orders versions (dpkg rules).
-    let versions: Vec<&str> = inventory.packages.iter().map(|p| p.version.as_str()).collect();
+    let versions: Vec<&str> = inventory
+        .packages
+        .iter()
+        .map(|p| p.version.as_str())
+        .collect();
     group.throughput(Throughput::Elements(versions.len() as u64));
     group.bench_function("dpkg_version_compare_all_packages", |b| {
         b.iter(|| {

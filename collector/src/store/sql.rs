@@ -46,7 +46,7 @@ impl SqlStore {
             Backend::Postgres
         };
         let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 24 })
             .acquire_timeout(std::time::Duration::from_secs(30));
         let options = if backend == Backend::Sqlite {
             options.after_connect(|connection, _| {
@@ -163,6 +163,18 @@ async fn insert_change(
 /// 100 rows stay far below SQLite's and PostgreSQL's bind-parameter limits.
 const INSERT_CHUNK: usize = 100;
 
+/// Rows per multi-row INSERT of items and history, per backend. sqlx does
+/// not set `TCP_NODELAY` on its PostgreSQL sockets, so a statement larger
+/// than one segment waited for a delayed ACK (~40 ms a statement, measured:
+/// 1,000 full snapshots at 4.9/s with an idle collector and server); 25
+/// rows (≈ 15 KB) go out in one write. SQLite has no socket.
+fn insert_chunk(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => INSERT_CHUNK,
+        Backend::Postgres => 25,
+    }
+}
+
 /// `(…), (…)` placeholder groups for `rows` rows of `per_row` parameters,
 /// bound in order. SQLite gets anonymous `?`: sqlx looks each numbered
 /// parameter's name up, and SQLite finds a name by scanning every
@@ -200,7 +212,7 @@ pub(super) async fn insert_items(
     items: &[CiItem],
     at: i64,
 ) -> std::result::Result<(), sqlx::Error> {
-    for chunk in items.chunks(INSERT_CHUNK) {
+    for chunk in items.chunks(insert_chunk(backend)) {
         let sql = format!(
             "INSERT INTO ci_items (host_id, class, item_key, name, attrs, first_seen_at, updated_at) VALUES {}",
             values_list(backend, chunk.len(), 7)
@@ -230,7 +242,7 @@ pub(super) async fn insert_changes(
     at: i64,
     source: &str,
 ) -> std::result::Result<(), sqlx::Error> {
-    for chunk in records.chunks(INSERT_CHUNK) {
+    for chunk in records.chunks(insert_chunk(backend)) {
         let sql = format!(
             "INSERT INTO changes (host_id, class, item_key, change, field, old_value, new_value, at, source) VALUES {}",
             values_list(backend, chunk.len(), 9)

@@ -33,7 +33,7 @@ pub const MAX_BATCH_WRITES: usize = 256;
 /// heartbeats, the API) wait a fraction of a second for the write lock.
 pub const MAX_BATCH_ITEMS: usize = 10_000;
 /// Writer tasks on PostgreSQL.
-pub const POSTGRES_WRITERS: usize = 4;
+pub const POSTGRES_WRITERS: usize = 8;
 /// Writes waiting for a writer before senders wait too (back-pressure).
 const QUEUE: usize = 1024;
 /// A delta touching more items than this reads the host's whole inventory
