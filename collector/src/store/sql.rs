@@ -53,7 +53,7 @@ impl SqlStore {
                 Box::pin(async move {
                     connection
                         .execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; \
-                             PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;")
+                             PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;")
                         .await?;
                     Ok(())
                 })
