@@ -51,6 +51,12 @@ fn line(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// A metric with one unlabelled sample: its HELP and TYPE lines, then the value.
+fn single(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::fmt::Display) {
+    line(out, name, help, kind);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// Renders every metric.
 pub async fn render(state: &State) -> String {
     let mut out = String::with_capacity(4096);
@@ -70,16 +76,12 @@ pub async fn render(state: &State) -> String {
             .unwrap_or(0);
         let _ = writeln!(out, "rollcall_hosts{{presence=\"{presence}\"}} {count}");
     }
-    line(
+    single(
         &mut out,
         "rollcall_sessions_open",
         "Open agent sessions.",
         "gauge",
-    );
-    let _ = writeln!(
-        out,
-        "rollcall_sessions_open {}",
-        state.open_sessions.load(Ordering::Relaxed)
+        state.open_sessions.load(Ordering::Relaxed),
     );
     line(
         &mut out,
@@ -100,16 +102,12 @@ pub async fn render(state: &State) -> String {
             counter.load(Ordering::Relaxed)
         );
     }
-    line(
+    single(
         &mut out,
         "rollcall_messages_rejected_total",
         "Agent messages answered with an error status.",
         "counter",
-    );
-    let _ = writeln!(
-        out,
-        "rollcall_messages_rejected_total {}",
-        metrics.rejected.load(Ordering::Relaxed)
+        metrics.rejected.load(Ordering::Relaxed),
     );
     line(
         &mut out,
@@ -143,27 +141,19 @@ pub async fn render(state: &State) -> String {
             counter.load(Ordering::Relaxed)
         );
     }
-    line(
+    single(
         &mut out,
         "rollcall_session_wire_bytes_total",
         "Bytes of agent Session request bodies as received (gRPC frames, compressed if the agent compresses).",
         "counter",
+        metrics.session_wire_bytes.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "rollcall_session_wire_bytes_total {}",
-        metrics.session_wire_bytes.load(Ordering::Relaxed)
-    );
-    line(
+    single(
         &mut out,
         "rollcall_session_message_bytes_total",
         "Protobuf bytes of the agent messages decoded from those bodies.",
         "counter",
-    );
-    let _ = writeln!(
-        out,
-        "rollcall_session_message_bytes_total {}",
-        metrics.session_message_bytes.load(Ordering::Relaxed)
+        metrics.session_message_bytes.load(Ordering::Relaxed),
     );
     let open = state
         .store
@@ -173,16 +163,12 @@ pub async fn render(state: &State) -> String {
             ..Default::default()
         })
         .await;
-    line(
+    single(
         &mut out,
         "rollcall_incidents_open",
         "Open incidents.",
         "gauge",
-    );
-    let _ = writeln!(
-        out,
-        "rollcall_incidents_open {}",
-        open.map(|list| list.len()).unwrap_or(0)
+        open.map(|list| list.len()).unwrap_or(0),
     );
     line(
         &mut out,

@@ -119,7 +119,8 @@ fn store_apply(c: &mut Criterion) {
     let inventory = host_inventory();
     let changed = fleet::changed(&inventory, 5);
     let seq = AtomicI64::new(0);
-    let host_id = runtime.block_on(async {
+    let counter = AtomicI64::new(0);
+    let (agent_id, host_id) = runtime.block_on(async {
         store
             .create_enrollment_token(&NewEnrollmentToken {
                 id: "bench".into(),
@@ -131,44 +132,15 @@ fn store_apply(c: &mut Criterion) {
             })
             .await
             .unwrap();
-        store
-            .enroll_agent(
-                "bench",
-                &NewAgent {
-                    id: "agent-bench".into(),
-                    cert_fingerprint: "fp-bench".into(),
-                    hostname: "bench".into(),
-                    version: "bench".into(),
-                    enrolled_at: 0,
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        let identity = HostIdentity {
-            machine_id: "bench-machine".into(),
-            dmi_uuid: String::new(),
-            dmi_serial: String::new(),
-            macs: BTreeSet::new(),
-            hostname: "bench".into(),
-        };
-        store
-            .attach_host("agent-bench", &identity, "bench", 0)
-            .await
-            .unwrap()
-            .host_id
+        new_host(store.as_ref(), counter.fetch_add(1, Ordering::Relaxed)).await
     });
     let apply = |inventory: &Inventory| {
-        let now = rollcall_proto::now_ms();
-        let change = rollcall_collector::ingest::snapshot_change(inventory, now).unwrap();
-        let context = ApplyContext {
-            agent_id: "agent-bench".into(),
-            host_id: host_id.clone(),
-            seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
-            at: now,
-        };
+        let seq = seq.fetch_add(1, Ordering::Relaxed) + 1;
         runtime
-            .block_on(store.apply_inventory(&context, change))
+            .block_on(store.apply_inventory(
+                &context(agent_id.clone(), host_id.clone(), seq),
+                snapshot(inventory),
+            ))
             .unwrap()
     };
     // A first snapshot so the re-apply below finds everything unchanged.
@@ -186,7 +158,6 @@ fn store_apply(c: &mut Criterion) {
         })
     });
     // A new host every iteration: 750+ inserts.
-    let counter = AtomicI64::new(0);
     group.bench_function("sqlite_apply_snapshot_new_host", |b| {
         b.iter_batched(
             || {

@@ -409,6 +409,18 @@ impl Collector {
             .cloned()
             .unwrap_or_default())
     }
+
+    /// Waits (up to 60 s) for a host whose inventory has arrived, and returns it.
+    pub async fn host_with_inventory(&self) -> Result<Value> {
+        wait_for("a host with inventory", Duration::from_secs(60), || async {
+            self.hosts()
+                .await
+                .ok()?
+                .into_iter()
+                .find(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
+        })
+        .await
+    }
 }
 
 /// An agent's state directory and configuration.

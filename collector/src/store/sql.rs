@@ -133,31 +133,6 @@ fn join_macs(identity: &HostIdentity) -> String {
     identity.macs.iter().cloned().collect::<Vec<_>>().join(",")
 }
 
-async fn insert_change(
-    tx: &mut Tx,
-    host_id: &str,
-    record: &diff::ChangeRecord,
-    at: i64,
-    source: &str,
-) -> std::result::Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO changes (host_id, class, item_key, change, field, old_value, new_value, at, source) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(host_id)
-    .bind(&record.class)
-    .bind(&record.key)
-    .bind(record.change)
-    .bind(&record.field)
-    .bind(record.old_value.clone())
-    .bind(record.new_value.clone())
-    .bind(at)
-    .bind(source)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Rows per multi-row INSERT: one statement instead of one per row cuts the
 /// per-statement cost that dominated a snapshot apply (docs/performance.md);
 /// 100 rows stay far below SQLite's and PostgreSQL's bind-parameter limits.
@@ -204,7 +179,7 @@ pub(super) fn values_list(backend: Backend, rows: usize, per_row: usize) -> Stri
     out
 }
 
-/// Inserts new items of a host, [`INSERT_CHUNK`] rows per statement.
+/// Inserts new items of a host, [`insert_chunk`] rows per statement.
 pub(super) async fn insert_items(
     connection: &mut AnyConnection,
     backend: Backend,
@@ -233,7 +208,7 @@ pub(super) async fn insert_items(
     Ok(())
 }
 
-/// Records change history, [`INSERT_CHUNK`] rows per statement.
+/// Records change history, [`insert_chunk`] rows per statement.
 pub(super) async fn insert_changes(
     connection: &mut AnyConnection,
     backend: Backend,
@@ -269,7 +244,10 @@ pub(super) async fn insert_changes(
 pub(super) fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryValue)> {
     let mut out = Vec::new();
     for item in items {
-        if !matches!(item.class.as_str(), "os" | "cpu" | "memory" | "identity") {
+        // Only singleton sections feed the summary: skip parsing every package.
+        if !rollcall_proto::inventory::section_for_class(&item.class)
+            .is_some_and(rollcall_proto::inventory::is_singleton)
+        {
             continue;
         }
         let Ok(serde_json::Value::Object(attrs)) =
@@ -627,17 +605,19 @@ impl Store for SqlStore {
                 ),
                 ("lifecycle", lifecycle.clone(), "active".to_string()),
             ];
-            for (field, old, new) in fields.iter().filter(|(_, old, new)| old != new) {
-                let record = diff::ChangeRecord {
+            let records: Vec<diff::ChangeRecord> = fields
+                .iter()
+                .filter(|(_, old, new)| old != new)
+                .map(|(field, old, new)| diff::ChangeRecord {
                     class: "host".into(),
                     key: String::new(),
                     change: "changed",
                     field: field.to_string(),
                     old_value: Some(serde_json::Value::String(old.clone()).to_string()),
                     new_value: Some(serde_json::Value::String(new.clone()).to_string()),
-                };
-                insert_change(&mut tx, &host_id, &record, at, agent_id).await?;
-            }
+                })
+                .collect();
+            insert_changes(&mut tx, self.backend, &host_id, &records, at, agent_id).await?;
             sqlx::query(
                 "UPDATE hosts SET machine_id = $1, dmi_uuid = $2, dmi_serial = $3, macs = $4, hostname = $5, \
                  agent_id = $6, match_rule = $7, lifecycle = 'active', last_seen_at = $8 WHERE id = $9",
@@ -663,7 +643,15 @@ impl Store for SqlStore {
                 old_value: None,
                 new_value: Some(serde_json::json!({ "rule": rule, "agent_id": agent_id, "possible_duplicate_of": duplicate }).to_string()),
             };
-            insert_change(&mut tx, &host_id, &record, at, agent_id).await?;
+            insert_changes(
+                &mut tx,
+                self.backend,
+                &host_id,
+                std::slice::from_ref(&record),
+                at,
+                agent_id,
+            )
+            .await?;
         }
         sqlx::query("UPDATE agents SET host_id = $1, last_seen_at = $2 WHERE id = $3")
             .bind(&host_id)
@@ -880,7 +868,15 @@ impl Store for SqlStore {
                     old_value: Some(serde_json::Value::String(from.into()).to_string()),
                     new_value: Some(serde_json::Value::String(to.into()).to_string()),
                 };
-                insert_change(&mut tx, &host_id, &record, now, "collector").await?;
+                insert_changes(
+                    &mut tx,
+                    self.backend,
+                    &host_id,
+                    std::slice::from_ref(&record),
+                    now,
+                    "collector",
+                )
+                .await?;
                 counts[index] += 1;
             }
         }

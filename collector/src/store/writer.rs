@@ -280,20 +280,21 @@ async fn stored_items(
     host_id: &str,
     change: &InventoryChange,
 ) -> Result<BTreeMap<(String, String), CiItem>> {
-    let touched: Vec<(&str, &str)> = change
-        .items
-        .iter()
-        .map(|item| (item.class.as_str(), item.key.as_str()))
-        .chain(change.removed.iter().map(|(c, k)| (c.as_str(), k.as_str())))
-        .collect();
-    let rows = if change.full || touched.len() > POINT_LOOKUP_LIMIT {
+    let touched = change.items.len() + change.removed.len();
+    let rows = if change.full || touched > POINT_LOOKUP_LIMIT {
         sqlx::query("SELECT class, item_key, name, attrs FROM ci_items WHERE host_id = $1")
             .bind(host_id)
             .fetch_all(&mut *connection)
             .await?
-    } else if touched.is_empty() {
+    } else if touched == 0 {
         Vec::new()
     } else {
+        let touched: Vec<(&str, &str)> = change
+            .items
+            .iter()
+            .map(|item| (item.class.as_str(), item.key.as_str()))
+            .chain(change.removed.iter().map(|(c, k)| (c.as_str(), k.as_str())))
+            .collect();
         let pairs = (0..touched.len())
             .map(|i| format!("(class = ${} AND item_key = ${})", 2 + 2 * i, 3 + 2 * i))
             .collect::<Vec<_>>()

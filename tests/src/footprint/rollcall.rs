@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use rollcall_proto::v1::Inventory;
 
 use super::daemon::Daemon;
-use crate::{Collector, CollectorOptions, wait_for};
+use crate::{Collector, CollectorOptions};
 
 /// Median of `samples` in milliseconds (0 when empty).
 pub fn median_ms(mut samples: Vec<Duration>) -> f64 {
@@ -151,19 +151,7 @@ pub async fn start(
 impl RunningAgent {
     /// Waits until the collector has the agent's first inventory.
     pub async fn first_inventory(&self) -> Result<()> {
-        wait_for(
-            "the first inventory at the collector",
-            Duration::from_secs(60),
-            || async {
-                self.collector
-                    .hosts()
-                    .await
-                    .ok()?
-                    .into_iter()
-                    .find(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
-            },
-        )
-        .await?;
+        self.collector.host_with_inventory().await?;
         Ok(())
     }
 

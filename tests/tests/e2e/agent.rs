@@ -562,15 +562,7 @@ async fn sessions_are_gzipped_on_the_wire_and_uncompressed_agents_still_work() -
     let collector = fast_inventory_collector(dir.path())?;
     let agent = enrolled_agent(&collector, dir.path(), "").await?;
     let mut gzipping = agent.run()?;
-    wait_for("the first snapshot", Duration::from_secs(60), || async {
-        collector
-            .hosts()
-            .await
-            .ok()?
-            .into_iter()
-            .find(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
-    })
-    .await?;
+    collector.host_with_inventory().await?;
     let metrics = metrics_text(&collector).await?;
     assert_eq!(
         metric(&metrics, "rollcall_sessions_total{encoding=\"gzip\"}"),

@@ -29,19 +29,7 @@ async fn collector_on_postgresql_serves_host_inventory_and_history() -> Result<(
     let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
     assert!(ok, "{output}");
     let _process = agent.run()?;
-    let host = wait_for(
-        "the host on postgresql",
-        Duration::from_secs(60),
-        || async {
-            collector
-                .hosts()
-                .await
-                .ok()?
-                .into_iter()
-                .find(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
-        },
-    )
-    .await?;
+    let host = collector.host_with_inventory().await?;
     assert_eq!(
         host["package_count"].as_i64(),
         Some(dpkg_installed_count() as i64)

@@ -6,6 +6,17 @@ use rollcall_tests::{Collector, CollectorOptions, bin};
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 
+/// The load generator pointed at `collector`, with its admin token and CA.
+fn loadgen(collector: &Collector) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(bin("rollcall-loadgen"));
+    command
+        .args(["--collector", &collector.grpc_url])
+        .args(["--api", &collector.api_url])
+        .args(["--admin-token", &collector.admin_token])
+        .args(["--ca-fingerprint", &collector.ca_fingerprint]);
+    command
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_holds_sessions_and_times_silent_failures() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -19,15 +30,7 @@ async fn the_load_generator_holds_sessions_and_times_silent_failures() -> Result
         },
     )?;
     let json_path = dir.path().join("loadgen.json");
-    let output = tokio::process::Command::new(bin("rollcall-loadgen"))
-        .args([
-            "--collector",
-            &collector.grpc_url,
-            "--api",
-            &collector.api_url,
-        ])
-        .args(["--admin-token", &collector.admin_token])
-        .args(["--ca-fingerprint", &collector.ca_fingerprint])
+    let output = loadgen(&collector)
         .args(["--agents", "20", "--duration-s", "4", "--kill-at-s", "1"])
         .args([
             "--kill-silent",
@@ -93,15 +96,7 @@ async fn the_load_generator_holds_sessions_and_times_silent_failures() -> Result
 
     // A rerun uses the cached credentials: nothing new is enrolled. It kills
     // on command: one agent closes its stream when the run gets SIGUSR1.
-    let mut child = tokio::process::Command::new(bin("rollcall-loadgen"))
-        .args([
-            "--collector",
-            &collector.grpc_url,
-            "--api",
-            &collector.api_url,
-        ])
-        .args(["--admin-token", &collector.admin_token])
-        .args(["--ca-fingerprint", &collector.ca_fingerprint])
+    let mut child = loadgen(&collector)
         .args([
             "--agents",
             "20",

@@ -9,16 +9,6 @@ use rollcall_proto::v1::{AgentMessage, Hello, agent_message::Body};
 use rollcall_tests::{Agent, Collector, CollectorOptions, dpkg_installed_count, raw, wait_for};
 use serde_json::Value;
 
-async fn host_with_inventory(collector: &Collector) -> Result<Value> {
-    wait_for("a host with inventory", Duration::from_secs(60), || async {
-        let hosts = collector.hosts().await.ok()?;
-        hosts
-            .into_iter()
-            .find(|host| host["package_count"].as_i64().unwrap_or(0) > 0)
-    })
-    .await
-}
-
 fn meminfo_total_bytes() -> i64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     text.lines()
@@ -51,7 +41,7 @@ async fn agent_enrolls_over_tls_and_its_inventory_reads_back_through_the_api() -
     let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
     assert!(ok, "enroll failed: {output}");
     let _process = agent.run()?;
-    let host = host_with_inventory(&collector).await?;
+    let host = collector.host_with_inventory().await?;
 
     assert_eq!(
         host["package_count"].as_i64(),
@@ -406,7 +396,7 @@ async fn malformed_and_oversized_messages_get_a_status_and_other_agents_carry_on
         assert!(ok, "{output}");
     }
     let good_process = good.run()?;
-    let host = host_with_inventory(&collector).await?;
+    let host = collector.host_with_inventory().await?;
     let host_id = host["id"].as_str().unwrap_or_default().to_string();
 
     let hello = AgentMessage {
@@ -521,7 +511,7 @@ async fn collector_kill_9_and_restart_loses_nothing_and_the_agent_reconnects() -
     let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
     assert!(ok, "{output}");
     let process = agent.run()?;
-    let host = host_with_inventory(&collector).await?;
+    let host = collector.host_with_inventory().await?;
     let id = host["id"].as_str().unwrap_or_default().to_string();
     let before = collector.get(&format!("/api/v1/hosts/{id}")).await?;
     let changes_before = collector
