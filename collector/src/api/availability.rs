@@ -158,23 +158,33 @@ async fn availability(
     let params = query(params)?;
     let now = rollcall_proto::now_ms();
     let window = window_of(&params, now)?;
-    let hosts = match &params.host_id {
-        Some(id) => vec![
+    let single = match &params.host_id {
+        Some(id) => Some(
             state
                 .store
                 .host(id)
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("host {id}")))?,
-        ],
-        None => {
-            state
-                .store
-                .hosts(&HostFilter {
-                    limit: 100_000,
-                    ..Default::default()
-                })
-                .await?
-        }
+        ),
+        None => None,
+    };
+    let services = state.store.services().await?;
+    // Every host once: the host rows without a host_id, and the maintenance
+    // of service members (not once per service).
+    let all_hosts = if single.is_none() || !services.is_empty() {
+        state
+            .store
+            .hosts(&HostFilter {
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
+    let hosts = match &single {
+        Some(host) => std::slice::from_ref(host),
+        None => all_hosts.as_slice(),
     };
     let outages = state
         .store
@@ -187,7 +197,6 @@ async fn availability(
         .await?;
     let windows = state.store.maintenance_windows().await?;
     let relationships = state.store.relationships(None).await?;
-    let services = state.store.services().await?;
     let members_of = |service_id: &str| -> Vec<String> {
         relationships
             .iter()
@@ -223,25 +232,13 @@ async fn availability(
     };
     let mut host_rows = Vec::new();
     if params.service_id.is_none() {
-        for host in &hosts {
+        for host in hosts {
             let result = report::availability(window, &spans_for(&host.id), &maintenance_for(host));
             host_rows.push(
                 json!({ "host_id": host.id, "hostname": host.hostname, "availability": result }),
             );
         }
     }
-    // Every host once, for the maintenance of service members (not per service).
-    let all_hosts = if services.is_empty() {
-        Vec::new()
-    } else {
-        state
-            .store
-            .hosts(&HostFilter {
-                limit: 100_000,
-                ..Default::default()
-            })
-            .await?
-    };
     let mut service_rows = Vec::new();
     for service in services.iter().filter(|service| {
         params
