@@ -17,7 +17,7 @@ pub mod availability;
 
 use crate::auth::{self, Role};
 use crate::error::{Error, Result};
-use crate::server::State;
+use crate::state::State;
 use crate::store::{ChangeFilter, HostFilter, NewEnrollmentToken};
 
 pub(crate) type Shared = Arc<State>;

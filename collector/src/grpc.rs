@@ -27,7 +27,7 @@ pub mod wire;
 use crate::auth::{self, hash_secret};
 use crate::ingest;
 use crate::pki::{fingerprint, pem_to_der};
-use crate::server::State;
+use crate::state::State;
 use crate::store::{Agent, ApplyContext, EnrollRefusal, ItemRow, NewAgent, Seen};
 
 /// How long an agent has to send `Hello` after opening a session.

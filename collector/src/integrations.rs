@@ -200,10 +200,7 @@ impl Integrations {
         tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<()> {
-        if store.backend() == crate::store::Backend::Sqlite {
-            // Only one process serves an SQLite file: leases left by a crash are void.
-            store.release_all_claims().await?;
-        }
+        store.release_orphaned_claims().await?;
         tasks.spawn(dispatcher::run(
             self.clone(),
             store.clone(),

@@ -19,4 +19,5 @@ pub mod integrations;
 pub mod metrics;
 pub mod pki;
 pub mod server;
+pub mod state;
 pub mod store;

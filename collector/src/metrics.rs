@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::server::State;
+use crate::state::State;
 use crate::store::availability::IncidentFilter;
 
 /// Counters of the ingest path.

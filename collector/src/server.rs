@@ -2,12 +2,10 @@
 //! on listeners the caller bound, the batch writer for liveness signals, and
 //! shuts all of them down from one cancellation token.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rollcall_proto::v1::rollcall_server::RollcallServer;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -23,52 +21,8 @@ use crate::error::{Error, Result};
 use crate::grpc::RollcallService;
 use crate::grpc::wire::CountSessionBytes;
 use crate::pki::Pki;
+use crate::state::{Parts, State};
 use crate::store::{self, Seen, Store};
-
-/// State shared by the gRPC service and the API.
-#[derive(Debug)]
-pub struct State {
-    /// Configuration in effect.
-    pub config: Config,
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// The CA and server identity.
-    pub pki: Pki,
-    /// Global ingest limit.
-    pub global_limiter: DefaultDirectRateLimiter,
-    /// Enrollment attempts limit.
-    pub enroll_limiter: DefaultDirectRateLimiter,
-    /// Cancelled at shutdown.
-    pub shutdown: CancellationToken,
-    /// Open agent sessions.
-    pub open_sessions: AtomicI64,
-    /// Ingest counters.
-    pub metrics: crate::metrics::Metrics,
-    /// Presence of every host.
-    pub monitor: Arc<crate::availability::monitor::Monitor>,
-    /// Incidents.
-    pub engine: crate::incidents::engine::Engine,
-    /// Integration targets and their delivery state.
-    pub integrations: Arc<crate::integrations::Integrations>,
-    seen_sender: mpsc::Sender<Seen>,
-}
-
-impl State {
-    /// Queues a liveness signal for the batch writer.
-    pub async fn seen(&self, seen: Seen) {
-        if self.seen_sender.send(seen).await.is_err() {
-            tracing::debug!("liveness writer stopped; signal dropped at shutdown");
-        }
-    }
-
-    pub(crate) fn sessions_opened(&self) {
-        self.open_sessions.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn sessions_closed(&self) {
-        self.open_sessions.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 /// A running collector.
 #[derive(Debug)]
@@ -90,11 +44,6 @@ impl Running {
         self.tasks.close();
         self.tasks.wait().await;
     }
-}
-
-fn quota(rate: u32, burst: u32) -> Quota {
-    Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
 /// Creates the admin token on first start; returns its secret once.
@@ -267,26 +216,15 @@ pub async fn start(
     let integrations = Arc::new(crate::integrations::Integrations::new(
         &config.integrations,
     )?);
-    let state = Arc::new(State {
-        monitor,
-        engine: crate::incidents::engine::Engine::new(store.clone()),
-        global_limiter: RateLimiter::direct(quota(
-            config.ingest.global_rate,
-            config.ingest.global_rate,
-        )),
-        enroll_limiter: RateLimiter::direct(quota(
-            config.ingest.enroll_rate,
-            config.ingest.enroll_burst,
-        )),
+    let state = Arc::new(State::new(Parts {
         config,
         store: store.clone(),
         pki,
-        shutdown: shutdown.clone(),
-        open_sessions: AtomicI64::new(0),
-        metrics: crate::metrics::Metrics::default(),
+        monitor,
         integrations: integrations.clone(),
         seen_sender,
-    });
+        shutdown: shutdown.clone(),
+    }));
     tasks.spawn(write_seen_batches(
         store.clone(),
         seen_receiver,

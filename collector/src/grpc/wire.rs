@@ -12,7 +12,7 @@ use tonic::body::Body;
 use tonic::codegen::{Bytes, Service, http};
 use tonic::server::NamedService;
 
-use crate::server::State;
+use crate::state::State;
 
 /// The path of the streaming RPC whose request bytes are counted.
 const SESSION_PATH: &str = "/rollcall.v1.Rollcall/Session";

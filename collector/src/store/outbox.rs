@@ -150,8 +150,11 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<Vec<OutboxEntry>>;
     /// Gives claimed rows back without an attempt.
     async fn release_claims(&self, ids: &[i64]) -> Result<()>;
-    /// Drops every lease (at start, when this process is the only writer).
-    async fn release_all_claims(&self) -> Result<()>;
+    /// Drops the leases a previous process left, at start: on a backend
+    /// that only one process can serve (SQLite) every lease is void; a
+    /// shared backend (PostgreSQL) keeps them, since another collector may
+    /// hold them, and they expire on their own.
+    async fn release_orphaned_claims(&self) -> Result<()>;
     /// Records that the target accepted a row, and the reference it returned.
     async fn mark_delivered(&self, id: i64, at: i64, external_ref: Option<&str>) -> Result<()>;
     /// Records a failed attempt: retried at `next_attempt_at`, or dead when `None`.
@@ -312,7 +315,10 @@ impl OutboxStore for SqlStore {
         Ok(())
     }
 
-    async fn release_all_claims(&self) -> Result<()> {
+    async fn release_orphaned_claims(&self) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE outbox SET claimed_until = 0 WHERE state = 'pending' AND claimed_until <> 0",
         )
