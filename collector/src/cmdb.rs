@@ -2,5 +2,6 @@
 //! incoming inventory against the stored configuration items.
 
 pub mod diff;
+pub mod lifecycle;
 pub mod reconcile;
 pub mod version;

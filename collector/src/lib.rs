@@ -1,5 +1,5 @@
 //! Rollcall collector: receives agent sessions over gRPC with mTLS
-//! (`grpc`), validates and applies what they send (`ingest`), keeps the CMDB
+//! and validates and applies what they send (`ingest`), keeps the CMDB
 //! (`cmdb`, `store`), serves the REST API (`api`), and owns its certificate
 //! authority (`pki`), and delivers incidents to ITSM targets
 //! (`integrations`). `server` wires them together; `cli` is the `rollcall`
@@ -12,12 +12,12 @@ pub mod cli;
 pub mod cmdb;
 pub mod config;
 pub mod error;
-pub mod grpc;
 pub mod incidents;
 pub mod ingest;
 pub mod integrations;
 pub mod metrics;
 pub mod pki;
+pub mod rate;
 pub mod server;
 pub mod state;
 pub mod store;

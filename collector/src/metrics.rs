@@ -32,7 +32,7 @@ pub struct Metrics {
     /// Sessions whose agent sends uncompressed messages.
     pub sessions_identity: AtomicU64,
     /// Bytes of `Session` request bodies as received: gRPC frames, compressed
-    /// when the agent compresses (counted by `grpc::wire`).
+    /// when the agent compresses (counted by `ingest::wire`).
     pub session_wire_bytes: AtomicU64,
     /// Protobuf bytes of the agent messages decoded from those bodies.
     pub session_message_bytes: AtomicU64,

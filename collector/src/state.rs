@@ -2,13 +2,12 @@
 //! (`ingest`). A leaf: it imports neither, so both can depend on it and
 //! tests can build one without starting a server.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::availability::monitor::Monitor;
 use crate::config::Config;
@@ -16,6 +15,7 @@ use crate::incidents::engine::Engine;
 use crate::integrations::Integrations;
 use crate::metrics::Metrics;
 use crate::pki::Pki;
+use crate::rate::Limiter;
 use crate::store::{Seen, Store};
 
 /// State shared by the gRPC service and the API.
@@ -28,11 +28,13 @@ pub struct State {
     /// The CA and server identity.
     pub pki: Pki,
     /// Global ingest limit.
-    pub global_limiter: DefaultDirectRateLimiter,
+    pub global_limiter: Limiter,
     /// Enrollment attempts limit.
-    pub enroll_limiter: DefaultDirectRateLimiter,
+    pub enroll_limiter: Limiter,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
+    /// Agent session tasks (and their readers), so shutdown can wait for them.
+    pub sessions: TaskTracker,
     /// Open agent sessions.
     pub open_sessions: AtomicI64,
     /// Ingest counters.
@@ -66,11 +68,6 @@ pub struct Parts {
     pub shutdown: CancellationToken,
 }
 
-fn quota(rate: u32, burst: u32) -> Quota {
-    Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
-}
-
 impl State {
     /// Builds the state from its parts.
     pub fn new(parts: Parts) -> Self {
@@ -85,18 +82,13 @@ impl State {
         } = parts;
         State {
             engine: Engine::new(store.clone()),
-            global_limiter: RateLimiter::direct(quota(
-                config.ingest.global_rate,
-                config.ingest.global_rate,
-            )),
-            enroll_limiter: RateLimiter::direct(quota(
-                config.ingest.enroll_rate,
-                config.ingest.enroll_burst,
-            )),
+            global_limiter: Limiter::new(config.ingest.global_rate, config.ingest.global_rate),
+            enroll_limiter: Limiter::new(config.ingest.enroll_rate, config.ingest.enroll_burst),
             config,
             store,
             pki,
             shutdown,
+            sessions: TaskTracker::new(),
             open_sessions: AtomicI64::new(0),
             metrics: Metrics::default(),
             monitor,

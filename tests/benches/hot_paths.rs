@@ -79,7 +79,12 @@ fn agent_side(c: &mut Criterion) {
         b.iter(|| inventory::digests(&inventory::flatten(&inventory)))
     });
     group.bench_function("ingest_snapshot_change", |b| {
-        b.iter(|| rollcall_collector::ingest::snapshot_change(&inventory, rollcall_proto::now_ms()))
+        b.iter(|| {
+            rollcall_collector::ingest::validate::snapshot_change(
+                &inventory,
+                rollcall_proto::now_ms(),
+            )
+        })
     });
     // Every installed version against its successor in the list: what the
     // software catalogue does when it orders versions (dpkg rules).
@@ -249,7 +254,8 @@ fn context(agent_id: String, host_id: String, seq: i64) -> ApplyContext {
 }
 
 fn snapshot(inventory: &Inventory) -> InventoryChange {
-    rollcall_collector::ingest::snapshot_change(inventory, rollcall_proto::now_ms()).unwrap()
+    rollcall_collector::ingest::validate::snapshot_change(inventory, rollcall_proto::now_ms())
+        .unwrap()
 }
 
 /// A delta that upgrades one package to `version`.

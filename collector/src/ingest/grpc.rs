@@ -1,0 +1,180 @@
+//! The tonic service agents talk to: `Enroll` (see `enroll`) and the
+//! bidirectional `Session` stream, authenticated by client certificate and
+//! run by `session`. This is the only ingest file that knows tonic: it
+//! adapts the stream to `session::Inbound` and maps errors to statuses.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use rollcall_proto::v1::rollcall_server::{Rollcall, RollcallServer};
+use rollcall_proto::v1::{AgentMessage, CollectorMessage, EnrollRequest, EnrollResponse};
+use tonic::codec::CompressionEncoding;
+use tonic::transport::server::Router;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::enroll;
+use super::session::{self, Inbound, SessionError};
+use super::wire::CountSessionBytes;
+use crate::error::{Error, Result};
+use crate::pki::fingerprint;
+use crate::state::State;
+use crate::store::Agent;
+
+/// The agent-facing gRPC server: TLS with optional client certificates
+/// (`Enroll` comes before the agent has one; `Session` requires one), gzip
+/// accepted, message sizes bounded, byte counting on `Session`.
+pub fn server(state: Arc<State>) -> Result<Router> {
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(
+            &state.pki.server_chain_pem,
+            &state.pki.server_key_pem,
+        ))
+        .client_ca_root(Certificate::from_pem(state.pki.ca_cert_pem()))
+        // Enroll is called before the agent has a certificate; Session checks for one.
+        .client_auth_optional(true);
+    let max = state.config.ingest.max_message_bytes;
+    // Agents gzip their messages; older agents that send them uncompressed
+    // are still accepted. `max` bounds the decompressed size too (tonic stops
+    // inflating past it). Replies are a few bytes each, so they stay plain.
+    let service = RollcallServer::new(RollcallService::new(state.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let service = CountSessionBytes::new(service, state.clone());
+    let router = Server::builder()
+        .tls_config(tls)
+        .map_err(|error| Error::Pki(format!("cannot configure TLS: {error}")))?
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(service);
+    Ok(router)
+}
+
+/// The gRPC service implementation.
+#[derive(Debug, Clone)]
+pub struct RollcallService {
+    state: Arc<State>,
+}
+
+impl RollcallService {
+    /// A service over the collector's shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+
+    async fn authenticate<T>(&self, request: &Request<T>) -> Result<Agent, Status> {
+        let certificates = request.peer_certs().filter(|certs| !certs.is_empty()).ok_or_else(|| {
+            Status::unauthenticated(
+                "a client certificate is required for Session; enroll this agent first with `rollcall-agent enroll`",
+            )
+        })?;
+        let fingerprint = fingerprint(certificates[0].as_ref());
+        let agent = self
+            .state
+            .store
+            .agent_by_fingerprint(&fingerprint)
+            .await
+            .map_err(Status::from)?
+            .ok_or_else(|| Status::unauthenticated("this client certificate is not registered with the collector; re-enroll the agent"))?;
+        if agent.revoked_at.is_some() {
+            return Err(Status::permission_denied(format!(
+                "agent {} has been revoked; re-enroll it to reconnect",
+                agent.id
+            )));
+        }
+        Ok(agent)
+    }
+}
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<CollectorMessage, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Rollcall for RollcallService {
+    async fn enroll(
+        &self,
+        request: Request<EnrollRequest>,
+    ) -> Result<Response<EnrollResponse>, Status> {
+        let response = enroll::enroll(&self.state, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    type SessionStream = SessionStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let agent = self.authenticate(&request).await?;
+        // tonic has already refused an encoding it does not accept; what is
+        // left is gzip or none (older agents).
+        let compressed = request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|encoding| encoding.as_bytes() == b"gzip");
+        let sessions = if compressed {
+            &self.state.metrics.sessions_gzip
+        } else {
+            &self.state.metrics.sessions_identity
+        };
+        sessions.fetch_add(1, Ordering::Relaxed);
+        let inbound = GrpcInbound {
+            stream: request.into_inner(),
+            state: self.state.clone(),
+        };
+        let replies = session::spawn(self.state.clone(), agent, inbound);
+        Ok(Response::new(Box::pin(
+            replies.map(|reply| reply.map_err(Status::from)),
+        )))
+    }
+}
+
+/// The gRPC request stream as a session's inbound side.
+struct GrpcInbound {
+    stream: Streaming<AgentMessage>,
+    state: Arc<State>,
+}
+
+impl Inbound for GrpcInbound {
+    async fn next(&mut self) -> Result<Option<AgentMessage>, SessionError> {
+        let message = self.stream.message().await.map_err(inbound_error)?;
+        // The decoded size, to set beside the bytes it took on the wire (`wire`).
+        if let Some(message) = &message {
+            self.state.metrics.session_message_bytes.fetch_add(
+                prost::Message::encoded_len(message) as u64,
+                Ordering::Relaxed,
+            );
+        }
+        Ok(message)
+    }
+}
+
+/// What a failed read of the request stream means for the session.
+fn inbound_error(status: Status) -> SessionError {
+    let message = status.message().to_string();
+    match status.code() {
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => SessionError::TooLarge(message),
+        tonic::Code::Cancelled => SessionError::Gone(message),
+        tonic::Code::Unavailable => SessionError::Unavailable(message),
+        _ => SessionError::Malformed(message),
+    }
+}
+
+impl From<SessionError> for Status {
+    fn from(error: SessionError) -> Self {
+        let message = error.to_string();
+        match error {
+            SessionError::Rejected(error) => Status::from(error),
+            SessionError::Malformed(_) => Status::invalid_argument(message),
+            SessionError::TooLarge(_) => Status::resource_exhausted(message),
+            SessionError::Protocol(_) => Status::failed_precondition(message),
+            SessionError::WrongAgent(_) => Status::permission_denied(message),
+            SessionError::HelloTimeout => Status::deadline_exceeded(message),
+            SessionError::Gone(_) => Status::cancelled(message),
+            SessionError::Unavailable(_) => Status::unavailable(message),
+        }
+    }
+}
