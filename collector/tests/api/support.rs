@@ -227,23 +227,34 @@ impl App {
             bogus.error().contains("not valid or was revoked"),
             "{bogus:?}"
         );
-        let request = Request::builder()
-            .method(method.clone())
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Basic {}", self.admin))
-            .body(Body::empty())
-            .expect("request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("infallible");
-        assert_eq!(
-            response.status(),
-            StatusCode::UNAUTHORIZED,
-            "{method} {uri} with Basic auth"
-        );
+        for malformed in [format!("Basic {}", self.admin), "Bearer  ".to_string()] {
+            let request = Request::builder()
+                .method(method.clone())
+                .uri(uri)
+                .header(header::AUTHORIZATION, malformed.as_str())
+                .body(Body::empty())
+                .expect("request");
+            let response = self
+                .router
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("infallible");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {uri} with {malformed:?}"
+            );
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            let body: Value = serde_json::from_slice(&bytes).expect("a JSON error body");
+            assert_eq!(
+                body,
+                json!({ "error": "unauthenticated: Authorization header must be `Bearer <token>`" }),
+                "{method} {uri} with {malformed:?}"
+            );
+        }
     }
 
     /// Asserts that `token` may not `method uri` (403 naming the `needed` role).
