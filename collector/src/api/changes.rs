@@ -1,0 +1,55 @@
+//! The change history: one host's (`/hosts/{id}/changes`) or the whole
+//! fleet's (`/changes`), newest first, paged by change id.
+
+use axum::extract::{Path, State as AxumState};
+use axum::response::Response;
+
+use super::Shared;
+use super::auth::Caller;
+use super::extract::Query;
+use super::list::{ListQuery, list_response, next_cursor, to_values};
+use crate::error::{Error, Result};
+use crate::state::State;
+use crate::store::ChangeFilter;
+
+async fn changes(state: &State, host_id: Option<String>, params: ListQuery) -> Result<Response> {
+    let limit = params.limit()?;
+    let filter = ChangeFilter {
+        host_id,
+        since: params.since,
+        until: params.until,
+        class: params.class.clone(),
+        item_key: params.key.clone(),
+        after_id: params.numeric_cursor()?,
+        limit,
+    };
+    let rows = state.store.changes(&filter).await?;
+    let next = next_cursor(&rows, limit, |row| row.id.to_string());
+    Ok(list_response(to_values(&rows)?, next, params.csv()?))
+}
+
+/// `GET /api/v1/hosts/{id}/changes`. An unknown host is a 404 even when
+/// the query is bad too, so the query is checked after the host.
+pub(super) async fn of_host(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+    params: Result<Query<ListQuery>>,
+) -> Result<Response> {
+    state
+        .store
+        .host(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    let Query(params) = params?;
+    changes(&state, Some(id), params).await
+}
+
+/// `GET /api/v1/changes`: the fleet-wide change feed.
+pub(super) async fn fleet(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Query(params): Query<ListQuery>,
+) -> Result<Response> {
+    changes(&state, None, params).await
+}

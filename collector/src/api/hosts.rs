@@ -1,0 +1,111 @@
+//! Hosts: the list (filters by name, lifecycle, and installed software
+//! version), one host with its full inventory and latest health sample, and
+//! its health samples.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State as AxumState};
+use axum::response::Response;
+use rollcall_proto::inventory;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::auth::Caller;
+use super::extract::Query;
+use super::list::{ListQuery, list_response, next_cursor, to_values};
+use crate::cmdb::software;
+use crate::error::{Error, Result};
+use crate::store::HostFilter;
+
+/// `GET /api/v1/hosts`: with `software=NAME` (and `version_lt=…` …) only
+/// the hosts running that package at a matching version.
+pub(super) async fn list(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Query(params): Query<ListQuery>,
+) -> Result<Response> {
+    let limit = params.limit()?;
+    let conditions = params.version_conditions();
+    let filter = HostFilter {
+        name: params.name.clone(),
+        lifecycle: params.lifecycle.clone(),
+        after: params.cursor.clone(),
+        limit,
+    };
+    let hosts = match &params.software {
+        Some(name) => {
+            software::hosts_running(state.store.as_ref(), &filter, name, &conditions).await?
+        }
+        None if !conditions.is_empty() => {
+            return Err(Error::InvalidInput(
+                "version_lt/le/eq/ge/gt need software=NAME".into(),
+            ));
+        }
+        None => state.store.hosts(&filter).await?,
+    };
+    let next = next_cursor(&hosts, limit, |host| host.id.clone());
+    Ok(list_response(to_values(&hosts)?, next, params.csv()?))
+}
+
+/// `GET /api/v1/hosts/{id}`: the host, its inventory by section (an object
+/// for singleton sections, a list for the others) and its latest health.
+pub(super) async fn show(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let host = state
+        .store
+        .host(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    let items = state.store.host_items(&id).await?;
+    let mut sections: BTreeMap<String, Value> = BTreeMap::new();
+    for item in items {
+        let attrs: Value = serde_json::from_str(&item.attrs).unwrap_or(Value::Null);
+        let singleton =
+            inventory::section_for_class(&item.class).is_some_and(inventory::is_singleton);
+        if singleton {
+            sections.insert(item.class, attrs);
+        } else if let Value::Array(list) = sections
+            .entry(item.class)
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            list.push(attrs);
+        }
+    }
+    let health = state
+        .store
+        .health_samples(&id, 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, data)| serde_json::from_str::<Value>(&data).unwrap_or(Value::Null));
+    Ok(Json(
+        json!({ "host": host, "inventory": sections, "health": health }),
+    ))
+}
+
+/// `GET /api/v1/hosts/{id}/health`: the latest samples, newest first.
+pub(super) async fn health(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+    Query(params): Query<ListQuery>,
+) -> Result<Response> {
+    state
+        .store
+        .host(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    let samples = state.store.health_samples(&id, params.limit()?).await?;
+    let rows: Vec<Value> = samples
+        .into_iter()
+        .map(|(sampled_at, data)| {
+            let sample = serde_json::from_str::<Value>(&data).unwrap_or(Value::Null);
+            json!({ "sampled_at": sampled_at, "sample": sample })
+        })
+        .collect();
+    Ok(list_response(rows, None, params.csv()?))
+}

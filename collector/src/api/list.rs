@@ -1,0 +1,219 @@
+//! Lists: the shared query parameters, page sizes, cursors, and rendering a
+//! page as JSON `{items, next_cursor}` or as CSV.
+
+use axum::Json;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::cmdb::software::{Comparison, VersionCondition};
+use crate::error::{Error, Result};
+
+/// Query parameters of the inventory lists (hosts, software, changes,
+/// health). One set for all of them: each accepts every field and ignores
+/// those it does not use.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub(crate) name: Option<String>,
+    pub(crate) lifecycle: Option<String>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) format: Option<String>,
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
+    pub(crate) class: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) software: Option<String>,
+    pub(crate) version_lt: Option<String>,
+    pub(crate) version_le: Option<String>,
+    pub(crate) version_eq: Option<String>,
+    pub(crate) version_ge: Option<String>,
+    pub(crate) version_gt: Option<String>,
+}
+
+impl ListQuery {
+    /// The page size: 100 by default, at most 1000.
+    pub(crate) fn limit(&self) -> Result<i64> {
+        page_limit(self.limit, 100, 1000)
+    }
+
+    /// Whether CSV was asked for.
+    pub(crate) fn csv(&self) -> Result<bool> {
+        wants_csv(self.format.as_deref())
+    }
+
+    /// The version conditions given (`version_lt=…` and so on).
+    pub(crate) fn version_conditions(&self) -> Vec<VersionCondition> {
+        [
+            (Comparison::Lt, &self.version_lt),
+            (Comparison::Le, &self.version_le),
+            (Comparison::Eq, &self.version_eq),
+            (Comparison::Ge, &self.version_ge),
+            (Comparison::Gt, &self.version_gt),
+        ]
+        .into_iter()
+        .filter_map(|(comparison, bound)| {
+            bound.as_ref().map(|bound| VersionCondition {
+                comparison,
+                bound: bound.clone(),
+            })
+        })
+        .collect()
+    }
+
+    /// The cursor as a numeric id (change ids), if one was given.
+    pub(crate) fn numeric_cursor(&self) -> Result<Option<i64>> {
+        self.cursor
+            .as_deref()
+            .map(|cursor| {
+                cursor
+                    .parse::<i64>()
+                    .map_err(|_| Error::InvalidInput(format!("cursor {cursor:?} is not valid")))
+            })
+            .transpose()
+    }
+}
+
+/// Query parameters of the availability-side lists (outages, availability,
+/// incidents, relationships), one set for all of them as for [`ListQuery`].
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    pub(crate) host_id: Option<String>,
+    pub(crate) ci_id: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) rule: Option<String>,
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) format: Option<String>,
+    pub(crate) window: Option<String>,
+    pub(crate) service_id: Option<String>,
+}
+
+impl Filters {
+    /// The page size: 500 by default, at most 10,000.
+    pub(crate) fn limit(&self) -> Result<i64> {
+        page_limit(self.limit, 500, 10_000)
+    }
+
+    /// Whether CSV was asked for.
+    pub(crate) fn csv(&self) -> Result<bool> {
+        wants_csv(self.format.as_deref())
+    }
+}
+
+/// A page size from a query: `default` when absent, at most `max`.
+pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64> {
+    match limit {
+        None => Ok(default),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(limit) => Err(Error::InvalidInput(format!(
+            "limit must be between 1 and {max}, got {limit}"
+        ))),
+    }
+}
+
+/// Whether a query asks for CSV (`format=csv`) rather than JSON.
+pub fn wants_csv(format: Option<&str>) -> Result<bool> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(other) => Err(Error::InvalidInput(format!(
+            "format must be json or csv, got {other:?}"
+        ))),
+    }
+}
+
+/// The cursor of the next page: the last row's key when the page is full.
+pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> String) -> Option<String> {
+    if rows.len() as i64 == limit {
+        rows.last().map(key)
+    } else {
+        None
+    }
+}
+
+/// Rows as JSON values.
+pub fn to_values<T: serde::Serialize>(rows: &[T]) -> Result<Vec<Value>> {
+    rows.iter()
+        .map(|row| serde_json::to_value(row).map_err(|error| Error::Internal(error.to_string())))
+        .collect()
+}
+
+fn csv_field(value: &Value) -> String {
+    let text = match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// Renders a list as JSON `{items, next_cursor}` or as CSV (the columns of
+/// the first row; the next cursor in an `x-next-cursor` header).
+pub fn list_response(rows: Vec<Value>, next_cursor: Option<String>, csv: bool) -> Response {
+    if !csv {
+        return Json(json!({ "items": rows, "next_cursor": next_cursor })).into_response();
+    }
+    let columns: Vec<String> = match rows.first() {
+        Some(Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let mut out = columns.join(",");
+    out.push('\n');
+    for row in &rows {
+        let line: Vec<String> = columns
+            .iter()
+            .map(|column| csv_field(row.get(column).unwrap_or(&Value::Null)))
+            .collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    let mut response = out.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Some(cursor) = next_cursor
+        && let Ok(value) = HeaderValue::from_str(&cursor)
+    {
+        response.headers_mut().insert("x-next-cursor", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_quote_separators_and_quotes() {
+        assert_eq!(csv_field(&json!("plain")), "plain");
+        assert_eq!(csv_field(&json!("a,b")), "\"a,b\"");
+        assert_eq!(csv_field(&json!("say \"hi\"")), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field(&Value::Null), "");
+        assert_eq!(csv_field(&json!(42)), "42");
+    }
+
+    #[test]
+    fn page_limits_are_bounded() {
+        assert_eq!(page_limit(None, 100, 1000).ok(), Some(100));
+        assert_eq!(page_limit(Some(1000), 100, 1000).ok(), Some(1000));
+        assert!(page_limit(Some(0), 100, 1000).is_err());
+        assert!(page_limit(Some(1001), 100, 1000).is_err());
+    }
+
+    #[test]
+    fn next_cursor_only_on_a_full_page() {
+        assert_eq!(next_cursor(&[1, 2], 2, |n| n.to_string()), Some("2".into()));
+        assert_eq!(next_cursor(&[1], 2, |n| n.to_string()), None);
+    }
+}

@@ -1,0 +1,97 @@
+//! Maintenance windows (host, tag or service scope; once, daily or weekly):
+//! the list, creating and deleting (operator).
+
+use axum::extract::{Path, State as AxumState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::auth::{Caller, Operator};
+use super::extract::Json;
+use crate::auth;
+use crate::error::{Error, Result};
+use crate::store::availability::MaintenanceWindow;
+
+/// `GET /api/v1/maintenance`.
+pub(super) async fn list(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(
+        json!({ "items": state.store.maintenance_windows().await? }),
+    ))
+}
+
+/// Body of a new maintenance window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceRequest {
+    /// `host`, `tag` or `service`.
+    scope: String,
+    /// The host id, tag or service id.
+    target: String,
+    /// Start (ms since the epoch).
+    starts_at: i64,
+    /// End (ms since the epoch), after the start.
+    ends_at: i64,
+    /// Empty (once), `daily` or `weekly`.
+    #[serde(default)]
+    recurrence: String,
+    /// Why, for people reading the list.
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/v1/maintenance`: 201 with the window.
+pub(super) async fn create(
+    _operator: Operator,
+    AxumState(state): AxumState<Shared>,
+    Json(request): Json<MaintenanceRequest>,
+) -> Result<Response> {
+    if !["host", "tag", "service"].contains(&request.scope.as_str()) {
+        return Err(Error::InvalidInput(
+            "scope must be host, tag or service".into(),
+        ));
+    }
+    if !["", "daily", "weekly"].contains(&request.recurrence.as_str()) {
+        return Err(Error::InvalidInput(
+            "recurrence must be empty, daily or weekly".into(),
+        ));
+    }
+    if request.ends_at <= request.starts_at {
+        return Err(Error::InvalidInput(
+            "ends_at must be after starts_at".into(),
+        ));
+    }
+    if request.target.is_empty() || request.target.len() > 256 || request.reason.len() > 1024 {
+        return Err(Error::InvalidInput(
+            "target must be 1 to 256 bytes and reason at most 1024".into(),
+        ));
+    }
+    let window = MaintenanceWindow {
+        id: auth::new_id(),
+        scope: request.scope,
+        target: request.target,
+        starts_at: request.starts_at,
+        ends_at: request.ends_at,
+        recurrence: request.recurrence,
+        reason: request.reason,
+        created_at: rollcall_proto::now_ms(),
+    };
+    state.store.create_maintenance(&window).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!(window))).into_response())
+}
+
+/// `DELETE /api/v1/maintenance/{id}`.
+pub(super) async fn remove(
+    _operator: Operator,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>> {
+    if !state.store.delete_maintenance(&id).await? {
+        return Err(Error::NotFound(format!("maintenance window {id}")));
+    }
+    Ok(axum::Json(json!({ "deleted": id })))
+}

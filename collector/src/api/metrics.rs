@@ -1,0 +1,167 @@
+//! `/metrics` in the Prometheus text exposition format: fleet by presence,
+//! sessions, ingest counts and apply latency, wire bytes, open incidents and
+//! outbox depth. The counters themselves live in `crate::metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State as AxumState;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::Shared;
+use crate::state::State;
+use crate::store::availability::IncidentFilter;
+
+/// `GET /metrics` (no token, like any Prometheus target).
+pub(super) async fn serve(AxumState(state): AxumState<Shared>) -> Response {
+    let mut response = render(&state).await.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+fn line(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A metric with one unlabelled sample: its HELP and TYPE lines, then the value.
+fn single(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::fmt::Display) {
+    line(out, name, help, kind);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// Renders every metric.
+pub async fn render(state: &State) -> String {
+    let mut out = String::with_capacity(4096);
+    let metrics = &state.metrics;
+    line(
+        &mut out,
+        "rollcall_hosts",
+        "Hosts by presence state.",
+        "gauge",
+    );
+    let counts = state.monitor.counts();
+    for presence in ["up", "suspect", "down", "away"] {
+        let count = counts
+            .iter()
+            .find(|(state, _)| state.as_str() == presence)
+            .map(|(_, count)| *count)
+            .unwrap_or(0);
+        let _ = writeln!(out, "rollcall_hosts{{presence=\"{presence}\"}} {count}");
+    }
+    single(
+        &mut out,
+        "rollcall_sessions_open",
+        "Open agent sessions.",
+        "gauge",
+        state.open_sessions.load(Ordering::Relaxed),
+    );
+    line(
+        &mut out,
+        "rollcall_messages_total",
+        "Agent messages ingested, by type.",
+        "counter",
+    );
+    for (kind, counter) in [
+        ("heartbeat", &metrics.heartbeats),
+        ("snapshot", &metrics.snapshots),
+        ("delta", &metrics.deltas),
+        ("health", &metrics.health),
+        ("checks", &metrics.checks),
+    ] {
+        let _ = writeln!(
+            out,
+            "rollcall_messages_total{{type=\"{kind}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    single(
+        &mut out,
+        "rollcall_messages_rejected_total",
+        "Agent messages answered with an error status.",
+        "counter",
+        metrics.rejected.load(Ordering::Relaxed),
+    );
+    line(
+        &mut out,
+        "rollcall_inventory_apply_seconds",
+        "Time to apply inventory snapshots and deltas to the store.",
+        "summary",
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_inventory_apply_seconds_sum {:.6}",
+        metrics.apply_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "rollcall_inventory_apply_seconds_count {}",
+        metrics.applies.load(Ordering::Relaxed)
+    );
+    line(
+        &mut out,
+        "rollcall_sessions_total",
+        "Agent sessions opened, by the encoding of the agent's messages.",
+        "counter",
+    );
+    for (encoding, counter) in [
+        ("gzip", &metrics.sessions_gzip),
+        ("identity", &metrics.sessions_identity),
+    ] {
+        let _ = writeln!(
+            out,
+            "rollcall_sessions_total{{encoding=\"{encoding}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    single(
+        &mut out,
+        "rollcall_session_wire_bytes_total",
+        "Bytes of agent Session request bodies as received (gRPC frames, compressed if the agent compresses).",
+        "counter",
+        metrics.session_wire_bytes.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
+        "rollcall_session_message_bytes_total",
+        "Protobuf bytes of the agent messages decoded from those bodies.",
+        "counter",
+        metrics.session_message_bytes.load(Ordering::Relaxed),
+    );
+    let open = state
+        .store
+        .incidents(&IncidentFilter {
+            state: Some("open".into()),
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await;
+    single(
+        &mut out,
+        "rollcall_incidents_open",
+        "Open incidents.",
+        "gauge",
+        open.map(|list| list.len()).unwrap_or(0),
+    );
+    line(
+        &mut out,
+        "rollcall_outbox_entries",
+        "Outbox entries by target and state.",
+        "gauge",
+    );
+    if let Ok(counts) = state.store.outbox_counts().await {
+        for count in counts {
+            let _ = writeln!(
+                out,
+                "rollcall_outbox_entries{{target=\"{}\",state=\"{}\"}} {}",
+                count.target.replace('"', ""),
+                count.state,
+                count.count
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,38 @@
+//! Outages: the recorded down (and away) spans of hosts, with durations.
+
+use axum::extract::State as AxumState;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::auth::Caller;
+use super::extract::Query;
+use super::list::{Filters, list_response};
+use crate::error::Result;
+use crate::store::availability::OutageFilter;
+
+/// `GET /api/v1/outages`: by host, time and kind; `duration_ms` is null
+/// while an outage lasts.
+pub(super) async fn list(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Query(params): Query<Filters>,
+) -> Result<Response> {
+    let filter = OutageFilter {
+        host_id: params.host_id.clone(),
+        since: params.since,
+        until: params.until,
+        kind: params.kind.clone(),
+        limit: params.limit()?,
+    };
+    let outages = state.store.outages(&filter).await?;
+    let rows: Vec<Value> = outages
+        .iter()
+        .map(|outage| {
+            let mut value = json!(outage);
+            value["duration_ms"] = json!(outage.ended_at.map(|end| end - outage.began_at));
+            value
+        })
+        .collect();
+    Ok(list_response(rows, None, params.csv()?))
+}

@@ -1,0 +1,22 @@
+//! API tests without a socket: `api::router(state)` driven with
+//! `tower::ServiceExt::oneshot`, over a `State` built from a real SQLite
+//! store and PKI in a temp dir. One module per resource; each checks a
+//! happy path, 401 without a valid token, 403 where a role is needed, and
+//! 400 for a bad query or body.
+
+mod support;
+
+mod agents;
+mod availability;
+mod changes;
+mod hosts;
+mod incidents;
+mod info;
+mod integrations;
+mod maintenance;
+mod outages;
+mod outbox;
+mod relationships;
+mod services;
+mod software;
+mod tokens;
