@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::state::State;
-use crate::store::availability::IncidentFilter;
+use crate::store::IncidentFilter;
 
 /// Counters of the ingest path.
 #[derive(Debug, Default)]

@@ -126,7 +126,7 @@ async fn stale_agent_incidents(
     now: i64,
 ) -> Result<()> {
     use crate::incidents::engine::IncidentSpec;
-    use crate::store::availability::IncidentFilter;
+    use crate::store::IncidentFilter;
     let stale = store
         .hosts(&crate::store::HostFilter {
             lifecycle: Some("stale".into()),

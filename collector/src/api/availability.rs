@@ -14,7 +14,7 @@ use crate::auth::{self, Role};
 use crate::availability::report::{self, OutageSpan, Span};
 use crate::error::{Error, Result};
 use crate::store::HostFilter;
-use crate::store::availability::{
+use crate::store::{
     BusinessService, Comment, IncidentFilter, MEMBER_OF, MaintenanceWindow, OutageFilter,
     RELATIONSHIP_KINDS, Relationship,
 };

@@ -3,6 +3,7 @@
 //! they print a notice and skip, except with `CI=true`, where they fail.
 
 mod cases;
+mod conflicts;
 mod monitor;
 
 use std::sync::Arc;
@@ -74,6 +75,7 @@ macro_rules! conformance {
 }
 
 use cases::*;
+use conflicts::*;
 use monitor::*;
 
 conformance!(
@@ -97,4 +99,6 @@ conformance!(
     revoked_agents_are_marked,
     large_snapshots_are_written_in_full,
     concurrent_writes_fail_alone,
+    unique_violations_are_conflicts,
+    a_conflict_rolls_its_transaction_back,
 );
