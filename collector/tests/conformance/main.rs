@@ -4,6 +4,7 @@
 
 mod cases;
 mod conflicts;
+mod lists;
 mod monitor;
 
 use std::sync::Arc;
@@ -76,6 +77,7 @@ macro_rules! conformance {
 
 use cases::*;
 use conflicts::*;
+use lists::*;
 use monitor::*;
 
 conformance!(
@@ -101,4 +103,7 @@ conformance!(
     concurrent_writes_fail_alone,
     unique_violations_are_conflicts,
     a_conflict_rolls_its_transaction_back,
+    host_lists_filter_and_page,
+    incident_lists_filter_by_state_ci_rule_and_parent,
+    outage_lists_filter_by_host_kind_and_overlap,
 );

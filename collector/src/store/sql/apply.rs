@@ -92,8 +92,7 @@ async fn stored_items(
                 .push(")");
         }
         statement.push(")");
-        let query = statement.query()?;
-        query.fetch_all(&mut *connection).await?
+        statement.query()?.fetch_all(&mut *connection).await?
     };
     let mut stored = BTreeMap::new();
     for row in &rows {
@@ -103,6 +102,9 @@ async fn stored_items(
     Ok(stored)
 }
 
+/// Applies an inventory change set on the writer's transaction: nothing
+/// when its sequence number was already applied, else the item diff, its
+/// history and one UPDATE of the host row.
 pub(super) async fn apply_inventory(
     connection: &mut AnyConnection,
     dialect: Dialect,
@@ -177,8 +179,7 @@ pub(super) async fn apply_inventory(
         };
     }
     statement.push(" WHERE id = ").bind(host_id);
-    let query = statement.query()?;
-    query.execute(&mut *connection).await?;
+    statement.query()?.execute(&mut *connection).await?;
     Ok(ApplyOutcome {
         duplicate: false,
         added: plan.inserts.len(),
@@ -187,6 +188,8 @@ pub(super) async fn apply_inventory(
     })
 }
 
+/// Stores a health sample on the writer's transaction; `false` (nothing
+/// written) when its sequence number was already applied.
 pub(super) async fn record_health(
     connection: &mut AnyConnection,
     context: &ApplyContext,

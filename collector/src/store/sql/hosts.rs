@@ -69,8 +69,7 @@ impl HostStore for SqlStore {
                 for mac in &identity.macs {
                     statement.push(" OR macs LIKE ").bind(format!("%{mac}%"));
                 }
-                let query = statement.query()?;
-                let rows = query.fetch_all(&mut *tx).await?;
+                let rows = statement.query()?.fetch_all(&mut *tx).await?;
                 let candidates = rows
                     .iter()
                     .map(|row| {
