@@ -4,8 +4,11 @@
 
 mod cases;
 mod conflicts;
+mod history;
+mod identify;
 mod lists;
 mod monitor;
+mod writes;
 
 use std::sync::Arc;
 
@@ -77,8 +80,11 @@ macro_rules! conformance {
 
 use cases::*;
 use conflicts::*;
+use history::*;
+use identify::*;
 use lists::*;
 use monitor::*;
+use writes::*;
 
 conformance!(
     silent_host_outage_begins_at_the_last_heartbeat,
