@@ -1,15 +1,19 @@
 //! The SQL backend of `Store`: one implementation for SQLite and PostgreSQL
 //! through sqlx's `Any` driver, writing SQL both databases accept.
 //!
-//! - [`dialect`]: every difference between the two, in one place
-//! - [`statements`]: statements built with their parameters (list queries,
-//!   value lists) and the shared change-history INSERT
-//! - [`error`]: driver errors to store errors (unique violations: `Conflict`)
-//! - [`writer`]: group commit of the ingest writes, which [`apply`] performs
-//! - one file per data area implementing its trait: [`agents`], [`hosts`],
-//!   [`inventory`], [`changes`], [`presence`], [`incidents`],
-//!   [`maintenance`], [`services`], [`outbox`]
+//! - `dialect.rs`: every difference between the two, in one place
+//! - `statements.rs`: statements built with their parameters (the one
+//!   WHERE/keyset builder of every list query, value and `IN` lists) and the
+//!   shared change-history INSERT
+//! - `error.rs`: driver errors to store errors (unique violations: `Conflict`)
+//! - `writer.rs`: group commit of the ingest writes, which `apply.rs` performs
+//! - one file per data area implementing its trait: `agents.rs`, `hosts.rs`,
+//!   `inventory.rs`, `changes.rs`, `presence.rs`, `incidents.rs`,
+//!   `maintenance.rs`, `services.rs`, `outbox.rs`
 //!
+//! Dependencies point one way: the area files use `SqlStore`, `statements`
+//! and `dialect`; `SqlStore` uses `writer`, which uses `apply`, which uses
+//! `statements`, which uses `dialect`; none of those reach back up.
 //! Migrations are kept per backend (`collector/migrations/<backend>`).
 
 mod agents;
