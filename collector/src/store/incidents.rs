@@ -76,7 +76,7 @@ pub struct Comment {
 #[async_trait]
 pub trait IncidentStore {
     /// Opens an incident and records its trigger event (if any), atomically;
-    /// `None` if one with the same dedup key is already open.
+    /// `false` if one with the same dedup key is already open.
     async fn insert_incident(&self, incident: &Incident, event: Option<&str>) -> Result<bool>;
     /// Resolves an open incident and records its event, atomically; false if not open.
     async fn resolve_incident(
