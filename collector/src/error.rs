@@ -111,17 +111,7 @@ impl From<Error> for tonic::Status {
     }
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(error: sqlx::Error) -> Self {
-        Error::Store(error.to_string())
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for Error {
-    fn from(error: sqlx::migrate::MigrateError) -> Self {
-        Error::Store(format!("migration failed: {error}"))
-    }
-}
+// Driver errors are turned into `Error` by the store (store/sql/error.rs).
 
 impl From<rcgen::Error> for Error {
     fn from(error: rcgen::Error) -> Self {

@@ -14,7 +14,7 @@ use super::list::{Filters, list_response};
 use crate::availability::report::{self, OutageSpan, Span};
 use crate::error::{Error, Result};
 use crate::store::HostFilter;
-use crate::store::availability::{MEMBER_OF, OutageFilter};
+use crate::store::{MEMBER_OF, OutageFilter};
 
 /// Parses `30d`, `12h`, `90m`, `3600s` or plain seconds into milliseconds.
 pub fn parse_window(text: &str) -> Result<i64> {

@@ -13,7 +13,7 @@ use super::extract::{Json, Query};
 use super::list::{Filters, list_response, to_values};
 use crate::auth;
 use crate::error::{Error, Result};
-use crate::store::availability::{Comment, IncidentFilter};
+use crate::store::{Comment, IncidentFilter};
 
 /// `GET /api/v1/incidents`: by state, CI (`ci_id` or `host_id`) and rule prefix.
 pub(super) async fn list(

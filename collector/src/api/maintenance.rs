@@ -12,7 +12,7 @@ use super::auth::{Caller, Operator};
 use super::extract::Json;
 use crate::auth;
 use crate::error::{Error, Result};
-use crate::store::availability::MaintenanceWindow;
+use crate::store::MaintenanceWindow;
 
 /// `GET /api/v1/maintenance`.
 pub(super) async fn list(

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use crate::state::State;
-use crate::store::availability::IncidentFilter;
+use crate::store::IncidentFilter;
 
 /// `GET /metrics` (no token, like any Prometheus target).
 pub(super) async fn serve(AxumState(state): AxumState<Shared>) -> Response {

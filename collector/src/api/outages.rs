@@ -9,7 +9,7 @@ use super::auth::Caller;
 use super::extract::Query;
 use super::list::{Filters, list_response};
 use crate::error::Result;
-use crate::store::availability::OutageFilter;
+use crate::store::OutageFilter;
 
 /// `GET /api/v1/outages`: by host, time and kind; `duration_ms` is null
 /// while an outage lasts.

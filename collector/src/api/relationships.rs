@@ -13,7 +13,7 @@ use super::auth::{Caller, Operator};
 use super::extract::{Json, Query};
 use super::list::Filters;
 use crate::error::{Error, Result};
-use crate::store::availability::{RELATIONSHIP_KINDS, Relationship};
+use crate::store::{RELATIONSHIP_KINDS, Relationship};
 
 /// `GET /api/v1/relationships`: all, or those of one CI (`ci_id`).
 pub(super) async fn list(

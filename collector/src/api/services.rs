@@ -13,7 +13,7 @@ use super::auth::{Caller, Operator};
 use super::extract::Json;
 use crate::auth;
 use crate::error::{Error, Result};
-use crate::store::availability::{BusinessService, MEMBER_OF, Relationship};
+use crate::store::{BusinessService, MEMBER_OF, Relationship};
 
 /// `GET /api/v1/services`: each service with its member host ids.
 pub(super) async fn list(

@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::incidents::engine::{Engine, IncidentSpec, Opened, dedup_key};
 use crate::incidents::event::Severity;
 use crate::store::Store;
-use crate::store::availability::{DEPENDS_ON, NewOutage};
+use crate::store::{DEPENDS_ON, NewOutage};
 
 /// Rule name of host-down incidents.
 pub const HOST_DOWN: &str = "host_down";

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::error::Result;
 use crate::incidents::event::{CiRef, IncidentEvent, Severity, Transition};
 use crate::store::Store;
-use crate::store::availability::{Incident, IncidentFilter};
+use crate::store::{Incident, IncidentFilter};
 
 /// What to open.
 #[derive(Debug, Clone)]

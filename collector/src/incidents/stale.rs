@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::incidents::engine::{Engine, IncidentSpec};
 use crate::store::Store;
-use crate::store::availability::IncidentFilter;
+use crate::store::IncidentFilter;
 
 /// Opens an `agent_stale` incident for every stale host and resolves those whose host is active again.
 pub async fn stale_agent_incidents(store: &dyn Store, engine: &Engine, now: i64) -> Result<()> {

@@ -17,7 +17,7 @@ use rollcall_collector::incidents::event::Severity;
 use rollcall_collector::integrations::Integrations;
 use rollcall_collector::pki::Pki;
 use rollcall_collector::state::{Parts, State};
-use rollcall_collector::store::availability::NewOutage;
+use rollcall_collector::store::NewOutage;
 use rollcall_collector::store::outbox::NewOutboxEntry;
 use rollcall_collector::store::{
     self, ApplyContext, InventoryChange, NewAgent, NewEnrollmentToken,

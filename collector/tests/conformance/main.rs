@@ -3,7 +3,12 @@
 //! they print a notice and skip, except with `CI=true`, where they fail.
 
 mod cases;
+mod conflicts;
+mod history;
+mod identify;
+mod lists;
 mod monitor;
+mod writes;
 
 use std::sync::Arc;
 
@@ -74,7 +79,12 @@ macro_rules! conformance {
 }
 
 use cases::*;
+use conflicts::*;
+use history::*;
+use identify::*;
+use lists::*;
 use monitor::*;
+use writes::*;
 
 conformance!(
     silent_host_outage_begins_at_the_last_heartbeat,
@@ -97,4 +107,9 @@ conformance!(
     revoked_agents_are_marked,
     large_snapshots_are_written_in_full,
     concurrent_writes_fail_alone,
+    unique_violations_are_conflicts,
+    a_conflict_rolls_its_transaction_back,
+    host_lists_filter_and_page,
+    incident_lists_filter_by_state_ci_rule_and_parent,
+    outage_lists_filter_by_host_kind_and_overlap,
 );

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rollcall_collector::availability::monitor::{Monitor, start_with_clock};
 use rollcall_collector::config::Config;
 use rollcall_collector::store::Store;
-use rollcall_collector::store::availability::{IncidentFilter, MaintenanceWindow, OutageFilter};
+use rollcall_collector::store::{IncidentFilter, MaintenanceWindow, OutageFilter};
 use tokio_util::sync::CancellationToken;
 
 const NOW: i64 = 1_900_000_000_000;
@@ -74,9 +74,7 @@ async fn host(store: &Arc<dyn Store>, name: &str) -> String {
     super::cases::attached_host(store, name).await
 }
 
-async fn incidents(
-    store: &Arc<dyn Store>,
-) -> Vec<rollcall_collector::store::availability::Incident> {
+async fn incidents(store: &Arc<dyn Store>) -> Vec<rollcall_collector::store::Incident> {
     let mut list = store
         .incidents(&IncidentFilter {
             state: Some("all".into()),

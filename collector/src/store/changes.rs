@@ -1,0 +1,58 @@
+//! Change history: every attribute change of every CI, queried per host or
+//! fleet-wide (`ChangeStore`, a part of `Store`).
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// One history record.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Change {
+    /// Record id.
+    pub id: i64,
+    /// Host CI id.
+    pub host_id: String,
+    /// CMDB class.
+    pub class: String,
+    /// Item key.
+    pub item_key: String,
+    /// `added`, `removed` or `changed`.
+    pub change: String,
+    /// Changed attribute.
+    pub field: String,
+    /// Old value (JSON).
+    pub old_value: Option<String>,
+    /// New value (JSON).
+    pub new_value: Option<String>,
+    /// When (ms).
+    pub at: i64,
+    /// Source (agent id or `collector`).
+    pub source: String,
+}
+
+/// Filters for change history.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    /// One host, or the whole fleet.
+    pub host_id: Option<String>,
+    /// From (ms, inclusive).
+    pub since: Option<i64>,
+    /// Until (ms, exclusive).
+    pub until: Option<i64>,
+    /// Only this CI class (`software`, `host`, …).
+    pub class: Option<String>,
+    /// Only this item key (with `class`: one CI).
+    pub item_key: Option<String>,
+    /// Only records with an id greater than this (cursor).
+    pub after_id: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// Change history.
+#[async_trait]
+pub trait ChangeStore {
+    /// Change records matching `filter`, oldest first.
+    async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>>;
+}

@@ -1,0 +1,169 @@
+//! Host CIs: identification at `Hello`, listing, their items and installed
+//! software, lifecycle and tags (`HostStore`, a part of `Store`).
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::cmdb::reconcile::HostIdentity;
+use crate::error::Result;
+
+/// A host CI as listed.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Host {
+    /// Host CI id.
+    pub id: String,
+    /// Short host name.
+    pub hostname: String,
+    /// Fully qualified name.
+    pub fqdn: String,
+    /// CI class (`linux_server`, …).
+    pub class: String,
+    /// `/etc/machine-id`.
+    pub machine_id: String,
+    /// DMI product UUID.
+    pub dmi_uuid: String,
+    /// DMI serial.
+    pub dmi_serial: String,
+    /// Comma-separated primary MACs.
+    pub macs: String,
+    /// Operating system name.
+    pub os_name: String,
+    /// Operating system version.
+    pub os_version: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Architecture.
+    pub arch: String,
+    /// CPU model.
+    pub cpu_model: String,
+    /// Hardware threads.
+    pub cpu_threads: i64,
+    /// Memory in bytes.
+    pub memory_bytes: i64,
+    /// Installed packages.
+    pub package_count: i64,
+    /// `active`, `stale` or `retired`.
+    pub lifecycle: String,
+    /// Presence state.
+    pub presence: String,
+    /// Agent reporting for this host.
+    pub agent_id: Option<String>,
+    /// The identification rule that last matched.
+    pub match_rule: String,
+    /// Another host this one may duplicate (ambiguous identification).
+    pub possible_duplicate_of: Option<String>,
+    /// First seen (ms).
+    pub first_seen_at: i64,
+    /// Last seen (ms).
+    pub last_seen_at: i64,
+    /// Last inventory applied (ms).
+    pub last_inventory_at: Option<i64>,
+    /// Comma-separated tags.
+    pub tags: String,
+    /// Deadline of a planned absence.
+    pub away_until: Option<i64>,
+    /// Reason of a planned absence.
+    pub away_reason: Option<String>,
+}
+
+impl Host {
+    /// Tags as a list.
+    pub fn tags_list(&self) -> Vec<String> {
+        self.tags
+            .split(',')
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// A stored configuration item of a host.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ItemRow {
+    /// CMDB class.
+    pub class: String,
+    /// Key inside the class.
+    pub item_key: String,
+    /// Display name.
+    pub name: String,
+    /// JSON attributes.
+    pub attrs: String,
+    /// First seen (ms).
+    pub first_seen_at: i64,
+    /// Last changed (ms).
+    pub updated_at: i64,
+}
+
+/// Filters for listing hosts.
+#[derive(Debug, Clone, Default)]
+pub struct HostFilter {
+    /// Substring of the host name or FQDN.
+    pub name: Option<String>,
+    /// Exact lifecycle state.
+    pub lifecycle: Option<String>,
+    /// Only hosts with an id greater than this (cursor).
+    pub after: Option<String>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// One installed package on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct SoftwareRow {
+    /// Host id.
+    pub host_id: String,
+    /// Package name.
+    pub name: String,
+    /// Installed version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// `dpkg`, `rpm` or `apk`.
+    pub manager: String,
+}
+
+/// The result of identifying a host at `Hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    /// Host CI id.
+    pub host_id: String,
+    /// Rule that matched (`agent`, `dmi_uuid+serial`, …, or `new`).
+    pub rule: String,
+    /// Whether a new host CI was created.
+    pub created: bool,
+    /// Flagged possible duplicate, when identification was ambiguous.
+    pub possible_duplicate_of: Option<String>,
+}
+
+/// Host CIs.
+#[async_trait]
+pub trait HostStore {
+    /// Identifies (or creates) the host CI of an agent's identity.
+    async fn attach_host(
+        &self,
+        agent_id: &str,
+        identity: &HostIdentity,
+        hostname: &str,
+        at: i64,
+    ) -> Result<Attachment>;
+    /// Lists hosts.
+    async fn hosts(&self, filter: &HostFilter) -> Result<Vec<Host>>;
+    /// One host.
+    async fn host(&self, host_id: &str) -> Result<Option<Host>>;
+    /// The configuration items of a host.
+    async fn host_items(&self, host_id: &str) -> Result<Vec<ItemRow>>;
+    /// Installed packages, of one name or all, on hosts not retired.
+    async fn software(&self, name: Option<&str>) -> Result<Vec<SoftwareRow>>;
+    /// Moves hosts not seen for `stale_after_ms` to `stale` and for
+    /// `retire_after_ms` to `retired`, recording each change; returns how
+    /// many became stale and retired. Nothing is deleted.
+    async fn update_lifecycle(
+        &self,
+        now: i64,
+        stale_after_ms: i64,
+        retire_after_ms: i64,
+    ) -> Result<(usize, usize)>;
+    /// Replaces a host's tags (comma-separated).
+    async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool>;
+}

@@ -1,0 +1,178 @@
+//! Every difference between SQLite and PostgreSQL, in one place. The rest of
+//! `store::sql` writes SQL both databases accept and asks the [`Dialect`]
+//! wherever they part: pool set-up, migrations, how a write transaction
+//! begins, placeholders, statement sizes, writer count, row locks and
+//! commit order.
+
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+use crate::error::Result;
+
+/// A transaction on the pool.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Rows per multi-row statement where the backends agree (batched liveness
+/// updates) and on SQLite for INSERTs: one statement instead of one per
+/// row cuts the per-statement cost that dominated a snapshot apply
+/// (docs/performance.md); 100 rows stay far below SQLite's and
+/// PostgreSQL's bind-parameter limits.
+pub(crate) const INSERT_CHUNK: usize = 100;
+
+/// Writer tasks on PostgreSQL (group commit, see `writer.rs`).
+pub(crate) const POSTGRES_WRITERS: usize = 8;
+
+/// The database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Embedded SQLite (WAL).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect of a database URL: `sqlite:` is SQLite, anything else PostgreSQL.
+    pub(crate) fn of_url(url: &str) -> Self {
+        if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        }
+    }
+
+    /// The name shown to operators (`/api/v1/info`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    /// Pool options: its size, and on SQLite the pragmas every connection
+    /// needs (WAL, a 16 MiB page cache, no mmap; see docs/performance.md).
+    pub(crate) fn pool_options(self) -> AnyPoolOptions {
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        match self {
+            Dialect::Sqlite => options.max_connections(8).after_connect(|connection, _| {
+                Box::pin(async move {
+                    connection
+                        .execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; \
+                             PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;")
+                        .await?;
+                    Ok(())
+                })
+            }),
+            Dialect::Postgres => options.max_connections(24),
+        }
+    }
+
+    /// Applies this backend's migrations (they are kept per backend).
+    pub(crate) async fn migrate(self, pool: &AnyPool) -> Result<()> {
+        match self {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Begins a write transaction on `pool`.
+    pub(crate) async fn begin_write(self, pool: &AnyPool) -> Result<Tx> {
+        Ok(match self {
+            // Take the write lock up front so concurrent writers wait instead of failing.
+            Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => pool.begin().await?,
+        })
+    }
+
+    /// Rows per multi-row INSERT of items and history. sqlx does not set
+    /// `TCP_NODELAY` on its PostgreSQL sockets, so a statement larger than
+    /// one segment waited for a delayed ACK (~40 ms a statement, measured:
+    /// 1,000 full snapshots at 4.9/s with an idle collector and server); 25
+    /// rows (≈ 15 KB) go out in one write. SQLite has no socket.
+    pub(crate) fn insert_chunk(self) -> usize {
+        match self {
+            Dialect::Sqlite => INSERT_CHUNK,
+            Dialect::Postgres => 25,
+        }
+    }
+
+    /// Appends the placeholder of the `number`th parameter (from 1). SQLite
+    /// gets anonymous `?`: sqlx looks each numbered parameter's name up, and
+    /// SQLite finds a name by scanning every parameter, which made a
+    /// 400-parameter INSERT quadratic (14 % of a snapshot apply);
+    /// PostgreSQL gets `$1`, `$2`, ….
+    pub(crate) fn push_placeholder(self, out: &mut String, number: usize) {
+        match self {
+            Dialect::Sqlite => out.push('?'),
+            Dialect::Postgres => {
+                out.push('$');
+                out.push_str(&number.to_string());
+            }
+        }
+    }
+
+    /// Group-commit writer tasks: SQLite serialises writers anyway, so one;
+    /// PostgreSQL commits in parallel.
+    pub(crate) fn writers(self) -> usize {
+        match self {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => POSTGRES_WRITERS,
+        }
+    }
+
+    /// The clause that lets concurrent claimers skip each other's rows
+    /// (PostgreSQL); SQLite's write transaction already excludes them.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        }
+    }
+
+    /// Whether a smaller id may commit after a larger one was read: on
+    /// PostgreSQL sequence values are taken before commit; SQLite writers
+    /// are serialised, so ids commit in order.
+    pub(crate) fn ids_may_commit_late(self) -> bool {
+        match self {
+            Dialect::Postgres => true,
+            Dialect::Sqlite => false,
+        }
+    }
+
+    /// Whether only one process can serve this database, so leases a
+    /// previous process held are void at start (SQLite); a shared database
+    /// (PostgreSQL) may have another collector holding them.
+    pub(crate) fn single_process(self) -> bool {
+        match self {
+            Dialect::Sqlite => true,
+            Dialect::Postgres => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect;
+
+    #[test]
+    fn urls_name_their_dialect() {
+        assert_eq!(Dialect::of_url("sqlite://x.db?mode=rwc"), Dialect::Sqlite);
+        assert_eq!(Dialect::of_url("postgres://u@h/db"), Dialect::Postgres);
+        assert_eq!(Dialect::Sqlite.name(), "sqlite");
+        assert_eq!(Dialect::Postgres.name(), "postgres");
+    }
+
+    #[test]
+    fn placeholders_are_anonymous_on_sqlite_and_numbered_on_postgres() {
+        let (mut sqlite, mut postgres) = (String::new(), String::new());
+        for number in 1..=3 {
+            Dialect::Sqlite.push_placeholder(&mut sqlite, number);
+            Dialect::Postgres.push_placeholder(&mut postgres, number);
+        }
+        assert_eq!(sqlite, "???");
+        assert_eq!(postgres, "$1$2$3");
+    }
+}

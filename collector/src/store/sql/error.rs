@@ -1,0 +1,28 @@
+//! Driver errors become store errors here, and only here: a unique or
+//! primary-key violation is `Conflict` (the caller asked for something that
+//! exists, HTTP 409), every other driver error is `Store` (internal, logged,
+//! never shown to clients).
+
+use crate::error::Error;
+
+/// What a client is told about a unique violation: which row clashed is an
+/// internal detail (table and constraint names), logged at debug.
+const CONFLICT: &str = "a record with the same key already exists";
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(database) if database.is_unique_violation() => {
+                tracing::debug!(error = %database, constraint = database.constraint(), "unique violation");
+                Error::Conflict(CONFLICT.to_string())
+            }
+            _ => Error::Store(error.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        Error::Store(format!("migration failed: {error}"))
+    }
+}

@@ -1,0 +1,372 @@
+//! Host CIs in SQL: identification at `Hello` (reconciliation against the
+//! stored identifiers), listing, items, software, lifecycle and tags.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::SqlStore;
+use super::apply::join_macs;
+use super::statements::{ListQuery, Statement, insert_changes};
+use crate::cmdb::diff;
+use crate::cmdb::reconcile::{self, Candidate, Decision, HostIdentity};
+use crate::error::{Error, Result};
+use crate::store::{Attachment, Host, HostFilter, HostStore, ItemRow, SoftwareRow};
+
+const HOST_COLUMNS: &str = "id, hostname, fqdn, class, machine_id, dmi_uuid, dmi_serial, macs, os_name, os_version, \
+    kernel, arch, cpu_model, cpu_threads, memory_bytes, package_count, lifecycle, presence, agent_id, match_rule, \
+    possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at, tags, away_until, away_reason";
+
+fn identity_of(row: &AnyRow) -> std::result::Result<HostIdentity, sqlx::Error> {
+    let macs: String = row.try_get("macs")?;
+    Ok(HostIdentity {
+        machine_id: row.try_get("machine_id")?,
+        dmi_uuid: row.try_get("dmi_uuid")?,
+        dmi_serial: row.try_get("dmi_serial")?,
+        macs: macs
+            .split(',')
+            .filter(|mac| !mac.is_empty())
+            .map(String::from)
+            .collect(),
+        hostname: row.try_get("hostname")?,
+    })
+}
+
+#[async_trait]
+impl HostStore for SqlStore {
+    async fn attach_host(
+        &self,
+        agent_id: &str,
+        identity: &HostIdentity,
+        hostname: &str,
+        at: i64,
+    ) -> Result<Attachment> {
+        let identity = identity.cleaned();
+        let mut tx = self.begin_write().await?;
+        let current: Option<String> = sqlx::query("SELECT host_id FROM agents WHERE id = $1")
+            .bind(agent_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.try_get::<Option<String>, _>("host_id"))
+            .transpose()?
+            .flatten();
+        let (host_id, rule, created, duplicate) = match current {
+            Some(host_id) => (host_id, "agent".to_string(), false, None),
+            None => {
+                let mut statement = Statement::new(
+                    self.dialect,
+                    "SELECT id, machine_id, dmi_uuid, dmi_serial, macs, hostname FROM hosts WHERE (dmi_uuid <> '' AND dmi_uuid = ",
+                );
+                statement
+                    .bind(&identity.dmi_uuid)
+                    .push(") OR (dmi_serial <> '' AND dmi_serial = ")
+                    .bind(&identity.dmi_serial)
+                    .push(") OR (machine_id <> '' AND machine_id = ")
+                    .bind(&identity.machine_id)
+                    .push(") OR (hostname <> '' AND hostname = ")
+                    .bind(&identity.hostname)
+                    .push(")");
+                for mac in &identity.macs {
+                    statement.push(" OR macs LIKE ").bind(format!("%{mac}%"));
+                }
+                let rows = statement.query()?.fetch_all(&mut *tx).await?;
+                let candidates = rows
+                    .iter()
+                    .map(|row| {
+                        Ok(Candidate {
+                            host_id: row.try_get("id")?,
+                            identity: identity_of(row)?,
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+                match reconcile::decide(&identity, &candidates) {
+                    Decision::Matched { host_id, rule } => (host_id, rule.to_string(), false, None),
+                    Decision::New => (
+                        uuid::Uuid::new_v4().to_string(),
+                        "new".to_string(),
+                        true,
+                        None,
+                    ),
+                    Decision::Ambiguous { rule, host_ids } => (
+                        uuid::Uuid::new_v4().to_string(),
+                        format!("ambiguous:{rule}"),
+                        true,
+                        host_ids.into_iter().next(),
+                    ),
+                }
+            }
+        };
+        let display_name = if hostname.is_empty() {
+            identity.hostname.clone()
+        } else {
+            hostname.to_string()
+        };
+        if created {
+            sqlx::query(
+                "INSERT INTO hosts (id, hostname, machine_id, dmi_uuid, dmi_serial, macs, agent_id, match_rule, \
+                 possible_duplicate_of, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            )
+            .bind(&host_id)
+            .bind(&display_name)
+            .bind(&identity.machine_id)
+            .bind(&identity.dmi_uuid)
+            .bind(&identity.dmi_serial)
+            .bind(join_macs(&identity))
+            .bind(agent_id)
+            .bind(&rule)
+            .bind(duplicate.clone())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            // Keep the strongest identifiers the host ever had; placeholders are already blank.
+            let stored = sqlx::query("SELECT machine_id, dmi_uuid, dmi_serial, macs, hostname, lifecycle FROM hosts WHERE id = $1")
+                .bind(&host_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::Store(format!("agent {agent_id} points at missing host {host_id}")))?;
+            let previous = identity_of(&stored)?;
+            let lifecycle: String = stored.try_get("lifecycle")?;
+            let pick = |new: &str, old: &str| {
+                if new.is_empty() {
+                    old.to_string()
+                } else {
+                    new.to_string()
+                }
+            };
+            let merged = HostIdentity {
+                machine_id: pick(&identity.machine_id, &previous.machine_id),
+                dmi_uuid: pick(&identity.dmi_uuid, &previous.dmi_uuid),
+                dmi_serial: pick(&identity.dmi_serial, &previous.dmi_serial),
+                macs: if identity.macs.is_empty() {
+                    previous.macs.clone()
+                } else {
+                    identity.macs.clone()
+                },
+                hostname: pick(&display_name, &previous.hostname),
+            };
+            let fields = [
+                (
+                    "machine_id",
+                    previous.machine_id.clone(),
+                    merged.machine_id.clone(),
+                ),
+                (
+                    "dmi_uuid",
+                    previous.dmi_uuid.clone(),
+                    merged.dmi_uuid.clone(),
+                ),
+                (
+                    "dmi_serial",
+                    previous.dmi_serial.clone(),
+                    merged.dmi_serial.clone(),
+                ),
+                ("macs", join_macs(&previous), join_macs(&merged)),
+                (
+                    "hostname",
+                    previous.hostname.clone(),
+                    merged.hostname.clone(),
+                ),
+                ("lifecycle", lifecycle.clone(), "active".to_string()),
+            ];
+            let records: Vec<diff::ChangeRecord> = fields
+                .iter()
+                .filter(|(_, old, new)| old != new)
+                .map(|(field, old, new)| diff::ChangeRecord {
+                    class: "host".into(),
+                    key: String::new(),
+                    change: "changed",
+                    field: field.to_string(),
+                    old_value: Some(serde_json::Value::String(old.clone()).to_string()),
+                    new_value: Some(serde_json::Value::String(new.clone()).to_string()),
+                })
+                .collect();
+            insert_changes(&mut tx, self.dialect, &host_id, &records, at, agent_id).await?;
+            sqlx::query(
+                "UPDATE hosts SET machine_id = $1, dmi_uuid = $2, dmi_serial = $3, macs = $4, hostname = $5, \
+                 agent_id = $6, match_rule = $7, lifecycle = 'active', last_seen_at = $8 WHERE id = $9",
+            )
+            .bind(&merged.machine_id)
+            .bind(&merged.dmi_uuid)
+            .bind(&merged.dmi_serial)
+            .bind(join_macs(&merged))
+            .bind(&merged.hostname)
+            .bind(agent_id)
+            .bind(&rule)
+            .bind(at)
+            .bind(&host_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if rule != "agent" {
+            let record = diff::ChangeRecord {
+                class: "host".into(),
+                key: String::new(),
+                change: if created { "added" } else { "changed" },
+                field: "identification".into(),
+                old_value: None,
+                new_value: Some(serde_json::json!({ "rule": rule, "agent_id": agent_id, "possible_duplicate_of": duplicate }).to_string()),
+            };
+            insert_changes(
+                &mut tx,
+                self.dialect,
+                &host_id,
+                std::slice::from_ref(&record),
+                at,
+                agent_id,
+            )
+            .await?;
+        }
+        sqlx::query("UPDATE agents SET host_id = $1, last_seen_at = $2 WHERE id = $3")
+            .bind(&host_id)
+            .bind(at)
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Attachment {
+            host_id,
+            rule,
+            created,
+            possible_duplicate_of: duplicate,
+        })
+    }
+
+    async fn hosts(&self, filter: &HostFilter) -> Result<Vec<Host>> {
+        let mut list = ListQuery::new(self.dialect, &format!("SELECT {HOST_COLUMNS} FROM hosts"));
+        list.after("id", filter.after.as_deref());
+        if let Some(name) = &filter.name {
+            let pattern = format!("%{}%", name.to_lowercase());
+            list.and()
+                .push("(LOWER(hostname) LIKE ")
+                .bind(pattern.clone())
+                .push(" OR LOWER(fqdn) LIKE ")
+                .bind(pattern)
+                .push(")");
+        }
+        list.equals("lifecycle", filter.lifecycle.as_deref());
+        Ok(list
+            .page("id", filter.limit)
+            .query_as::<Host>()?
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn host(&self, host_id: &str) -> Result<Option<Host>> {
+        let sql = format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = $1");
+        Ok(sqlx::query_as::<_, Host>(AssertSqlSafe(sql))
+            .bind(host_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn host_items(&self, host_id: &str) -> Result<Vec<ItemRow>> {
+        Ok(sqlx::query_as::<_, ItemRow>(
+            "SELECT class, item_key, name, attrs, first_seen_at, updated_at FROM ci_items WHERE host_id = $1 \
+             ORDER BY class, item_key",
+        )
+        .bind(host_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn software(&self, name: Option<&str>) -> Result<Vec<SoftwareRow>> {
+        let base = "SELECT i.host_id AS host_id, i.name AS name, i.attrs AS attrs FROM ci_items i JOIN hosts h ON h.id = i.host_id \
+                    WHERE i.class = 'software' AND h.lifecycle <> 'retired'";
+        let rows = match name {
+            Some(name) => {
+                sqlx::query(AssertSqlSafe(format!("{base} AND i.name = $1")))
+                    .bind(name)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(base.to_string()))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let attrs: String = row.try_get("attrs")?;
+            let value: serde_json::Value =
+                serde_json::from_str(&attrs).unwrap_or(serde_json::Value::Null);
+            let text = |key: &str| {
+                value
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            out.push(SoftwareRow {
+                host_id: row.try_get("host_id")?,
+                name: row.try_get("name")?,
+                version: text("version"),
+                arch: text("arch"),
+                manager: text("manager"),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn update_lifecycle(
+        &self,
+        now: i64,
+        stale_after_ms: i64,
+        retire_after_ms: i64,
+    ) -> Result<(usize, usize)> {
+        let mut tx = self.begin_write().await?;
+        let mut counts = [0usize; 2];
+        for (index, (from, to, cutoff)) in [
+            ("active", "stale", now - stale_after_ms),
+            ("stale", "retired", now - retire_after_ms),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let rows =
+                sqlx::query("SELECT id FROM hosts WHERE lifecycle = $1 AND last_seen_at < $2")
+                    .bind(from)
+                    .bind(cutoff)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for row in rows {
+                let host_id: String = row.try_get("id")?;
+                sqlx::query("UPDATE hosts SET lifecycle = $1 WHERE id = $2")
+                    .bind(to)
+                    .bind(&host_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let record = diff::ChangeRecord {
+                    class: "host".into(),
+                    key: String::new(),
+                    change: "changed",
+                    field: "lifecycle".into(),
+                    old_value: Some(serde_json::Value::String(from.into()).to_string()),
+                    new_value: Some(serde_json::Value::String(to.into()).to_string()),
+                };
+                insert_changes(
+                    &mut tx,
+                    self.dialect,
+                    &host_id,
+                    std::slice::from_ref(&record),
+                    now,
+                    "collector",
+                )
+                .await?;
+                counts[index] += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok((counts[0], counts[1]))
+    }
+
+    async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool> {
+        let row = sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2")
+            .bind(tags)
+            .bind(host_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(row.rows_affected() > 0)
+    }
+}

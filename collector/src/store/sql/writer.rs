@@ -1,0 +1,231 @@
+//! Group commit of the ingest writes (inventory change sets and health
+//! samples).
+//!
+//! Sessions hand their writes to writer tasks instead of each opening its
+//! own transaction. A writer takes every write waiting at that moment (up to
+//! [`MAX_BATCH_WRITES`] writes or [`MAX_BATCH_ITEMS`] items) and applies
+//! them in one transaction, so one commit — one WAL sync on SQLite — covers
+//! many agents' messages, and on SQLite one connection holds the write lock
+//! instead of several waiting in its busy handler. Each write still answers
+//! on its own: if any write of a batch fails, the batch is rolled back and
+//! every write of it is applied again in a transaction of its own, so one
+//! bad write never fails or loses another agent's.
+//!
+//! SQLite gets one writer (it serialises writers anyway); PostgreSQL gets
+//! [`POSTGRES_WRITERS`](super::dialect::POSTGRES_WRITERS), which take
+//! batches off the same queue ([`Dialect::writers`]). Writes of one
+//! agent never race: a session waits for each apply before sending the next.
+
+use std::sync::Arc;
+
+use sqlx::{AnyConnection, AnyPool};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::apply;
+use super::dialect::Dialect;
+use crate::error::{Error, Result};
+use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
+
+/// Most writes in one transaction.
+pub const MAX_BATCH_WRITES: usize = 256;
+/// Most inventory items in one transaction (a batch closes once past it):
+/// about a dozen full snapshots, so other writers (sessions attaching,
+/// heartbeats, the API) wait a fraction of a second for the write lock.
+pub const MAX_BATCH_ITEMS: usize = 10_000;
+/// Writes waiting for a writer before senders wait too (back-pressure).
+const QUEUE: usize = 1024;
+
+/// One write and where its answer goes.
+struct Write {
+    op: Op,
+    reply: oneshot::Sender<Result<Applied>>,
+}
+
+enum Op {
+    Inventory {
+        context: ApplyContext,
+        change: InventoryChange,
+    },
+    Health {
+        context: ApplyContext,
+        sampled_at: i64,
+        data: String,
+    },
+}
+
+enum Applied {
+    Inventory(ApplyOutcome),
+    Health(bool),
+}
+
+impl Op {
+    fn weight(&self) -> usize {
+        match self {
+            Op::Inventory { change, .. } => 1 + change.items.len() + change.removed.len(),
+            Op::Health { .. } => 1,
+        }
+    }
+
+    async fn apply(&self, connection: &mut AnyConnection, dialect: Dialect) -> Result<Applied> {
+        match self {
+            Op::Inventory { context, change } => {
+                apply::apply_inventory(connection, dialect, context, change)
+                    .await
+                    .map(Applied::Inventory)
+            }
+            Op::Health {
+                context,
+                sampled_at,
+                data,
+            } => apply::record_health(connection, context, *sampled_at, data)
+                .await
+                .map(Applied::Health),
+        }
+    }
+}
+
+/// The handle through which the store queues writes.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Write>,
+}
+
+impl Writer {
+    /// Starts the writer tasks of `pool`; they end when every handle is dropped.
+    pub(crate) fn start(pool: AnyPool, dialect: Dialect) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..dialect.writers() {
+            tokio::spawn(work(pool.clone(), dialect, receiver.clone()));
+        }
+        Self { queue }
+    }
+
+    async fn submit(&self, op: Op) -> Result<Applied> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Write { op, reply })
+            .await
+            .map_err(|_| Error::Store("the store's writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Store("the store's writer stopped before answering".into()))?
+    }
+
+    /// Applies an inventory change set (see `Store::apply_inventory`).
+    pub(crate) async fn apply_inventory(
+        &self,
+        context: &ApplyContext,
+        change: InventoryChange,
+    ) -> Result<ApplyOutcome> {
+        match self
+            .submit(Op::Inventory {
+                context: context.clone(),
+                change,
+            })
+            .await?
+        {
+            Applied::Inventory(outcome) => Ok(outcome),
+            Applied::Health(_) => Err(Error::Internal("writer answered the wrong write".into())),
+        }
+    }
+
+    /// Stores a health sample (see `Store::record_health`).
+    pub(crate) async fn record_health(
+        &self,
+        context: &ApplyContext,
+        sampled_at: i64,
+        data: &str,
+    ) -> Result<bool> {
+        match self
+            .submit(Op::Health {
+                context: context.clone(),
+                sampled_at,
+                data: data.to_string(),
+            })
+            .await?
+        {
+            Applied::Health(stored) => Ok(stored),
+            Applied::Inventory(_) => Err(Error::Internal("writer answered the wrong write".into())),
+        }
+    }
+}
+
+async fn work(pool: AnyPool, dialect: Dialect, receiver: Arc<Mutex<mpsc::Receiver<Write>>>) {
+    loop {
+        let batch = {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            let mut weight = first.op.weight();
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH_WRITES && weight < MAX_BATCH_ITEMS {
+                match receiver.try_recv() {
+                    Ok(write) => {
+                        weight += write.op.weight();
+                        batch.push(write);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        run_batch(&pool, dialect, batch).await;
+    }
+}
+
+async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Write>) {
+    let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|w| (w.op, w.reply)).unzip();
+    let results = match apply_together(pool, dialect, &ops).await {
+        Ok(results) => results,
+        Err(error) if ops.len() == 1 => vec![Err(error)],
+        Err(error) => {
+            tracing::debug!(error = %error, writes = ops.len(), "batched write failed; applying its writes one by one");
+            let mut results = Vec::with_capacity(ops.len());
+            for op in &ops {
+                results.push(apply_alone(pool, dialect, op).await);
+            }
+            results
+        }
+    };
+    for (reply, result) in replies.into_iter().zip(results) {
+        // A session that went away no longer waits for its answer.
+        let _ = reply.send(result);
+    }
+}
+
+/// Applies `ops` in one transaction; any failure fails (and rolls back) all.
+async fn apply_together(
+    pool: &AnyPool,
+    dialect: Dialect,
+    ops: &[Op],
+) -> Result<Vec<Result<Applied>>> {
+    let mut tx = dialect.begin_write(pool).await?;
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op.apply(&mut tx, dialect).await {
+            Ok(applied) => results.push(Ok(applied)),
+            Err(error) => {
+                tx.rollback().await?;
+                return Err(error);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn apply_alone(pool: &AnyPool, dialect: Dialect, op: &Op) -> Result<Applied> {
+    let mut tx = dialect.begin_write(pool).await?;
+    match op.apply(&mut tx, dialect).await {
+        Ok(applied) => {
+            tx.commit().await?;
+            Ok(applied)
+        }
+        Err(error) => {
+            tx.rollback().await?;
+            Err(error)
+        }
+    }
+}

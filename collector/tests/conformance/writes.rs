@@ -1,0 +1,190 @@
+//! The ingest writes under load: health samples, large snapshots, and group
+//! commit with a failing write among many.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rollcall_collector::cmdb::diff::CiItem;
+use rollcall_collector::store::{ChangeFilter, InventoryChange, Seen, Store};
+
+use super::cases::{NOW, attached, context, package};
+
+pub async fn health_samples_are_stored_once(store: Arc<dyn Store>) {
+    let host = attached(&store, "h1").await;
+    assert!(
+        store
+            .record_health(&context("h1", &host, 1, NOW), NOW, "{\"cpu_percent\":1}")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_health(&context("h1", &host, 1, NOW), NOW, "{\"cpu_percent\":1}")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_health(
+                &context("h1", &host, 2, NOW + 60_000),
+                NOW + 60_000,
+                "{\"cpu_percent\":2}"
+            )
+            .await
+            .unwrap()
+    );
+    let samples = store.health_samples(&host, 10).await.unwrap();
+    assert_eq!(
+        samples.iter().map(|(at, _)| *at).collect::<Vec<_>>(),
+        vec![NOW + 60_000, NOW]
+    );
+}
+
+/// A snapshot larger than one multi-row INSERT (100 rows) lands whole, with
+/// one history record per item, and its items keep their own attributes.
+pub async fn large_snapshots_are_written_in_full(store: Arc<dyn Store>) {
+    let host = attached(&store, "big").await;
+    let items: Vec<CiItem> = (0..250)
+        .map(|i| package(&format!("pkg{i:03}"), &format!("1.{i}")))
+        .collect();
+    let outcome = store
+        .apply_inventory(
+            &context("big", &host, 1, NOW),
+            InventoryChange {
+                full: true,
+                items,
+                removed: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.added, outcome.changed, outcome.removed),
+        (250, 0, 0)
+    );
+    assert_eq!(store.host(&host).await.unwrap().unwrap().package_count, 250);
+    let stored = store.host_items(&host).await.unwrap();
+    assert_eq!(stored.len(), 250);
+    let pkg199 = stored
+        .iter()
+        .find(|item| item.item_key == "pkg199:amd64")
+        .unwrap();
+    assert_eq!(pkg199.name, "pkg199");
+    assert!(pkg199.attrs.contains("\"1.199\""), "{}", pkg199.attrs);
+    assert_eq!(pkg199.first_seen_at, NOW);
+    let changes = store
+        .changes(&ChangeFilter {
+            host_id: Some(host.clone()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let added: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| {
+            c.class == "software" && c.change == "added" && c.source == "big" && c.at == NOW
+        })
+        .map(|c| c.item_key.as_str())
+        .collect();
+    assert_eq!(added.len(), 250);
+    assert!(added.contains("pkg000:amd64") && added.contains("pkg249:amd64"));
+}
+
+/// Many agents' writes at once share transactions (group commit); a write
+/// that fails — here an agent the store does not know — fails alone, and
+/// every other write lands exactly once, with its history and counts.
+pub async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
+    let mut hosts = Vec::new();
+    for n in 0..24 {
+        let id = format!("c{n}");
+        hosts.push((id.clone(), attached(&store, &id).await));
+    }
+    let mut writes = Vec::new();
+    for (n, (agent_id, host_id)) in hosts.iter().enumerate() {
+        let store = store.clone();
+        let context = context(agent_id, host_id, 1, NOW);
+        let change = InventoryChange {
+            full: true,
+            items: (0..=n).map(|i| package(&format!("p{i}"), "1")).collect(),
+            removed: vec![],
+        };
+        writes.push(tokio::spawn(async move {
+            store.apply_inventory(&context, change).await
+        }));
+    }
+    let unknown = {
+        let store = store.clone();
+        let context = context("nobody", &hosts[0].1, 1, NOW);
+        tokio::spawn(async move {
+            store
+                .apply_inventory(
+                    &context,
+                    InventoryChange {
+                        full: true,
+                        items: vec![package("evil", "1")],
+                        removed: vec![],
+                    },
+                )
+                .await
+        })
+    };
+    let health = {
+        let store = store.clone();
+        let context = context(&hosts[1].0, &hosts[1].1, 2, NOW);
+        tokio::spawn(async move { store.record_health(&context, NOW, "{}").await })
+    };
+    for (n, write) in writes.into_iter().enumerate() {
+        let outcome = write.await.unwrap().unwrap();
+        assert_eq!((outcome.duplicate, outcome.added), (false, n + 1));
+    }
+    let error = unknown.await.unwrap().unwrap_err().to_string();
+    assert!(error.contains("nobody"), "{error}");
+    assert!(health.await.unwrap().unwrap());
+    for (n, (_, host_id)) in hosts.iter().enumerate() {
+        let host = store.host(host_id).await.unwrap().unwrap();
+        assert_eq!(host.package_count, n as i64 + 1);
+        assert_eq!(store.host_items(host_id).await.unwrap().len(), n + 1);
+    }
+    let evil = store.software(Some("evil")).await.unwrap();
+    assert!(evil.is_empty(), "the failed write left nothing: {evil:?}");
+    // A delta adding and removing packages keeps the count right, and a
+    // replay of it (same sequence number) changes nothing.
+    let (agent_id, host_id) = &hosts[3];
+    let delta = InventoryChange {
+        full: false,
+        items: vec![package("new", "1"), package("p0", "2")],
+        removed: vec![
+            ("software".into(), "p1:amd64".into()),
+            ("software".into(), "p2:amd64".into()),
+        ],
+    };
+    let outcome = store
+        .apply_inventory(&context(agent_id, host_id, 2, NOW + 1), delta.clone())
+        .await
+        .unwrap();
+    assert_eq!((outcome.added, outcome.changed, outcome.removed), (1, 1, 2));
+    assert_eq!(store.host(host_id).await.unwrap().unwrap().package_count, 3);
+    let replay = store
+        .apply_inventory(&context(agent_id, host_id, 2, NOW + 2), delta)
+        .await
+        .unwrap();
+    assert!(replay.duplicate);
+    assert_eq!(store.host(host_id).await.unwrap().unwrap().package_count, 3);
+    // Batched liveness moves sequence numbers forward only.
+    store
+        .record_seen(&[
+            Seen::new(agent_id, host_id, 1, NOW + 10),
+            Seen::new(&hosts[4].0, &hosts[4].1, 7, NOW + 10),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.agent(agent_id).await.unwrap().unwrap().last_seq, 2);
+    let moved = store.agent(&hosts[4].0).await.unwrap().unwrap();
+    assert_eq!((moved.last_seq, moved.last_seen_at), (7, Some(NOW + 10)));
+    assert_eq!(
+        store.host(&hosts[4].1).await.unwrap().unwrap().last_seen_at,
+        NOW + 10
+    );
+}
