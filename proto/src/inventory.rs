@@ -92,13 +92,7 @@ pub const SECTIONS: [SectionSpec; 14] = [
         section: Section::Disks,
         class: "disk",
         singleton: false,
-        items: |inventory, sink| {
-            sink.many(
-                &inventory.disks,
-                |disk| disk.name.clone(),
-                |disk| disk.name.clone(),
-            )
-        },
+        items: |inventory, sink| sink.keyed(&inventory.disks, |disk| disk.name.clone()),
         set: |inventory, value| inventory.disks.extend(value.decode()),
         clear: |inventory| inventory.disks.clear(),
     },
@@ -107,11 +101,9 @@ pub const SECTIONS: [SectionSpec; 14] = [
         class: "filesystem",
         singleton: false,
         items: |inventory, sink| {
-            sink.many(
-                &inventory.filesystems,
-                |filesystem| filesystem.mount_point.clone(),
-                |filesystem| filesystem.mount_point.clone(),
-            )
+            sink.keyed(&inventory.filesystems, |filesystem| {
+                filesystem.mount_point.clone()
+            })
         },
         set: |inventory, value| inventory.filesystems.extend(value.decode()),
         clear: |inventory| inventory.filesystems.clear(),
@@ -121,11 +113,7 @@ pub const SECTIONS: [SectionSpec; 14] = [
         class: "network_adapter",
         singleton: false,
         items: |inventory, sink| {
-            sink.many(
-                &inventory.interfaces,
-                |interface| interface.name.clone(),
-                |interface| interface.name.clone(),
-            )
+            sink.keyed(&inventory.interfaces, |interface| interface.name.clone())
         },
         set: |inventory, value| inventory.interfaces.extend(value.decode()),
         clear: |inventory| inventory.interfaces.clear(),
@@ -156,13 +144,7 @@ pub const SECTIONS: [SectionSpec; 14] = [
         section: Section::Services,
         class: "service",
         singleton: false,
-        items: |inventory, sink| {
-            sink.many(
-                &inventory.services,
-                |service| service.name.clone(),
-                |service| service.name.clone(),
-            )
-        },
+        items: |inventory, sink| sink.keyed(&inventory.services, |service| service.name.clone()),
         set: |inventory, value| inventory.services.extend(value.decode()),
         clear: |inventory| inventory.services.clear(),
     },
@@ -182,13 +164,7 @@ pub const SECTIONS: [SectionSpec; 14] = [
         section: Section::Users,
         class: "user",
         singleton: false,
-        items: |inventory, sink| {
-            sink.many(
-                &inventory.users,
-                |user| user.name.clone(),
-                |user| user.name.clone(),
-            )
-        },
+        items: |inventory, sink| sink.keyed(&inventory.users, |user| user.name.clone()),
         set: |inventory, value| inventory.users.extend(value.decode()),
         clear: |inventory| inventory.users.clear(),
     },
@@ -196,13 +172,7 @@ pub const SECTIONS: [SectionSpec; 14] = [
         section: Section::Groups,
         class: "group",
         singleton: false,
-        items: |inventory, sink| {
-            sink.many(
-                &inventory.groups,
-                |group| group.name.clone(),
-                |group| group.name.clone(),
-            )
-        },
+        items: |inventory, sink| sink.keyed(&inventory.groups, |group| group.name.clone()),
         set: |inventory, value| inventory.groups.extend(value.decode()),
         clear: |inventory| inventory.groups.clear(),
     },
@@ -308,6 +278,11 @@ impl ItemSink<'_> {
         if let Some(value) = value {
             self.push(String::new(), name(value), value);
         }
+    }
+
+    /// List items whose key is also their display name.
+    fn keyed<M: Message + Serialize>(&mut self, values: &[M], key: fn(&M) -> String) {
+        self.many(values, key, key);
     }
 
     fn many<M: Message + Serialize>(
