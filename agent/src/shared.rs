@@ -41,7 +41,9 @@ impl Intervals {
 
 /// What sits behind the lock.
 pub(crate) struct Inner {
+    /// Messages not acknowledged yet, on disk.
     pub(crate) spool: Spool,
+    /// Where the next sequence number comes from.
     pub(crate) seq: SequenceAllocator,
     /// The current session's stream, if one is established.
     pub(crate) outbound: Option<mpsc::UnboundedSender<AgentMessage>>,
@@ -95,13 +97,17 @@ impl Inner {
 
 /// Everything the agent's tasks share.
 pub(crate) struct Shared {
+    /// The agent's configuration.
     pub(crate) config: AgentConfig,
+    /// The spool, sequence numbers and session stream; see [`Shared::lock`].
     pub(crate) inner: Mutex<Inner>,
     /// The collector asked for a full inventory.
     pub(crate) full_inventory: Notify,
     /// The collector acknowledged something.
     pub(crate) acked: Notify,
+    /// The intervals in effect; the producers and the heartbeat watch it.
     pub(crate) intervals: watch::Sender<Intervals>,
+    /// Where inventory comes from.
     pub(crate) platform: Arc<LinuxPlatform>,
 }
 
