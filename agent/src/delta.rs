@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use prost::Message;
-use rollcall_proto::inventory::{Item, digests, flatten, is_singleton};
+use rollcall_proto::inventory::{
+    self, Item, ItemValue, SECTIONS, digests, flatten, is_singleton, set_item,
+};
 use rollcall_proto::v1::{Inventory, InventoryDelta, RemovedItem, Section};
 
 /// The change from `previous` to `current`, or `None` when no section
@@ -45,7 +46,11 @@ pub fn diff(previous: &Inventory, current: &Inventory) -> Option<InventoryDelta>
         if is_singleton(item.section) {
             changed_sections.push(item.section as i32);
         }
-        insert_item(&mut upserts, item.section, &item.encoded);
+        set_item(
+            &mut upserts,
+            item.section,
+            ItemValue::Encoded(&item.encoded),
+        );
     }
     for item in &before {
         if after_by_key.contains_key(&(item.section as i32, item.key.as_str())) {
@@ -82,16 +87,18 @@ pub fn diff(previous: &Inventory, current: &Inventory) -> Option<InventoryDelta>
 pub fn apply(base: &mut Inventory, delta: &InventoryDelta) {
     let empty = Inventory::default();
     let upserts = delta.upserts.as_ref().unwrap_or(&empty);
+    let upserted = flatten(upserts);
 
     for section in &delta.changed_sections {
-        match Section::try_from(*section) {
-            Ok(Section::Identity) => base.identity.clone_from(&upserts.identity),
-            Ok(Section::System) => base.system.clone_from(&upserts.system),
-            Ok(Section::Os) => base.os.clone_from(&upserts.os),
-            Ok(Section::Cpu) => base.cpu.clone_from(&upserts.cpu),
-            Ok(Section::Memory) => base.memory.clone_from(&upserts.memory),
-            Ok(Section::Network) => base.network.clone_from(&upserts.network),
-            _ => {}
+        if let Some(spec) = Section::try_from(*section).ok().and_then(inventory::spec)
+            && spec.singleton
+        {
+            spec.clear(base);
+        }
+    }
+    for item in upserted.iter().filter(|item| is_singleton(item.section)) {
+        if delta.changed_sections.contains(&(item.section as i32)) {
+            set_item(base, item.section, ItemValue::Encoded(&item.encoded));
         }
     }
 
@@ -105,22 +112,17 @@ pub fn apply(base: &mut Inventory, delta: &InventoryDelta) {
     for removed in &delta.removed {
         merged.remove(&(removed.section, removed.key.clone()));
     }
-    for item in flatten(upserts) {
+    for item in upserted {
         if !is_singleton(item.section) {
             merged.insert((item.section as i32, item.key), item.encoded);
         }
     }
-    base.disks.clear();
-    base.filesystems.clear();
-    base.interfaces.clear();
-    base.packages.clear();
-    base.services.clear();
-    base.sockets.clear();
-    base.users.clear();
-    base.groups.clear();
+    for spec in SECTIONS.iter().filter(|spec| !spec.singleton) {
+        spec.clear(base);
+    }
     for ((section, _), encoded) in &merged {
         if let Ok(section) = Section::try_from(*section) {
-            insert_item(base, section, encoded);
+            set_item(base, section, ItemValue::Encoded(encoded));
         }
     }
 
@@ -129,33 +131,6 @@ pub fn apply(base: &mut Inventory, delta: &InventoryDelta) {
     }
     if upserts.collected_at_ms != 0 {
         base.collected_at_ms = upserts.collected_at_ms;
-    }
-}
-
-/// Decodes one flattened item and stores it in its section of `inventory`
-/// (a singleton replaces the section, a list item is appended). Encodings
-/// come from `flatten`, so decoding cannot fail in practice; a failure
-/// skips the item.
-fn insert_item(inventory: &mut Inventory, section: Section, encoded: &[u8]) {
-    fn decode<M: Message + Default>(encoded: &[u8]) -> Option<M> {
-        M::decode(encoded).ok()
-    }
-    match section {
-        Section::Identity => inventory.identity = decode(encoded),
-        Section::System => inventory.system = decode(encoded),
-        Section::Os => inventory.os = decode(encoded),
-        Section::Cpu => inventory.cpu = decode(encoded),
-        Section::Memory => inventory.memory = decode(encoded),
-        Section::Network => inventory.network = decode(encoded),
-        Section::Disks => inventory.disks.extend(decode(encoded)),
-        Section::Filesystems => inventory.filesystems.extend(decode(encoded)),
-        Section::Interfaces => inventory.interfaces.extend(decode(encoded)),
-        Section::Packages => inventory.packages.extend(decode(encoded)),
-        Section::Services => inventory.services.extend(decode(encoded)),
-        Section::Sockets => inventory.sockets.extend(decode(encoded)),
-        Section::Users => inventory.users.extend(decode(encoded)),
-        Section::Groups => inventory.groups.extend(decode(encoded)),
-        Section::Unspecified => {}
     }
 }
 

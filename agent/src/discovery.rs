@@ -57,6 +57,14 @@ impl Platform for LinuxPlatform {
     }
 }
 
+/// The kernel's host name under `root` (`proc/sys/kernel/hostname`), or ""
+/// if unreadable: what the agent names itself before its first inventory.
+pub fn local_hostname(root: &Path) -> String {
+    std::fs::read_to_string(root.join("proc/sys/kernel/hostname"))
+        .map(|name| name.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Collects the inventory of the Linux host whose files live under `root`.
 pub fn collect_inventory(root: &Path) -> Inventory {
     let root = HostRoot::new(root);

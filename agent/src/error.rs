@@ -27,6 +27,17 @@ pub enum Error {
     /// The spool failed.
     #[error("spool: {0}")]
     Spool(String),
+    /// A planned stop could not be requested.
+    #[error("{0}")]
+    Stop(String),
+    /// A file the agent needs could not be created or written.
+    #[error("{what}: {source}")]
+    File {
+        /// Which file (`pid file`, `state directory`, …).
+        what: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// An I/O operation failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

@@ -1,15 +1,20 @@
 //! Rollcall agent library: discovery of inventory and health on the local
 //! host (`discovery`, `health`, `checks`), inventory deltas (`delta`),
-//! enrollment (`enroll`), the on-disk spool (`spool`, `state`) and the
-//! session with the collector (`transport`).
+//! enrollment (`enroll`), the on-disk spool (`spool`) and what else survives
+//! a restart (`durable`), and the runtime: the producer loops (`runtime`),
+//! the session with the collector (`session`) and planned stops (`stop`),
+//! which share one lock-guarded state (`shared`).
 
 pub mod checks;
 pub mod config;
 pub mod delta;
 pub mod discovery;
+pub mod durable;
 pub mod enroll;
 pub mod error;
 pub mod health;
+pub mod runtime;
+pub mod session;
+mod shared;
 pub mod spool;
-pub mod state;
-pub mod transport;
+pub mod stop;

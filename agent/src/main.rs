@@ -1,5 +1,6 @@
 //! `rollcall-agent`: enroll with a collector, run, print the local
-//! inventory, or stop with a planned-absence notice.
+//! inventory, or stop with a planned-absence notice. Parses the command
+//! line, starts tracing, loads the configuration and calls the library.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,8 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use rollcall_agent::config::AgentConfig;
-use rollcall_agent::discovery::Platform;
-use rollcall_agent::transport::{StopRequest, stop_request_path};
+use rollcall_agent::discovery::{self, Platform};
+use rollcall_agent::error::Error;
+use rollcall_agent::stop::{self, StopRequest};
+use rollcall_agent::{enroll, runtime};
 
 #[derive(Parser)]
 #[command(
@@ -106,18 +109,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let executor = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(2)
         .build()
     {
-        Ok(runtime) => runtime,
+        Ok(executor) => executor,
         Err(error) => {
             eprintln!("rollcall-agent: cannot start runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli.command, config));
+    let result = executor.block_on(run(cli.command, config));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -127,117 +130,52 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: AgentConfig) -> Result<(), String> {
+async fn run(command: Command, config: AgentConfig) -> Result<(), Error> {
     match command {
         Command::Enroll {
             collector,
             token,
             ca_fingerprint,
         } => {
-            let hostname = std::fs::read_to_string(config.root.join("proc/sys/kernel/hostname"))
-                .map(|name| name.trim().to_string())
-                .unwrap_or_default();
-            let enrollment = rollcall_agent::enroll::enroll(
+            let hostname = discovery::local_hostname(&config.root);
+            let enrollment = enroll::enroll(
                 &collector,
                 &token,
                 &ca_fingerprint,
                 &config.state_dir,
                 &hostname,
             )
-            .await
-            .map_err(|error| error.to_string())?;
+            .await?;
             println!(
                 "enrolled as agent {} with {}",
                 enrollment.agent_id, enrollment.collector
             );
             println!("credentials stored in {}", config.state_dir.display());
-            Ok(())
         }
-        Command::Run => {
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let signal_token = shutdown.clone();
-            tokio::spawn(async move {
-                wait_for_signal().await;
-                signal_token.cancel();
-            });
-            std::fs::create_dir_all(&config.state_dir)
-                .map_err(|error| format!("state directory: {error}"))?;
-            let pid_path = config.state_dir.join("agent.pid");
-            std::fs::write(&pid_path, std::process::id().to_string())
-                .map_err(|error| format!("pid file: {error}"))?;
-            let result = rollcall_agent::transport::run(config, shutdown)
-                .await
-                .map_err(|error| error.to_string());
-            let _ = std::fs::remove_file(pid_path);
-            result
-        }
+        Command::Run => runtime::run_until_signalled(config).await?,
         Command::Inventory { format } => {
-            let root = config.root.clone();
-            let inventory = tokio::task::spawn_blocking(move || {
-                rollcall_agent::discovery::LinuxPlatform::new(root).inventory()
-            })
-            .await
-            .map_err(|error| error.to_string())?;
+            let inventory = discovery::LinuxPlatform::new(config.root).inventory();
             let text = match format {
                 Format::Json => serde_json::to_string(&inventory),
                 Format::Pretty => serde_json::to_string_pretty(&inventory),
             }
-            .map_err(|error| error.to_string())?;
+            .map_err(std::io::Error::from)?;
             println!("{text}");
-            Ok(())
         }
         Command::Stop {
             reason,
             back_within,
             pid,
         } => {
-            let pid = match pid {
-                Some(pid) => pid,
-                None => std::fs::read_to_string(config.state_dir.join("agent.pid"))
-                    .map_err(|_| {
-                        format!(
-                            "no running agent found (no agent.pid in {})",
-                            config.state_dir.display()
-                        )
-                    })?
-                    .trim()
-                    .parse()
-                    .map_err(|_| "agent.pid is damaged".to_string())?,
-            };
             let request = StopRequest {
                 reason,
                 back_within_s: back_within,
             };
-            let json = serde_json::to_string(&request).map_err(|error| error.to_string())?;
-            std::fs::write(stop_request_path(&config.state_dir), json)
-                .map_err(|error| format!("stop request: {error}"))?;
-            let status = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .map_err(|error| format!("cannot signal agent {pid}: {error}"))?;
-            if !status.success() {
-                let _ = std::fs::remove_file(stop_request_path(&config.state_dir));
-                return Err(format!("agent process {pid} is not running"));
-            }
+            let pid = stop::request_stop(&config.state_dir, pid, &request)?;
             println!("asked agent {pid} to stop (planned, back within {back_within}s)");
-            Ok(())
         }
     }
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -875,7 +875,7 @@ pub async fn quickstart(
         ..Default::default()
     };
     let agent_shutdown = shutdown.child_token();
-    let agent = tokio::spawn(rollcall_agent::transport::run(agent_config, agent_shutdown));
+    let agent = tokio::spawn(rollcall_agent::runtime::run(agent_config, agent_shutdown));
     print_where_to_look(&data_dir, &running, &admin_token);
     let _ = tokio::signal::ctrl_c().await;
     let _ = std::io::Write::write_all(&mut std::io::stdout(), b"stopping\n");

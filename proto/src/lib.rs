@@ -2,9 +2,9 @@
 //! client and server for the agent-facing service, plus small helpers shared
 //! by the agent and the collector.
 
-#![allow(missing_docs)]
-
-/// Generated code for the `rollcall.v1` package.
+/// Generated code for the `rollcall.v1` package (documented in
+/// `protos/rollcall/v1/rollcall.proto`; prost copies only some comments).
+#[allow(missing_docs)]
 pub mod v1 {
     tonic::include_proto!("rollcall.v1");
 }

@@ -1,7 +1,7 @@
 //! The digest check of a reconnecting agent: the inventory a host's stored
 //! items describe, and the sections whose digests differ from the agent's.
 
-use rollcall_proto::inventory;
+use rollcall_proto::inventory::{self, ItemValue};
 use rollcall_proto::v1::{Inventory, Section, SectionDigest};
 
 use crate::store::ItemRow;
@@ -11,31 +11,10 @@ use crate::store::ItemRow;
 /// Items whose stored attributes no longer parse are left out, which makes
 /// their section differ and brings a full snapshot that overwrites them.
 pub fn rebuild_inventory(rows: &[ItemRow]) -> Inventory {
-    fn parse<T: serde::de::DeserializeOwned>(attrs: &str) -> Option<T> {
-        serde_json::from_str(attrs).ok()
-    }
     let mut rebuilt = Inventory::default();
     for row in rows {
-        let Some(section) = inventory::section_for_class(&row.class) else {
-            continue;
-        };
-        let attrs = row.attrs.as_str();
-        match section {
-            Section::Identity => rebuilt.identity = parse(attrs),
-            Section::System => rebuilt.system = parse(attrs),
-            Section::Os => rebuilt.os = parse(attrs),
-            Section::Cpu => rebuilt.cpu = parse(attrs),
-            Section::Memory => rebuilt.memory = parse(attrs),
-            Section::Network => rebuilt.network = parse(attrs),
-            Section::Disks => rebuilt.disks.extend(parse(attrs)),
-            Section::Filesystems => rebuilt.filesystems.extend(parse(attrs)),
-            Section::Interfaces => rebuilt.interfaces.extend(parse(attrs)),
-            Section::Packages => rebuilt.packages.extend(parse(attrs)),
-            Section::Services => rebuilt.services.extend(parse(attrs)),
-            Section::Sockets => rebuilt.sockets.extend(parse(attrs)),
-            Section::Users => rebuilt.users.extend(parse(attrs)),
-            Section::Groups => rebuilt.groups.extend(parse(attrs)),
-            Section::Unspecified => {}
+        if let Some(section) = inventory::section_for_class(&row.class) {
+            inventory::set_item(&mut rebuilt, section, ItemValue::Json(&row.attrs));
         }
     }
     rebuilt

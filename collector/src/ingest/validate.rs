@@ -69,7 +69,7 @@ pub fn host_identity(identity: &Identity) -> Result<HostIdentity> {
 
 fn items(inventory: &Inventory, only_singletons: Option<&[Section]>) -> Result<Vec<CiItem>> {
     let flat = inventory::flatten(inventory);
-    let mut counts = [0usize; 16];
+    let mut counts = [0usize; inventory::SECTIONS.len() + 1];
     let mut out = Vec::with_capacity(flat.len());
     for item in flat {
         let index = item.section as usize;

@@ -1,5 +1,6 @@
-//! Small durable agent state: the sequence-number reservation and the
-//! inventory baseline that deltas are computed against.
+//! What the agent keeps on disk between runs besides the spool: the
+//! sequence-number reservation and the inventory baseline that deltas are
+//! computed against.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
