@@ -63,13 +63,17 @@ impl Column {
     }
 }
 
-/// Writes `text` to standard output. A closed pipe (`| head`) is an error
-/// the caller returns, not a panic as with `println!`.
+/// Writes `text` to standard output. A reader that went away (`| head`)
+/// ends the command quietly, as with any Unix filter, instead of the panic
+/// `println!` gives; any other write error is returned.
 pub fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(CliError::Stdout)
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::Stdout(error))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Renders the `items` of an API list answer in `format`.
