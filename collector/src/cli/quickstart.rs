@@ -44,12 +44,12 @@ pub async fn run(data_dir: PathBuf, grpc_listen: SocketAddr, api_listen: SocketA
     let grpc_url = format!("https://{}", running.grpc_address);
     if rollcall_agent::enroll::load_credentials(&agent_dir).is_err() {
         let agent_id = enroll_local_agent(&running, &grpc_url, &agent_dir).await?;
-        println!("enrolled the local agent as {agent_id}");
+        say(&format!("enrolled the local agent as {agent_id}\n"));
     } else {
-        println!(
-            "reusing the local agent enrolled in {}",
+        say(&format!(
+            "reusing the local agent enrolled in {}\n",
             agent_dir.display()
-        );
+        ));
     }
     let agent_config = rollcall_agent::config::AgentConfig {
         collectors: vec![grpc_url],
@@ -60,19 +60,22 @@ pub async fn run(data_dir: PathBuf, grpc_listen: SocketAddr, api_listen: SocketA
         agent_config,
         shutdown.child_token(),
     ));
-    // Write errors are ignored: a closed stdout (`| head`, a reader that
-    // went away) must not take the running collector down.
-    let _ = std::io::stdout()
-        .lock()
-        .write_all(where_to_look(&data_dir, &running, &admin_token).as_bytes());
+    say(&where_to_look(&data_dir, &running, &admin_token));
     let _ = tokio::signal::ctrl_c().await;
-    let _ = std::io::stdout().write_all(b"stopping\n");
+    say("stopping\n");
     shutdown.cancel();
     if let Ok(Err(error)) = agent.await {
         eprintln!("agent: {error}");
     }
     running.wait().await;
     Ok(())
+}
+
+/// Prints `text`, ignoring write errors: a closed stdout (`| head`, a
+/// reader that went away) must not take the running collector down.
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 async fn bind(address: SocketAddr, flag: &'static str) -> Result<tokio::net::TcpListener> {
