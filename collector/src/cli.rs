@@ -1,16 +1,27 @@
-//! The `rollcall` command: `quickstart` (a collector on SQLite plus an agent
-//! for this machine, in one process), and API client commands for tokens
-//! and hosts, with table, JSON or CSV output.
+//! The `rollcall` command line: its clap definitions and the dispatch to
+//! the code that runs each command. `quickstart` (a collector on SQLite plus
+//! an agent for this machine, in one process) lives in [`quickstart`]; the
+//! API client commands live in [`commands`], one file per API resource,
+//! and talk to the collector through [`client`] and print through
+//! [`output`]. Errors are [`CliError`].
 
-use std::path::{Path, PathBuf};
+pub mod client;
+pub mod commands;
+pub mod error;
+pub mod output;
+pub mod quickstart;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::Value;
-use tokio_util::sync::CancellationToken;
+use std::path::PathBuf;
 
-use crate::auth;
-use crate::config::Config;
-use crate::store::NewEnrollmentToken;
+use clap::{Args, Parser, Subcommand};
+
+use self::client::Client;
+use self::commands::{
+    Context, availability, changes, hosts, incidents, integrations, outages, outbox, software,
+    tokens,
+};
+pub use self::error::{CliError, Result};
+pub use self::output::Format;
 
 /// Command line of `rollcall`.
 #[derive(Debug, Parser)]
@@ -46,18 +57,7 @@ pub struct ApiOptions {
     pub api_token: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table", global = true)]
-    pub output: Output,
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Output {
-    /// Aligned columns.
-    Table,
-    /// JSON as returned by the API.
-    Json,
-    /// CSV.
-    Csv,
+    pub output: Format,
 }
 
 /// Subcommands.
@@ -257,675 +257,132 @@ pub enum OutboxCommand {
     },
 }
 
-/// Runs the CLI; returns the process exit code.
-pub async fn run(cli: Cli) -> Result<(), String> {
+/// Runs one `rollcall` command.
+pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Quickstart {
             data_dir,
             grpc_listen,
             api_listen,
-        } => quickstart(data_dir, grpc_listen, api_listen).await,
-        Command::Token { command, api } => match command {
-            TokenCommand::Create {
-                uses,
-                ttl_s,
-                description,
-            } => {
-                let body = serde_json::json!({ "max_uses": uses, "ttl_s": ttl_s, "description": description });
-                let created = request(
-                    &api,
-                    reqwest::Method::POST,
-                    "/api/v1/enrollment-tokens",
-                    Some(body),
-                )
-                .await?;
-                if api.output == Output::Json {
-                    println!("{created}");
-                } else {
-                    println!(
-                        "token:          {}",
-                        created["token"].as_str().unwrap_or_default()
-                    );
-                    println!("uses:           {}", created["max_uses"]);
-                    println!("expires at:     {}", created["expires_at"]);
-                    println!(
-                        "ca fingerprint: {}",
-                        created["ca_fingerprint"].as_str().unwrap_or_default()
-                    );
-                }
-                Ok(())
+        } => quickstart::run(data_dir, grpc_listen, api_listen).await,
+        Command::Token { command, api } => {
+            let context = api.context()?;
+            match command {
+                TokenCommand::Create {
+                    uses,
+                    ttl_s,
+                    description,
+                } => tokens::create(&context, uses, ttl_s, &description).await,
+                TokenCommand::List => tokens::list(&context).await,
             }
-            TokenCommand::List => {
-                let list = request(
-                    &api,
-                    reqwest::Method::GET,
-                    "/api/v1/enrollment-tokens",
-                    None,
-                )
-                .await?;
-                print_list(
-                    &list,
-                    &["id", "description", "uses", "max_uses", "expires_at"],
-                    api.output,
-                );
-                Ok(())
-            }
-        },
-        Command::Integrations { command, api } => integrations_command(command, &api).await,
-        Command::Outbox { command, api } => outbox_command(command, &api).await,
-        Command::Incidents { command, api } => match command {
-            IncidentsCommand::List { state } => {
-                let list = request(
-                    &api,
-                    reqwest::Method::GET,
-                    &format!("/api/v1/incidents?state={}", urlencode(&state)),
-                    None,
-                )
-                .await?;
-                print_list(
-                    &list,
-                    &[
-                        "id",
-                        "state",
-                        "severity",
-                        "rule",
-                        "ci_id",
-                        "summary",
-                        "opened_at",
-                    ],
-                    api.output,
-                );
-                Ok(())
-            }
-            IncidentsCommand::Show { id } => {
-                let incident = request(
-                    &api,
-                    reqwest::Method::GET,
-                    &format!("/api/v1/incidents/{}", urlencode(&id)),
-                    None,
-                )
-                .await?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&incident).unwrap_or_default()
-                );
-                Ok(())
-            }
-            IncidentsCommand::Ack { id } => {
-                request(
-                    &api,
-                    reqwest::Method::POST,
-                    &format!("/api/v1/incidents/{}/acknowledge", urlencode(&id)),
-                    None,
-                )
-                .await?;
-                println!("acknowledged {id}");
-                Ok(())
-            }
-            IncidentsCommand::Comment { id, body } => {
-                let body = serde_json::json!({ "body": body });
-                request(
-                    &api,
-                    reqwest::Method::POST,
-                    &format!("/api/v1/incidents/{}/comments", urlencode(&id)),
-                    Some(body),
-                )
-                .await?;
-                println!("commented on {id}");
-                Ok(())
-            }
-        },
-        Command::Outages { host, api } => {
-            let path = match host {
-                Some(host) => format!("/api/v1/outages?host_id={}", urlencode(&host)),
-                None => "/api/v1/outages".to_string(),
-            };
-            let list = request(&api, reqwest::Method::GET, &path, None).await?;
-            print_list(
-                &list,
-                &[
-                    "host_id",
-                    "kind",
-                    "cause",
-                    "began_at",
-                    "ended_at",
-                    "duration_ms",
-                    "incident_id",
-                ],
-                api.output,
-            );
-            Ok(())
         }
+        Command::Integrations { command, api } => {
+            let context = api.context()?;
+            match command {
+                IntegrationsCommand::List => integrations::list(&context).await,
+                IntegrationsCommand::Test { name } => integrations::test(&context, &name).await,
+            }
+        }
+        Command::Outbox { command, api } => {
+            let context = api.context()?;
+            match command {
+                OutboxCommand::Dead => outbox::dead(&context).await,
+                OutboxCommand::Retry { id } => outbox::retry(&context, id).await,
+            }
+        }
+        Command::Incidents { command, api } => {
+            let context = api.context()?;
+            match command {
+                IncidentsCommand::List { state } => incidents::list(&context, &state).await,
+                IncidentsCommand::Show { id } => incidents::show(&context, &id).await,
+                IncidentsCommand::Ack { id } => incidents::acknowledge(&context, &id).await,
+                IncidentsCommand::Comment { id, body } => {
+                    incidents::comment(&context, &id, &body).await
+                }
+            }
+        }
+        Command::Outages { host, api } => outages::list(&api.context()?, host.as_deref()).await,
         Command::Availability { window, api } => {
-            let report = request(
-                &api,
-                reqwest::Method::GET,
-                &format!("/api/v1/availability?window={}", urlencode(&window)),
-                None,
-            )
-            .await?;
-            if api.output == Output::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
-                return Ok(());
-            }
-            let flatten = |rows: &Value, name: &str| -> Value {
-                let items: Vec<Value> = rows
-                    .as_array()
-                    .map(|rows| {
-                        rows.iter()
-                            .map(|row| {
-                                serde_json::json!({
-                                    "name": row[name],
-                                    "availability_percent": row["availability"]["availability_percent"],
-                                    "unplanned_downtime_ms": row["availability"]["unplanned_downtime_ms"],
-                                    "failures": row["availability"]["failures"],
-                                    "mtbf_ms": row["availability"]["mtbf_ms"],
-                                    "mtrs_ms": row["availability"]["mtrs_ms"],
-                                })
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                serde_json::json!({ "items": items })
-            };
-            let columns = [
-                "name",
-                "availability_percent",
-                "unplanned_downtime_ms",
-                "failures",
-                "mtbf_ms",
-                "mtrs_ms",
-            ];
-            print_list(&flatten(&report["hosts"], "hostname"), &columns, api.output);
-            if report["services"]
-                .as_array()
-                .is_some_and(|services| !services.is_empty())
-            {
-                println!();
-                print_list(&flatten(&report["services"], "name"), &columns, api.output);
-            }
-            Ok(())
+            availability::report(&api.context()?, &window).await
         }
         Command::Changes { host, class, api } => {
-            let mut path = match host {
-                Some(host) => format!("/api/v1/hosts/{}/changes?limit=1000", urlencode(&host)),
-                None => "/api/v1/changes?limit=1000".to_string(),
-            };
-            if let Some(class) = class {
-                path.push_str(&format!("&class={}", urlencode(&class)));
-            }
-            let list = request(&api, reqwest::Method::GET, &path, None).await?;
-            print_list(
-                &list,
-                &[
-                    "at",
-                    "host_id",
-                    "class",
-                    "item_key",
-                    "change",
-                    "field",
-                    "old_value",
-                    "new_value",
-                    "source",
-                ],
-                api.output,
-            );
-            Ok(())
+            changes::list(&api.context()?, host.as_deref(), class.as_deref()).await
         }
-        Command::Software { name, api } => {
-            let path = match &name {
-                Some(name) => format!("/api/v1/software?name={}", urlencode(name)),
-                None => "/api/v1/software".to_string(),
-            };
-            let list = request(&api, reqwest::Method::GET, &path, None).await?;
-            let columns: &[&str] = if name.is_some() {
-                &["name", "version", "manager", "hosts"]
-            } else {
-                &["name", "hosts"]
-            };
-            print_list(&list, columns, api.output);
-            Ok(())
-        }
-        Command::Hosts { command, api } => match command {
-            HostsCommand::List {
-                name,
-                lifecycle,
-                software,
-                version_lt,
-            } => {
-                let mut path = String::from("/api/v1/hosts?limit=1000");
-                for (key, value) in [
-                    ("name", name),
-                    ("lifecycle", lifecycle),
-                    ("software", software),
-                    ("version_lt", version_lt),
-                ] {
-                    if let Some(value) = value {
-                        path.push_str(&format!("&{key}={}", urlencode(&value)));
-                    }
+        Command::Software { name, api } => software::list(&api.context()?, name.as_deref()).await,
+        Command::Hosts { command, api } => {
+            let context = api.context()?;
+            match command {
+                HostsCommand::List {
+                    name,
+                    lifecycle,
+                    software,
+                    version_lt,
+                } => {
+                    let filter = hosts::Filter {
+                        name,
+                        lifecycle,
+                        software,
+                        version_lt,
+                    };
+                    hosts::list(&context, &filter).await
                 }
-                let list = request(&api, reqwest::Method::GET, &path, None).await?;
-                print_list(
-                    &list,
-                    &[
-                        "id",
-                        "hostname",
-                        "os_name",
-                        "kernel",
-                        "package_count",
-                        "presence",
-                        "lifecycle",
-                    ],
-                    api.output,
-                );
-                Ok(())
-            }
-            HostsCommand::Show { id } => {
-                let host = request(
-                    &api,
-                    reqwest::Method::GET,
-                    &format!("/api/v1/hosts/{}", urlencode(&id)),
-                    None,
-                )
-                .await?;
-                if api.output == Output::Table {
-                    print_host(&host);
-                } else {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&host).unwrap_or_default()
-                    );
-                }
-                Ok(())
-            }
-        },
-    }
-}
-
-async fn integrations_command(
-    command: IntegrationsCommand,
-    api: &ApiOptions,
-) -> Result<(), String> {
-    match command {
-        IntegrationsCommand::List => {
-            let mut list = request(api, reqwest::Method::GET, "/api/v1/integrations", None).await?;
-            if let Some(items) = list["items"].as_array_mut() {
-                for item in items {
-                    for state in ["pending", "delivered", "dead"] {
-                        item[state] = item["counts"][state].as_i64().unwrap_or(0).into();
-                    }
-                }
-            }
-            print_list(
-                &list,
-                &[
-                    "name",
-                    "kind",
-                    "url",
-                    "circuit",
-                    "pending",
-                    "delivered",
-                    "dead",
-                ],
-                api.output,
-            );
-            Ok(())
-        }
-        IntegrationsCommand::Test { name } => {
-            let answer = request(
-                api,
-                reqwest::Method::POST,
-                &format!("/api/v1/integrations/{}/test", urlencode(&name)),
-                None,
-            )
-            .await?;
-            if api.output == Output::Table {
-                for step in ["trigger", "resolve"] {
-                    let outcome = &answer[step];
-                    if outcome.is_null() {
-                        continue;
-                    }
-                    let text = outcome["detail"]
-                        .as_str()
-                        .or_else(|| outcome["error"].as_str())
-                        .unwrap_or_default();
-                    println!(
-                        "{step:<8} {:<10} {}{text}",
-                        cell(&outcome["outcome"]),
-                        outcome["external_ref"]
-                            .as_str()
-                            .map(|reference| format!("ref {reference}: "))
-                            .unwrap_or_default()
-                    );
-                }
-            } else {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&answer).unwrap_or_default()
-                );
-            }
-            if answer["ok"].as_bool() == Some(true) {
-                Ok(())
-            } else {
-                Err(format!("target {name} did not accept the test event"))
+                HostsCommand::Show { id } => hosts::show(&context, &id).await,
             }
         }
     }
 }
 
-async fn outbox_command(command: OutboxCommand, api: &ApiOptions) -> Result<(), String> {
-    match command {
-        OutboxCommand::Dead => {
-            let list = request(
-                api,
-                reqwest::Method::GET,
-                "/api/v1/outbox?state=dead&limit=1000",
-                None,
-            )
-            .await?;
-            print_list(
-                &list,
-                &[
-                    "id",
-                    "target",
-                    "incident_id",
-                    "transition",
-                    "attempts",
-                    "last_error",
-                ],
-                api.output,
-            );
-            Ok(())
-        }
-        OutboxCommand::Retry { id } => {
-            let answer = request(
-                api,
-                reqwest::Method::POST,
-                &format!("/api/v1/outbox/{id}/retry"),
-                None,
-            )
-            .await?;
-            if api.output == Output::Json {
-                println!("{answer}");
-            } else {
-                println!(
-                    "outbox entry {id} queued again for {}",
-                    cell(&answer["target"])
-                );
-            }
-            Ok(())
-        }
-    }
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
+impl ApiOptions {
+    /// The client and format these options ask for; fails without a token
+    /// or with a URL that is not http(s).
+    fn context(&self) -> Result<Context> {
+        Ok(Context {
+            client: Client::new(&self.api_url, self.api_token.as_deref())?,
+            format: self.output,
         })
-        .collect()
-}
-
-async fn request(
-    api: &ApiOptions,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, String> {
-    let token = api
-        .api_token
-        .as_deref()
-        .ok_or("an API token is required: pass --api-token or set ROLLCALL_API_TOKEN")?;
-    let url = format!("{}{}", api.api_url.trim_end_matches('/'), path);
-    let client = reqwest::Client::new();
-    let mut builder = client.request(method, &url).bearer_auth(token);
-    if let Some(body) = body {
-        builder = builder.json(&body);
-    }
-    let response = builder
-        .send()
-        .await
-        .map_err(|error| format!("cannot reach {url}: {error}"))?;
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let message = value["error"].as_str().unwrap_or("no details").to_string();
-        return Err(format!("{status}: {message}"));
-    }
-    Ok(value)
-}
-
-fn cell(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
     }
 }
 
-fn print_list(list: &Value, columns: &[&str], output: Output) {
-    let empty = Vec::new();
-    let items = list["items"].as_array().unwrap_or(&empty);
-    match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(items).unwrap_or_default()
-        ),
-        Output::Csv => {
-            println!("{}", columns.join(","));
-            for item in items {
-                let row: Vec<String> = columns
-                    .iter()
-                    .map(|column| {
-                        let text = cell(&item[*column]);
-                        if text.contains([',', '"', '\n']) {
-                            format!("\"{}\"", text.replace('"', "\"\""))
-                        } else {
-                            text
-                        }
-                    })
-                    .collect();
-                println!("{}", row.join(","));
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_api_options_parse_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "rollcall",
+            "outages",
+            "--host",
+            "h1",
+            "--output",
+            "csv",
+            "--api-url",
+            "http://collector:8080",
+            "--api-token",
+            "rcapi_x",
+        ]);
+        match cli.map(|cli| cli.command) {
+            Ok(Command::Outages { host, api }) => {
+                assert_eq!(host.as_deref(), Some("h1"));
+                assert_eq!(api.output, Format::Csv);
+                assert_eq!(api.api_url, "http://collector:8080");
+                assert_eq!(api.api_token.as_deref(), Some("rcapi_x"));
             }
-        }
-        Output::Table => {
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|item| columns.iter().map(|column| cell(&item[*column])).collect())
-                .collect();
-            let widths: Vec<usize> = columns
-                .iter()
-                .enumerate()
-                .map(|(index, column)| {
-                    rows.iter()
-                        .map(|row| row[index].len())
-                        .max()
-                        .unwrap_or(0)
-                        .max(column.len())
-                })
-                .collect();
-            let line = |values: Vec<String>| {
-                values
-                    .iter()
-                    .zip(&widths)
-                    .map(|(value, width)| format!("{value:<width$}"))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-                    .trim_end()
-                    .to_string()
-            };
-            println!(
-                "{}",
-                line(columns.iter().map(|column| column.to_uppercase()).collect())
-            );
-            for row in rows {
-                println!("{}", line(row));
-            }
+            other => panic!("{other:?}"),
         }
     }
-}
 
-fn print_host(detail: &Value) {
-    let host = &detail["host"];
-    for key in [
-        "id",
-        "hostname",
-        "fqdn",
-        "class",
-        "os_name",
-        "kernel",
-        "arch",
-        "cpu_model",
-        "cpu_threads",
-        "memory_bytes",
-        "package_count",
-        "presence",
-        "lifecycle",
-        "match_rule",
-    ] {
-        println!("{:<14} {}", format!("{key}:"), cell(&host[key]));
-    }
-    if let Some(inventory) = detail["inventory"].as_object() {
-        for (class, value) in inventory {
-            if let Some(list) = value.as_array() {
-                println!("{:<14} {} items", format!("{class}:"), list.len());
-            }
-        }
-    }
-}
-
-/// Runs a collector on SQLite in `data_dir` and an agent for this machine in
-/// one process until Ctrl-C; enrolls the agent only on the first run.
-pub async fn quickstart(
-    data_dir: PathBuf,
-    grpc_listen: std::net::SocketAddr,
-    api_listen: std::net::SocketAddr,
-) -> Result<(), String> {
-    let config = Config {
-        data_dir: data_dir.clone(),
-        grpc_listen,
-        api_listen,
-        ..Config::default()
-    };
-    let grpc = tokio::net::TcpListener::bind(grpc_listen)
-        .await
-        .map_err(|error| format!("cannot listen on {grpc_listen}: {error} (use --grpc-listen)"))?;
-    let api = tokio::net::TcpListener::bind(api_listen)
-        .await
-        .map_err(|error| format!("cannot listen on {api_listen}: {error} (use --api-listen)"))?;
-    let shutdown = CancellationToken::new();
-    let running = crate::server::start(config, grpc, api, shutdown.clone())
-        .await
-        .map_err(|error| error.to_string())?;
-    let token_path = data_dir.join("admin-token");
-    let admin_token = match &running.bootstrap_admin_token {
-        Some(token) => {
-            write_private(&token_path, token)?;
-            token.clone()
-        }
-        None => std::fs::read_to_string(&token_path)
-            .map(|token| token.trim().to_string())
-            .unwrap_or_else(|_| {
-                "(printed at first start; not kept in this data directory)".to_string()
-            }),
-    };
-    let agent_dir = data_dir.join("agent");
-    let grpc_url = format!("https://{}", running.grpc_address);
-    let fingerprint = running.state.pki.ca_fingerprint.clone();
-    if rollcall_agent::enroll::load_credentials(&agent_dir).is_err() {
-        let secret = auth::generate_secret("rcenr");
-        let now = rollcall_proto::now_ms();
-        let token = NewEnrollmentToken {
-            id: auth::new_id(),
-            token_hash: auth::hash_secret(&secret),
-            description: "quickstart agent".into(),
-            max_uses: 1,
-            expires_at: now + 600_000,
-            created_at: now,
-        };
-        running
-            .state
-            .store
-            .create_enrollment_token(&token)
-            .await
-            .map_err(|error| error.to_string())?;
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|name| name.trim().to_string())
-            .unwrap_or_default();
-        let enrollment =
-            rollcall_agent::enroll::enroll(&grpc_url, &secret, &fingerprint, &agent_dir, &hostname)
-                .await
-                .map_err(|error| error.to_string())?;
-        println!("enrolled the local agent as {}", enrollment.agent_id);
-    } else {
-        println!(
-            "reusing the local agent enrolled in {}",
-            agent_dir.display()
+    #[test]
+    fn version_lt_requires_software() {
+        assert!(
+            Cli::try_parse_from(["rollcall", "hosts", "list", "--version-lt", "3.0.13"]).is_err()
         );
     }
-    let agent_config = rollcall_agent::config::AgentConfig {
-        collectors: vec![grpc_url.clone()],
-        state_dir: agent_dir,
-        ..Default::default()
-    };
-    let agent_shutdown = shutdown.child_token();
-    let agent = tokio::spawn(rollcall_agent::runtime::run(agent_config, agent_shutdown));
-    print_where_to_look(&data_dir, &running, &admin_token);
-    let _ = tokio::signal::ctrl_c().await;
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), b"stopping\n");
-    shutdown.cancel();
-    if let Ok(Err(error)) = agent.await {
-        eprintln!("agent: {error}");
-    }
-    running.wait().await;
-    Ok(())
-}
-
-/// Prints where to look. Write errors are ignored: a closed stdout (`| head`,
-/// a reader that went away) must not take the running collector down.
-fn print_where_to_look(data_dir: &Path, running: &crate::server::Running, admin_token: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let api = format!("http://{}", running.api_address);
-    let _ = writeln!(out);
-    let _ = writeln!(out, "Rollcall is running (Ctrl-C to stop).");
-    let _ = writeln!(out, "  data directory:  {}", data_dir.display());
-    let _ = writeln!(
-        out,
-        "  agents connect:  https://{}  (CA fingerprint {})",
-        running.grpc_address, running.state.pki.ca_fingerprint
-    );
-    let _ = writeln!(out, "  API:             {api}/api/v1/hosts");
-    let _ = writeln!(out, "  admin token:     {admin_token}");
-    let _ = writeln!(out);
-    let _ = writeln!(out, "Try:");
-    let _ = writeln!(
-        out,
-        "  curl -s -H 'Authorization: Bearer {admin_token}' {api}/api/v1/hosts"
-    );
-    let _ = writeln!(
-        out,
-        "  ROLLCALL_API_URL={api} ROLLCALL_API_TOKEN={admin_token} cargo run -q --bin rollcall -- hosts list"
-    );
-    let _ = writeln!(out);
-}
-
-fn write_private(path: &Path, contents: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
-    file.write_all(contents.as_bytes())
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }

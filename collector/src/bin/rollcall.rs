@@ -1,4 +1,6 @@
-//! `rollcall`: the command line for operators and scripts.
+//! `rollcall`: the command line for operators and scripts. Parses flags,
+//! starts tracing, runs the command from the library, and maps its error
+//! to a message on stderr and a failing exit code.
 
 use std::process::ExitCode;
 
@@ -17,7 +19,8 @@ async fn main() -> ExitCode {
     match rollcall_collector::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("rollcall: {error}");
+            // `{:#}` prints the error and each cause, `a: b: c`.
+            eprintln!("rollcall: {:#}", anyhow::Error::from(error));
             ExitCode::FAILURE
         }
     }

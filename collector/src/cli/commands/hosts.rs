@@ -1,0 +1,122 @@
+//! `rollcall hosts list|show`: hosts in the CMDB (`/api/v1/hosts`).
+
+use serde_json::Value;
+
+use crate::cli::client::Endpoint;
+use crate::cli::commands::Context;
+use crate::cli::error::Result;
+use crate::cli::output::{self, Column, Format};
+
+const RESOURCE: &str = "hosts";
+
+const COLUMNS: &[Column] = &[
+    Column::plain("id"),
+    Column::plain("hostname"),
+    Column::plain("os_name"),
+    Column::plain("kernel"),
+    Column::plain("package_count"),
+    Column::plain("presence"),
+    Column::plain("lifecycle"),
+];
+
+/// The host fields `hosts show` prints, in order.
+const DETAIL_FIELDS: &[&str] = &[
+    "id",
+    "hostname",
+    "fqdn",
+    "class",
+    "os_name",
+    "kernel",
+    "arch",
+    "cpu_model",
+    "cpu_threads",
+    "memory_bytes",
+    "package_count",
+    "presence",
+    "lifecycle",
+    "match_rule",
+];
+
+/// Filters of `hosts list`; each is sent only when given.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Name contains.
+    pub name: Option<String>,
+    /// Lifecycle state.
+    pub lifecycle: Option<String>,
+    /// Has this package installed…
+    pub software: Option<String>,
+    /// …at a version below this one.
+    pub version_lt: Option<String>,
+}
+
+/// Lists up to 1000 hosts matching `filter`.
+pub async fn list(context: &Context, filter: &Filter) -> Result<()> {
+    let endpoint = Endpoint::new(RESOURCE)
+        .param("limit", 1000)
+        .param_opt("name", filter.name.as_deref())
+        .param_opt("lifecycle", filter.lifecycle.as_deref())
+        .param_opt("software", filter.software.as_deref())
+        .param_opt("version_lt", filter.version_lt.as_deref());
+    let list = context.client.get(&endpoint).await?;
+    output::print(&output::list(&list, COLUMNS, context.format))
+}
+
+/// Shows one host: its main fields and an item count per inventory class
+/// in a table, the whole answer otherwise.
+pub async fn show(context: &Context, id: &str) -> Result<()> {
+    let detail = context
+        .client
+        .get(&Endpoint::new(RESOURCE).segment(id))
+        .await?;
+    output::print(&match context.format {
+        Format::Table => detail_block(&detail),
+        Format::Json | Format::Csv => output::pretty(&detail),
+    })
+}
+
+fn detail_block(detail: &Value) -> String {
+    let host = &detail["host"];
+    let mut text = String::new();
+    for key in DETAIL_FIELDS {
+        text.push_str(&format!(
+            "{:<14} {}\n",
+            format!("{key}:"),
+            output::cell(&host[*key])
+        ));
+    }
+    if let Some(inventory) = detail["inventory"].as_object() {
+        for (class, value) in inventory {
+            if let Some(items) = value.as_array() {
+                text.push_str(&format!(
+                    "{:<14} {} items\n",
+                    format!("{class}:"),
+                    items.len()
+                ));
+            }
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn detail_lists_fields_then_inventory_counts() {
+        let detail = json!({
+            "host": { "id": "h1", "hostname": "db-07", "cpu_threads": 8 },
+            "inventory": { "disk": [{}, {}], "os": { "name": "debian" } },
+        });
+        let text = detail_block(&detail);
+        assert!(text.starts_with("id:            h1\nhostname:      db-07\nfqdn:          \n"));
+        assert!(text.contains("cpu_threads:   8\n"), "{text}");
+        assert!(
+            text.ends_with("match_rule:    \ndisk:          2 items\n"),
+            "{text}"
+        );
+    }
+}
