@@ -29,7 +29,7 @@ mod outbox;
 mod relationships;
 mod services;
 mod software;
-mod tokens;
+pub mod tokens;
 
 pub use auth::Caller;
 

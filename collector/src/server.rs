@@ -12,12 +12,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{self, Role};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pki::Pki;
 use crate::state::{Parts, State};
-use crate::store::{self, Store};
+use crate::store;
 
 /// How long shutdown waits for subsystems and sessions to stop before it
 /// aborts the tasks that are left.
@@ -95,24 +94,6 @@ impl Running {
     }
 }
 
-/// Creates the admin token on first start; returns its secret once.
-async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
-    if store.api_token_count().await? > 0 {
-        return Ok(None);
-    }
-    let secret = auth::generate_secret("rcapi");
-    store
-        .create_api_token(
-            &auth::new_id(),
-            "bootstrap admin",
-            Role::Admin.as_str(),
-            &auth::hash_secret(&secret),
-            rollcall_proto::now_ms(),
-        )
-        .await?;
-    Ok(Some(secret))
-}
-
 /// Opens the store, loads the PKI and starts serving on the given listeners
 /// until `shutdown` is cancelled.
 pub async fn start(
@@ -123,7 +104,7 @@ pub async fn start(
 ) -> Result<Running> {
     let pki = Pki::load_or_create(&config.data_dir, &config.tls, &config.server_names)?;
     let store = store::sql::connect(&config.effective_database_url()).await?;
-    let bootstrap_admin_token = bootstrap_admin(store.as_ref()).await?;
+    let bootstrap_admin_token = crate::api::tokens::bootstrap_admin(store.as_ref()).await?;
     let mut subsystems = Subsystems {
         root: shutdown.clone(),
         tracker: TaskTracker::new(),

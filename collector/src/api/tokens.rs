@@ -1,6 +1,6 @@
 //! Tokens (admin only): enrollment tokens that let agents enroll, and API
 //! tokens with a role. Secrets are returned once, at creation; only their
-//! hashes are stored.
+//! hashes are stored. On first start `bootstrap_admin` creates the admin token.
 
 use axum::extract::State as AxumState;
 use axum::http::StatusCode;
@@ -13,7 +13,7 @@ use super::auth::Admin;
 use super::extract::Json;
 use crate::auth::{self, Role};
 use crate::error::{Error, Result};
-use crate::store::NewEnrollmentToken;
+use crate::store::{NewEnrollmentToken, Store};
 
 /// Body of `POST /api/v1/enrollment-tokens`.
 #[derive(Debug, Deserialize)]
@@ -124,4 +124,22 @@ pub(super) async fn create_api_token(
         axum::Json(json!({ "id": id, "token": secret, "role": role })),
     )
         .into_response())
+}
+
+/// Creates the admin token on first start; returns its secret once.
+pub async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
+    if store.api_token_count().await? > 0 {
+        return Ok(None);
+    }
+    let secret = auth::generate_secret("rcapi");
+    store
+        .create_api_token(
+            &auth::new_id(),
+            "bootstrap admin",
+            Role::Admin.as_str(),
+            &auth::hash_secret(&secret),
+            rollcall_proto::now_ms(),
+        )
+        .await?;
+    Ok(Some(secret))
 }

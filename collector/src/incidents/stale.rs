@@ -3,8 +3,8 @@
 
 use crate::error::Result;
 use crate::incidents::engine::{Engine, IncidentSpec};
-use crate::store::Store;
 use crate::store::IncidentFilter;
+use crate::store::Store;
 
 /// Opens an `agent_stale` incident for every stale host and resolves those whose host is active again.
 pub async fn stale_agent_incidents(store: &dyn Store, engine: &Engine, now: i64) -> Result<()> {
