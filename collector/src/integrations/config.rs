@@ -252,7 +252,8 @@ impl<'de> Deserialize<'de> for Labelled {
 
 /// Buffers a target's table, then reads it as a `TargetConfig`. The error
 /// is raised while the table is still being read, so TOML points at the
-/// target's own `[[integrations.targets]]` line.
+/// target's own `[[integrations.targets]]` line. The buffer is a
+/// `toml::Table` because the configuration is only ever read from TOML.
 struct LabelledVisitor;
 
 impl<'de> Visitor<'de> for LabelledVisitor {
