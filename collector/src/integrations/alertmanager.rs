@@ -4,6 +4,8 @@
 //! firing alerts are re-sent periodically as Alertmanager expects, and a
 //! resolve sets `endsAt`.
 
+pub mod config;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,8 +15,6 @@ use super::http::Http;
 use super::{Adapter, Delivered, DeliveryError, node_name, rfc3339};
 use crate::incidents::event::{IncidentEvent, Transition};
 use config::AlertmanagerConfig;
-
-pub mod config;
 
 /// The Alertmanager adapter.
 #[derive(Debug)]

@@ -4,6 +4,8 @@
 //! comment) or comments. The request key is kept as the external reference,
 //! so later transitions of the incident reach the same request.
 
+pub mod config;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -11,8 +13,6 @@ use super::http::{Answer, Http};
 use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Transition};
 use config::JiraConfig;
-
-pub mod config;
 
 /// The Jira Service Management adapter.
 #[derive(Debug)]

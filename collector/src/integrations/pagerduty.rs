@@ -3,6 +3,8 @@
 //! PagerDuty's `dedup_key`, which makes redeliveries idempotent. 202 is
 //! accepted, 400 is final, 429 and 5xx are retried.
 
+pub mod config;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -10,8 +12,6 @@ use super::http::{Http, shorten};
 use super::{Adapter, Delivered, DeliveryError, node_name, rfc3339};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
 use config::PagerDutyConfig;
-
-pub mod config;
 
 /// The PagerDuty adapter.
 #[derive(Debug)]

@@ -4,6 +4,8 @@
 //! update, and resolves it with `PATCH state=6, close_code, close_notes`.
 //! Basic auth, or OAuth with the password grant at `/oauth_token.do`.
 
+pub mod config;
+
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -14,8 +16,6 @@ use super::http::{Auth, Http, with_auth};
 use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
 use config::ServiceNowConfig;
-
-pub mod config;
 
 /// The ServiceNow Table API adapter.
 #[derive(Debug)]

@@ -2,6 +2,8 @@
 //! `{"records": [...]}`; our dedup key is the `message_key`, so repeated
 //! events update one alert, and a resolve sends severity `"0"` (clear).
 
+pub mod config;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -9,8 +11,6 @@ use super::http::Http;
 use super::{Adapter, Delivered, DeliveryError, gmt_datetime, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
 use config::EventManagementConfig;
-
-pub mod config;
 
 /// The Event Management adapter.
 #[derive(Debug)]

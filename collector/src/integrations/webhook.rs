@@ -4,6 +4,8 @@
 //! CloudEvents `id` is stable per incident event, so receivers can drop
 //! redeliveries.
 
+pub mod config;
+
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -13,8 +15,6 @@ use super::http::Http;
 use super::{Adapter, Delivered, DeliveryError, rfc3339};
 use crate::incidents::event::IncidentEvent;
 use config::WebhookConfig;
-
-pub mod config;
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Rollcall-Signature";

@@ -3,6 +3,8 @@
 //! looking for an unsolved ticket with that `external_id`, so redeliveries
 //! never open a second ticket; solves it on resolve (`PUT status solved`).
 
+pub mod config;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -10,8 +12,6 @@ use super::http::Http;
 use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
 use config::ZendeskConfig;
-
-pub mod config;
 
 /// The Zendesk adapter.
 #[derive(Debug)]
