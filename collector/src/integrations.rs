@@ -1,16 +1,20 @@
 //! Integrations: delivering incident events to ITSM and alerting targets
-//! through the transactional outbox. `config` types the targets,
+//! through the transactional outbox. `config` reads the targets (the
+//! common fields; each kind's own settings live in `<kind>/config.rs`),
 //! `dispatcher` fans new incident events out to outbox rows, `delivery`
 //! sends them (backoff, rate limit, dead letters) through `circuit`
-//! breakers, and one adapter per vendor speaks its contract: `servicenow`,
-//! `servicenow_em`, `pagerduty`, `jira`, `zendesk`, `alertmanager`,
-//! `webhook`.
+//! breakers over `http`, and one adapter per vendor speaks its contract:
+//! `servicenow`, `servicenow_em`, `pagerduty`, `jira`, `zendesk`,
+//! `alertmanager`, `webhook`. `format` writes times and host names the way
+//! the vendors want them.
 
 pub mod alertmanager;
 pub mod circuit;
 pub mod config;
 pub mod delivery;
 pub mod dispatcher;
+pub mod format;
+pub mod http;
 pub mod jira;
 pub mod pagerduty;
 pub mod servicenow;
@@ -33,10 +37,11 @@ use crate::error::{Error, Result};
 use crate::incidents::event::{CiRef, IncidentEvent, Severity, Transition};
 use crate::store::Store;
 use circuit::{Circuit, CircuitStatus};
-use config::{IntegrationsConfig, TargetConfig, TargetKind};
-use delivery::Http;
+use config::{IntegrationsConfig, TargetConfig, VendorConfig};
+pub use format::{gmt_datetime, node_name, rfc3339};
+use http::Http;
 
-/// What a target made of one delivery attempt.
+/// What a target made of one delivery attempt, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
 pub enum Outcome {
@@ -61,14 +66,65 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl From<std::result::Result<Delivered, DeliveryError>> for Outcome {
+    fn from(result: std::result::Result<Delivered, DeliveryError>) -> Self {
+        match result {
+            Ok(Delivered {
+                external_ref,
+                detail,
+            }) => Outcome::Delivered {
+                external_ref,
+                detail,
+            },
+            Err(DeliveryError::Retry {
+                error,
+                retry_after_ms,
+            }) => Outcome::Retry {
+                error,
+                retry_after_ms,
+            },
+            Err(DeliveryError::Final { error }) => Outcome::Final { error },
+        }
+    }
+}
+
+/// A target accepted an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// What the target calls it (sys_id, key, id), if it said.
+    pub external_ref: Option<String>,
+    /// Status and a short answer, for operators.
+    pub detail: String,
+}
+
+impl Delivered {
     /// A delivery that needed no request (nothing to do upstream).
-    pub fn skipped(why: &str) -> Outcome {
-        Outcome::Delivered {
+    pub fn skipped(why: &str) -> Delivered {
+        Delivered {
             external_ref: None,
             detail: format!("not sent: {why}"),
         }
     }
+}
+
+/// Why a target did not accept an event; the delivery worker turns it into
+/// a later attempt or a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Not accepted this time (429, 5xx, network): try again later.
+    #[error("{error}")]
+    Retry {
+        /// What went wrong.
+        error: String,
+        /// How long the target asked us to wait (`Retry-After`).
+        retry_after_ms: Option<u64>,
+    },
+    /// Refused for good (4xx other than 408/429): dead letter.
+    #[error("{error}")]
+    Final {
+        /// What went wrong.
+        error: String,
+    },
 }
 
 /// A vendor contract: turns an incident event into the vendor's requests
@@ -77,7 +133,11 @@ impl Outcome {
 pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// Delivers one event; `known_ref` is what this target returned for the
     /// incident before, if anything.
-    async fn deliver(&self, event: &IncidentEvent, known_ref: Option<&str>) -> Outcome;
+    async fn deliver(
+        &self,
+        event: &IncidentEvent,
+        known_ref: Option<&str>,
+    ) -> std::result::Result<Delivered, DeliveryError>;
 
     /// How often firing incidents are sent again (Alertmanager expects it).
     fn resend_interval(&self) -> Option<Duration> {
@@ -88,15 +148,18 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 /// Builds the adapter for a target.
 pub fn adapter_for(config: &TargetConfig) -> Result<Arc<dyn Adapter>> {
     let http = Http::new(config)?;
-    let config = config.clone();
-    Ok(match config.kind {
-        TargetKind::Servicenow => Arc::new(servicenow::ServiceNow::new(config, http)),
-        TargetKind::ServicenowEm => Arc::new(servicenow_em::EventManagement::new(config, http)),
-        TargetKind::Pagerduty => Arc::new(pagerduty::PagerDuty::new(config, http)),
-        TargetKind::Jira => Arc::new(jira::Jira::new(config, http)),
-        TargetKind::Zendesk => Arc::new(zendesk::Zendesk::new(config, http)),
-        TargetKind::Alertmanager => Arc::new(alertmanager::Alertmanager::new(config, http)),
-        TargetKind::Webhook => Arc::new(webhook::Webhook::new(config, http)),
+    Ok(match config.vendor.clone() {
+        VendorConfig::Servicenow(vendor) => Arc::new(servicenow::ServiceNow::new(vendor, http)),
+        VendorConfig::ServicenowEm(vendor) => {
+            Arc::new(servicenow_em::EventManagement::new(vendor, http))
+        }
+        VendorConfig::Pagerduty(vendor) => Arc::new(pagerduty::PagerDuty::new(vendor, http)),
+        VendorConfig::Jira(vendor) => Arc::new(jira::Jira::new(vendor, http)),
+        VendorConfig::Zendesk(vendor) => Arc::new(zendesk::Zendesk::new(vendor, http)),
+        VendorConfig::Alertmanager(vendor) => {
+            Arc::new(alertmanager::Alertmanager::new(vendor, http))
+        }
+        VendorConfig::Webhook(vendor) => Arc::new(webhook::Webhook::new(vendor, http)),
     })
 }
 
@@ -180,7 +243,7 @@ impl Integrations {
             .iter()
             .map(|target| TargetStatus {
                 name: target.config.name.clone(),
-                kind: target.config.kind.as_str(),
+                kind: target.config.kind(),
                 url: target.config.url.clone(),
                 enabled: target.config.enabled,
                 circuit: target
@@ -235,10 +298,10 @@ impl Integrations {
         let mut event = test_event(name);
         target.limiter.until_ready().await;
         let trigger = target.adapter.deliver(&event, None).await;
-        let Outcome::Delivered { external_ref, .. } = &trigger else {
-            return Ok((trigger, None));
+        let external_ref = match &trigger {
+            Ok(delivered) => delivered.external_ref.clone(),
+            Err(_) => return Ok((Outcome::from(trigger), None)),
         };
-        let external_ref = external_ref.clone();
         event.transition = Transition::Resolve;
         event.resolved_at_ms = Some(rollcall_proto::now_ms());
         event.occurred_at_ms = rollcall_proto::now_ms();
@@ -247,7 +310,7 @@ impl Integrations {
             .adapter
             .deliver(&event, external_ref.as_deref())
             .await;
-        Ok((trigger, Some(resolve)))
+        Ok((Outcome::from(trigger), Some(Outcome::from(resolve))))
     }
 
     fn lease(&self) -> Duration {
@@ -284,61 +347,6 @@ pub fn test_event(target: &str) -> IncidentEvent {
         resolved_at_ms: None,
         occurred_at_ms: now,
         details: serde_json::json!({ "test": true }),
-    }
-}
-
-/// Civil date and time (UTC) of a millisecond timestamp.
-fn civil(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-/// RFC 3339 UTC with milliseconds: `2024-05-01T12:00:00.000Z`.
-pub fn rfc3339(ms: i64) -> String {
-    let t = civil(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in GMT, as ServiceNow expects.
-pub fn gmt_datetime(ms: i64) -> String {
-    let t = civil(ms);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// The CI's best host name: FQDN if known, else its name.
-pub fn node_name(ci: &CiRef) -> &str {
-    if ci.fqdn.is_empty() {
-        &ci.name
-    } else {
-        &ci.fqdn
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_times() {
-        assert_eq!(rfc3339(1_714_564_800_123), "2024-05-01T12:00:00.123Z");
-        assert_eq!(gmt_datetime(1_714_564_800_123), "2024-05-01 12:00:00");
     }
 }
 

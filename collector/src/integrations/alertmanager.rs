@@ -4,26 +4,28 @@
 //! firing alerts are re-sent periodically as Alertmanager expects, and a
 //! resolve sets `endsAt`.
 
+pub mod config;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::config::TargetConfig;
-use super::delivery::Http;
-use super::{Adapter, Outcome, node_name, rfc3339};
+use super::http::Http;
+use super::{Adapter, Delivered, DeliveryError, node_name, rfc3339};
 use crate::incidents::event::{IncidentEvent, Transition};
+use config::AlertmanagerConfig;
 
 /// The Alertmanager adapter.
 #[derive(Debug)]
 pub struct Alertmanager {
-    config: TargetConfig,
+    config: AlertmanagerConfig,
     http: Http,
 }
 
 /// The alert list for an event; `now_ms` is the resolve time when the
 /// event has none.
-pub fn body(config: &TargetConfig, event: &IncidentEvent, now_ms: i64) -> Value {
+pub fn body(config: &AlertmanagerConfig, event: &IncidentEvent, now_ms: i64) -> Value {
     let mut labels = json!({
         "alertname": event.rule,
         "instance": node_name(&event.ci),
@@ -60,25 +62,27 @@ pub fn body(config: &TargetConfig, event: &IncidentEvent, now_ms: i64) -> Value 
 
 impl Alertmanager {
     /// An adapter for `config`.
-    pub fn new(config: TargetConfig, http: Http) -> Self {
+    pub fn new(config: AlertmanagerConfig, http: Http) -> Self {
         Self { config, http }
     }
 }
 
 #[async_trait]
 impl Adapter for Alertmanager {
-    async fn deliver(&self, event: &IncidentEvent, _known_ref: Option<&str>) -> Outcome {
+    async fn deliver(
+        &self,
+        event: &IncidentEvent,
+        _known_ref: Option<&str>,
+    ) -> Result<Delivered, DeliveryError> {
         let request = self
             .http
             .request(reqwest::Method::POST, "/api/v2/alerts")
             .json(&body(&self.config, event, rollcall_proto::now_ms()));
-        match self.http.send_ok(request).await {
-            Ok(answer) => Outcome::Delivered {
-                external_ref: None,
-                detail: answer.summary(),
-            },
-            Err(outcome) => outcome,
-        }
+        let answer = self.http.send_ok(request).await?;
+        Ok(Delivered {
+            external_ref: None,
+            detail: answer.summary(),
+        })
     }
 
     fn resend_interval(&self) -> Option<Duration> {
@@ -89,12 +93,11 @@ impl Adapter for Alertmanager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::config::TargetKind;
     use crate::integrations::tests_support::event;
 
     #[test]
     fn firing_alert_has_no_end_and_resolved_has_one() {
-        let config = TargetConfig::new("am", TargetKind::Alertmanager, "http://am:9093");
+        let config = AlertmanagerConfig::default();
         let firing = body(&config, &event(Transition::Trigger), 1_714_566_000_000);
         assert_eq!(firing[0]["labels"]["alertname"], "host_down");
         assert_eq!(firing[0]["labels"]["dedup_key"], "h1:host_down");

@@ -1,11 +1,30 @@
 //! Typed configuration of integration targets (`[integrations]` and
 //! `[[integrations.targets]]` in the collector TOML) and routing.
+//!
+//! A target is the fields every kind shares (name, url, routing, delivery
+//! tuning) plus the settings of its `kind`, which live beside each adapter
+//! (`servicenow/config.rs`, …). Each kind's struct denies unknown fields, so
+//! a setting of another vendor (a `routing_key` on a Jira target) is refused
+//! with an error naming the field and the target. Serde's `flatten` cannot
+//! be combined with `deny_unknown_fields` on the outer struct; here it is
+//! not needed there: the common fields are taken by `TargetConfig` and every
+//! other key reaches the kind's struct, which refuses what it does not know.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{Error as _, MapAccess, Visitor, value::MapAccessDeserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
+use super::alertmanager::config::AlertmanagerConfig;
+use super::http::Auth;
+use super::jira::config::JiraConfig;
+use super::pagerduty::config::PagerDutyConfig;
+use super::servicenow::config::ServiceNowConfig;
+use super::servicenow_em::config::EventManagementConfig;
+use super::webhook::config::WebhookConfig;
+use super::zendesk::config::ZendeskConfig;
 use crate::error::{Error, Result};
 use crate::incidents::event::{IncidentEvent, Severity};
 
@@ -18,6 +37,7 @@ pub struct IntegrationsConfig {
     /// How long a worker holds a claimed row before another may take it (s).
     pub lease_s: u64,
     /// The targets.
+    #[serde(deserialize_with = "deserialize_targets")]
     pub targets: Vec<TargetConfig>,
 }
 
@@ -31,50 +51,74 @@ impl Default for IntegrationsConfig {
     }
 }
 
-/// Which vendor contract a target speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetKind {
+/// Which vendor contract a target speaks (`kind = "…"`), with the
+/// settings only that contract has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VendorConfig {
     /// ServiceNow Table API (`incident` records).
-    Servicenow,
+    Servicenow(ServiceNowConfig),
     /// ServiceNow Event Management (`/api/global/em/jsonv2`).
-    ServicenowEm,
+    ServicenowEm(EventManagementConfig),
     /// PagerDuty Events API v2.
-    Pagerduty,
+    Pagerduty(PagerDutyConfig),
     /// Jira Service Management requests.
-    Jira,
+    Jira(JiraConfig),
     /// Zendesk tickets.
-    Zendesk,
+    Zendesk(ZendeskConfig),
     /// Prometheus Alertmanager API v2.
-    Alertmanager,
+    Alertmanager(AlertmanagerConfig),
     /// Generic webhook: CloudEvents 1.0 JSON, HMAC-SHA256 signed.
-    Webhook,
+    Webhook(WebhookConfig),
 }
 
-impl TargetKind {
-    /// The configured name.
-    pub fn as_str(self) -> &'static str {
+impl VendorConfig {
+    /// The configured `kind`.
+    pub fn kind(&self) -> &'static str {
         match self {
-            TargetKind::Servicenow => "servicenow",
-            TargetKind::ServicenowEm => "servicenow_em",
-            TargetKind::Pagerduty => "pagerduty",
-            TargetKind::Jira => "jira",
-            TargetKind::Zendesk => "zendesk",
-            TargetKind::Alertmanager => "alertmanager",
-            TargetKind::Webhook => "webhook",
+            VendorConfig::Servicenow(_) => "servicenow",
+            VendorConfig::ServicenowEm(_) => "servicenow_em",
+            VendorConfig::Pagerduty(_) => "pagerduty",
+            VendorConfig::Jira(_) => "jira",
+            VendorConfig::Zendesk(_) => "zendesk",
+            VendorConfig::Alertmanager(_) => "alertmanager",
+            VendorConfig::Webhook(_) => "webhook",
+        }
+    }
+
+    /// What is wrong with the kind's settings, if anything.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match self {
+            VendorConfig::Servicenow(config) => config.validate(),
+            VendorConfig::ServicenowEm(config) => config.validate(),
+            VendorConfig::Pagerduty(config) => config.validate(),
+            VendorConfig::Jira(config) => config.validate(),
+            VendorConfig::Zendesk(config) => config.validate(),
+            VendorConfig::Alertmanager(config) => config.validate(),
+            VendorConfig::Webhook(config) => config.validate(),
+        }
+    }
+
+    /// The credentials every request to the target carries by default.
+    pub fn auth(&self) -> Auth {
+        match self {
+            VendorConfig::Servicenow(config) => config.auth(),
+            VendorConfig::ServicenowEm(config) => config.auth(),
+            VendorConfig::Pagerduty(_) => Auth::None,
+            VendorConfig::Jira(config) => config.auth(),
+            VendorConfig::Zendesk(config) => config.auth(),
+            VendorConfig::Alertmanager(config) => config.auth(),
+            VendorConfig::Webhook(config) => config.auth(),
         }
     }
 }
 
-/// One `[[integrations.targets]]` entry. Vendor-specific fields are
-/// optional here and checked per kind by `validate`.
+/// One `[[integrations.targets]]` entry: the fields every kind shares, and
+/// the settings of its kind.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// Unique name; outbox rows and external references are keyed by it.
     pub name: String,
-    /// Vendor contract.
-    pub kind: TargetKind,
     /// Base URL (`https://acme.service-now.com`, `https://events.pagerduty.com`, …);
     /// for `webhook` the full URL posted to.
     pub url: String,
@@ -92,65 +136,9 @@ pub struct TargetConfig {
     #[serde(default)]
     pub business_services: Vec<String>,
 
-    /// Basic auth user (ServiceNow, Jira: account e-mail, Zendesk: `email/token`).
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Basic auth password or API token.
-    #[serde(default, skip_serializing)]
-    pub password: Option<String>,
-    /// ServiceNow OAuth client id (password grant via `/oauth_token.do`).
-    #[serde(default)]
-    pub oauth_client_id: Option<String>,
-    /// ServiceNow OAuth client secret.
-    #[serde(default, skip_serializing)]
-    pub oauth_client_secret: Option<String>,
-    /// Bearer token (Alertmanager behind a proxy, webhook receivers).
-    #[serde(default, skip_serializing)]
-    pub bearer_token: Option<String>,
-    /// PagerDuty integration (routing) key.
-    #[serde(default, skip_serializing)]
-    pub routing_key: Option<String>,
-    /// Webhook HMAC-SHA256 secret.
-    #[serde(default, skip_serializing)]
-    pub secret: Option<String>,
     /// PEM file of CAs to trust for this target (none: no TLS roots).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
-
-    /// ServiceNow: `assignment_group` of created incidents.
-    #[serde(default)]
-    pub assignment_group: Option<String>,
-    /// ServiceNow: `category` of created incidents.
-    #[serde(default)]
-    pub category: Option<String>,
-    /// ServiceNow: `close_code` on resolve.
-    #[serde(default = "default_close_code")]
-    pub close_code: String,
-    /// ServiceNow: look `cmdb_ci` up by CI name (else the name is sent as given).
-    #[serde(default = "yes")]
-    pub cmdb_ci_lookup: bool,
-    /// ServiceNow Event Management: `source` of events.
-    #[serde(default = "default_source")]
-    pub source: String,
-    /// Jira: service desk id.
-    #[serde(default)]
-    pub service_desk_id: Option<String>,
-    /// Jira: request type id.
-    #[serde(default)]
-    pub request_type_id: Option<String>,
-    /// Jira: transition id applied on resolve.
-    #[serde(default)]
-    pub resolve_transition_id: Option<String>,
-    /// Zendesk: extra tags on tickets.
-    #[serde(default)]
-    pub ticket_tags: Vec<String>,
-    /// Alertmanager: seconds between re-sends of firing alerts.
-    #[serde(default = "default_resend")]
-    pub resend_interval_s: u64,
-    /// Link in Alertmanager `generatorURL` and webhook `source`.
-    #[serde(default)]
-    pub console_url: Option<String>,
-
     /// Requests per second to this target.
     #[serde(default = "default_rate")]
     pub rate_per_second: u32,
@@ -175,6 +163,10 @@ pub struct TargetConfig {
     /// Seconds the circuit stays open before one probe.
     #[serde(default = "default_circuit_cooldown")]
     pub circuit_cooldown_s: u64,
+
+    /// `kind` and the settings only that kind has (the rest of the table).
+    #[serde(flatten)]
+    pub vendor: VendorConfig,
 }
 
 fn yes() -> bool {
@@ -182,15 +174,6 @@ fn yes() -> bool {
 }
 fn lowest_severity() -> Severity {
     Severity::Info
-}
-fn default_close_code() -> String {
-    "Resolved by caller".into()
-}
-fn default_source() -> String {
-    "Rollcall".into()
-}
-fn default_resend() -> u64 {
-    60
 }
 fn default_rate() -> u32 {
     10
@@ -217,37 +200,105 @@ fn default_circuit_cooldown() -> u64 {
     30
 }
 
+/// Whether an optional setting holds more than white space.
+pub(crate) fn is_set(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
+/// Refuses one setting of a pair (`what`) without the other.
+pub(crate) fn both_or_neither(
+    first: &Option<String>,
+    second: &Option<String>,
+    what: &str,
+) -> std::result::Result<(), String> {
+    if first.is_some() != second.is_some() {
+        return Err(format!("{what} must be given together"));
+    }
+    Ok(())
+}
+
+/// Basic auth when both a user and a password are given.
+pub(crate) fn basic_auth(username: &Option<String>, password: &Option<String>) -> Auth {
+    match (username, password) {
+        (Some(username), Some(password)) => Auth::Basic {
+            username: username.clone(),
+            password: password.clone(),
+        },
+        _ => Auth::None,
+    }
+}
+
+/// Bearer auth when a token is given.
+pub(crate) fn bearer_auth(token: &Option<String>) -> Auth {
+    token.clone().map_or(Auth::None, Auth::Bearer)
+}
+
+/// Reads `[[integrations.targets]]`, naming the target in every error.
+fn deserialize_targets<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Vec<TargetConfig>, D::Error> {
+    let targets = Vec::<Labelled>::deserialize(deserializer)?;
+    Ok(targets.into_iter().map(|labelled| labelled.0).collect())
+}
+
+/// A target read through `LabelledVisitor`.
+struct Labelled(TargetConfig);
+
+impl<'de> Deserialize<'de> for Labelled {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_map(LabelledVisitor)
+    }
+}
+
+/// Buffers a target's table, then reads it as a `TargetConfig`. The error
+/// is raised while the table is still being read, so TOML points at the
+/// target's own `[[integrations.targets]]` line. The buffer is a
+/// `toml::Table` because the configuration is only ever read from TOML.
+struct LabelledVisitor;
+
+impl<'de> Visitor<'de> for LabelledVisitor {
+    type Value = Labelled;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an integrations target table")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Labelled, A::Error> {
+        let table = toml::Table::deserialize(MapAccessDeserializer::new(map))?;
+        let text = |key: &str| {
+            table
+                .get(key)
+                .and_then(toml::Value::as_str)
+                .map(String::from)
+        };
+        let label = match (text("name"), text("kind")) {
+            (Some(name), Some(kind)) => format!("{name:?} ({kind})"),
+            (Some(name), None) => format!("{name:?}"),
+            (None, _) => "without a name".to_string(),
+        };
+        TargetConfig::deserialize(toml::Value::Table(table))
+            .map(Labelled)
+            .map_err(|error| {
+                A::Error::custom(format!(
+                    "integrations target {label}: {}",
+                    error.to_string().trim_end()
+                ))
+            })
+    }
+}
+
 impl TargetConfig {
-    /// A target of `kind` named `name` at `url`, with every default; for
-    /// tests and programmatic configuration.
-    pub fn new(name: &str, kind: TargetKind, url: &str) -> Self {
+    /// A target named `name` at `url` with the settings `vendor`, and every
+    /// common default; for tests and programmatic configuration.
+    pub fn new(name: &str, vendor: VendorConfig, url: &str) -> Self {
         Self {
             name: name.into(),
-            kind,
             url: url.into(),
             enabled: true,
             min_severity: lowest_severity(),
             tags: Vec::new(),
             business_services: Vec::new(),
-            username: None,
-            password: None,
-            oauth_client_id: None,
-            oauth_client_secret: None,
-            bearer_token: None,
-            routing_key: None,
-            secret: None,
             ca_file: None,
-            assignment_group: None,
-            category: None,
-            close_code: default_close_code(),
-            cmdb_ci_lookup: true,
-            source: default_source(),
-            service_desk_id: None,
-            request_type_id: None,
-            resolve_transition_id: None,
-            ticket_tags: Vec::new(),
-            resend_interval_s: default_resend(),
-            console_url: None,
             rate_per_second: default_rate(),
             burst: default_burst(),
             timeout_s: default_timeout(),
@@ -256,7 +307,13 @@ impl TargetConfig {
             backoff_max_ms: default_backoff_max(),
             circuit_failures: default_circuit_failures(),
             circuit_cooldown_s: default_circuit_cooldown(),
+            vendor,
         }
+    }
+
+    /// The configured `kind`.
+    pub fn kind(&self) -> &'static str {
+        self.vendor.kind()
     }
 
     /// Whether an event goes to this target.
@@ -276,10 +333,9 @@ impl TargetConfig {
             Err(Error::Config(format!(
                 "integrations target {:?} ({}): {what}",
                 self.name,
-                self.kind.as_str()
+                self.kind()
             )))
         };
-        let set = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return fail("url must start with http:// or https://");
         }
@@ -292,34 +348,9 @@ impl TargetConfig {
         if self.backoff_initial_ms == 0 || self.backoff_max_ms < self.backoff_initial_ms {
             return fail("backoff_initial_ms must be at least 1 and at most backoff_max_ms");
         }
-        if self.username.is_some() != self.password.is_some() {
-            return fail("username and password must be given together");
-        }
-        if self.oauth_client_id.is_some() != self.oauth_client_secret.is_some() {
-            return fail("oauth_client_id and oauth_client_secret must be given together");
-        }
-        match self.kind {
-            TargetKind::Servicenow | TargetKind::ServicenowEm if !set(&self.username) => {
-                fail("username and password are required (basic auth, or the OAuth password grant)")
-            }
-            TargetKind::Pagerduty if !set(&self.routing_key) => fail("routing_key is required"),
-            TargetKind::Jira
-                if !set(&self.username)
-                    || !set(&self.service_desk_id)
-                    || !set(&self.request_type_id) =>
-            {
-                fail("username, password, service_desk_id and request_type_id are required")
-            }
-            TargetKind::Zendesk if !set(&self.username) => {
-                fail("username (`email/token`) and password (API token) are required")
-            }
-            TargetKind::Webhook if !set(&self.secret) => {
-                fail("secret is required to sign requests")
-            }
-            TargetKind::Alertmanager if self.resend_interval_s == 0 => {
-                fail("resend_interval_s must be at least 1")
-            }
-            _ => Ok(()),
+        match self.vendor.validate() {
+            Ok(()) => Ok(()),
+            Err(what) => fail(&what),
         }
     }
 }
@@ -364,75 +395,4 @@ impl IntegrationsConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::incidents::event::{CiRef, Transition};
-
-    fn event(severity: Severity, tags: &[&str], services: &[&str]) -> IncidentEvent {
-        IncidentEvent {
-            event_id: 1,
-            incident_id: "i1".into(),
-            dedup_key: "h1:host_down".into(),
-            transition: Transition::Trigger,
-            rule: "host_down".into(),
-            severity,
-            summary: "s".into(),
-            description: "d".into(),
-            ci: CiRef {
-                id: "h1".into(),
-                name: "web1".into(),
-                fqdn: "web1.example".into(),
-                class: "linux_server".into(),
-                tags: tags.iter().map(|t| t.to_string()).collect(),
-            },
-            business_services: services.iter().map(|t| t.to_string()).collect(),
-            opened_at_ms: 0,
-            resolved_at_ms: None,
-            occurred_at_ms: 0,
-            details: serde_json::json!({}),
-        }
-    }
-
-    #[test]
-    fn routing_by_severity_tag_and_service() {
-        let mut target = TargetConfig::new("t", TargetKind::Alertmanager, "http://x");
-        target.min_severity = Severity::Major;
-        assert!(target.routes(&event(Severity::Critical, &[], &[])));
-        assert!(!target.routes(&event(Severity::Minor, &[], &[])));
-        target.tags = vec!["prod".into()];
-        assert!(!target.routes(&event(Severity::Critical, &["dev"], &[])));
-        assert!(target.routes(&event(Severity::Critical, &["dev", "prod"], &[])));
-        target.business_services = vec!["shop".into()];
-        assert!(!target.routes(&event(Severity::Critical, &["prod"], &["mail"])));
-        assert!(target.routes(&event(Severity::Critical, &["prod"], &["shop"])));
-    }
-
-    #[test]
-    fn parses_and_validates_targets() {
-        let text = r#"
-            [[targets]]
-            name = "pd"
-            kind = "pagerduty"
-            url = "https://events.pagerduty.com"
-            routing_key = "R0123456789"
-            min_severity = "major"
-        "#;
-        let config: IntegrationsConfig = toml::from_str(text).unwrap();
-        config.validate().unwrap();
-        assert_eq!(config.targets[0].min_severity, Severity::Major);
-
-        let missing = r#"
-            [[targets]]
-            name = "pd"
-            kind = "pagerduty"
-            url = "https://events.pagerduty.com"
-        "#;
-        let config: IntegrationsConfig = toml::from_str(missing).unwrap();
-        let error = config.validate().unwrap_err().to_string();
-        assert!(error.contains("routing_key"), "{error}");
-
-        let unknown =
-            "[[targets]]\nname = \"x\"\nkind = \"webhook\"\nurl = \"http://x\"\nbogus = 1\n";
-        assert!(toml::from_str::<IntegrationsConfig>(unknown).is_err());
-    }
-}
+mod tests;

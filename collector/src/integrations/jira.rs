@@ -4,23 +4,25 @@
 //! comment) or comments. The request key is kept as the external reference,
 //! so later transitions of the incident reach the same request.
 
+pub mod config;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::config::TargetConfig;
-use super::delivery::Http;
-use super::{Adapter, Outcome, node_name};
+use super::http::{Answer, Http};
+use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Transition};
+use config::JiraConfig;
 
 /// The Jira Service Management adapter.
 #[derive(Debug)]
 pub struct Jira {
-    config: TargetConfig,
+    config: JiraConfig,
     http: Http,
 }
 
 /// The body that creates a request.
-pub fn create_body(config: &TargetConfig, event: &IncidentEvent) -> Value {
+pub fn create_body(config: &JiraConfig, event: &IncidentEvent) -> Value {
     json!({
         "serviceDeskId": config.service_desk_id,
         "requestTypeId": config.request_type_id,
@@ -55,20 +57,20 @@ pub fn comment(event: &IncidentEvent) -> String {
 
 impl Jira {
     /// An adapter for `config`.
-    pub fn new(config: TargetConfig, http: Http) -> Self {
+    pub fn new(config: JiraConfig, http: Http) -> Self {
         Self { config, http }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<super::delivery::Answer, Outcome> {
+    async fn post(&self, path: &str, body: Value) -> Result<Answer, DeliveryError> {
         let request = self.http.request(reqwest::Method::POST, path).json(&body);
         self.http.send_ok(request).await
     }
 
-    async fn deliver_inner(
+    async fn send_event(
         &self,
         event: &IncidentEvent,
         known_ref: Option<&str>,
-    ) -> Result<Outcome, Outcome> {
+    ) -> Result<Delivered, DeliveryError> {
         match (event.transition, known_ref) {
             (Transition::Trigger, None) => {
                 let answer = self
@@ -79,19 +81,19 @@ impl Jira {
                     .await?;
                 let key = answer.json()["issueKey"].as_str().map(String::from);
                 if key.is_none() {
-                    return Err(Outcome::Final {
+                    return Err(DeliveryError::Final {
                         error: format!(
                             "created, but the answer has no issueKey: {}",
                             answer.summary()
                         ),
                     });
                 }
-                Ok(Outcome::Delivered {
+                Ok(Delivered {
                     external_ref: key,
                     detail: answer.summary(),
                 })
             }
-            (_, None) => Ok(Outcome::skipped(
+            (_, None) => Ok(Delivered::skipped(
                 "no Jira request is known for this incident",
             )),
             (Transition::Resolve, Some(key)) if self.config.resolve_transition_id.is_some() => {
@@ -105,7 +107,7 @@ impl Jira {
                         body,
                     )
                     .await?;
-                Ok(Outcome::Delivered {
+                Ok(Delivered {
                     external_ref: Some(key.to_string()),
                     detail: answer.summary(),
                 })
@@ -115,7 +117,7 @@ impl Jira {
                 let answer = self
                     .post(&format!("/rest/servicedeskapi/request/{key}/comment"), body)
                     .await?;
-                Ok(Outcome::Delivered {
+                Ok(Delivered {
                     external_ref: Some(key.to_string()),
                     detail: answer.summary(),
                 })
@@ -126,24 +128,27 @@ impl Jira {
 
 #[async_trait]
 impl Adapter for Jira {
-    async fn deliver(&self, event: &IncidentEvent, known_ref: Option<&str>) -> Outcome {
-        self.deliver_inner(event, known_ref)
-            .await
-            .unwrap_or_else(|outcome| outcome)
+    async fn deliver(
+        &self,
+        event: &IncidentEvent,
+        known_ref: Option<&str>,
+    ) -> Result<Delivered, DeliveryError> {
+        self.send_event(event, known_ref).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::config::TargetKind;
     use crate::integrations::tests_support::event;
 
     #[test]
     fn create_body_has_desk_type_and_fields() {
-        let mut config = TargetConfig::new("jira", TargetKind::Jira, "https://x.atlassian.net");
-        config.service_desk_id = Some("10".into());
-        config.request_type_id = Some("25".into());
+        let config = JiraConfig {
+            service_desk_id: Some("10".into()),
+            request_type_id: Some("25".into()),
+            ..JiraConfig::default()
+        };
         let body = create_body(&config, &event(Transition::Trigger));
         assert_eq!(body["serviceDeskId"], "10");
         assert_eq!(body["requestTypeId"], "25");

@@ -3,18 +3,20 @@
 //! PagerDuty's `dedup_key`, which makes redeliveries idempotent. 202 is
 //! accepted, 400 is final, 429 and 5xx are retried.
 
+pub mod config;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::config::TargetConfig;
-use super::delivery::{Http, shorten};
-use super::{Adapter, Outcome, node_name, rfc3339};
+use super::http::{Http, shorten};
+use super::{Adapter, Delivered, DeliveryError, node_name, rfc3339};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
+use config::PagerDutyConfig;
 
 /// The PagerDuty adapter.
 #[derive(Debug)]
 pub struct PagerDuty {
-    config: TargetConfig,
+    config: PagerDutyConfig,
     http: Http,
 }
 
@@ -66,29 +68,31 @@ pub fn body(routing_key: &str, event: &IncidentEvent) -> Value {
 
 impl PagerDuty {
     /// An adapter for `config`.
-    pub fn new(config: TargetConfig, http: Http) -> Self {
+    pub fn new(config: PagerDutyConfig, http: Http) -> Self {
         Self { config, http }
     }
 }
 
 #[async_trait]
 impl Adapter for PagerDuty {
-    async fn deliver(&self, event: &IncidentEvent, _known_ref: Option<&str>) -> Outcome {
+    async fn deliver(
+        &self,
+        event: &IncidentEvent,
+        _known_ref: Option<&str>,
+    ) -> Result<Delivered, DeliveryError> {
         let routing_key = self.config.routing_key.as_deref().unwrap_or_default();
         let request = self
             .http
             .request(reqwest::Method::POST, "/v2/enqueue")
             .json(&body(routing_key, event));
-        match self.http.send_ok(request).await {
-            Ok(answer) => Outcome::Delivered {
-                external_ref: answer.json()["dedup_key"]
-                    .as_str()
-                    .map(String::from)
-                    .or_else(|| Some(event.dedup_key.clone())),
-                detail: answer.summary(),
-            },
-            Err(outcome) => outcome,
-        }
+        let answer = self.http.send_ok(request).await?;
+        Ok(Delivered {
+            external_ref: answer.json()["dedup_key"]
+                .as_str()
+                .map(String::from)
+                .or_else(|| Some(event.dedup_key.clone())),
+            detail: answer.summary(),
+        })
     }
 }
 

@@ -4,21 +4,23 @@
 //! update, and resolves it with `PATCH state=6, close_code, close_notes`.
 //! Basic auth, or OAuth with the password grant at `/oauth_token.do`.
 
+pub mod config;
+
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::config::TargetConfig;
-use super::delivery::{Auth, Http, with_auth};
-use super::{Adapter, Outcome, node_name};
+use super::http::{Auth, Http, with_auth};
+use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
+use config::ServiceNowConfig;
 
 /// The ServiceNow Table API adapter.
 #[derive(Debug)]
 pub struct ServiceNow {
-    config: TargetConfig,
+    config: ServiceNowConfig,
     http: Http,
     token: Mutex<Option<(String, Instant)>>,
 }
@@ -35,7 +37,11 @@ pub fn impact_urgency(severity: Severity) -> (&'static str, &'static str) {
 }
 
 /// The body that creates an incident.
-pub fn create_body(config: &TargetConfig, event: &IncidentEvent, cmdb_ci: Option<&str>) -> Value {
+pub fn create_body(
+    config: &ServiceNowConfig,
+    event: &IncidentEvent,
+    cmdb_ci: Option<&str>,
+) -> Value {
     let (impact, urgency) = impact_urgency(event.severity);
     let mut body = json!({
         "short_description": event.summary,
@@ -56,7 +62,7 @@ pub fn create_body(config: &TargetConfig, event: &IncidentEvent, cmdb_ci: Option
 }
 
 /// The body that resolves an incident.
-pub fn resolve_body(config: &TargetConfig, event: &IncidentEvent) -> Value {
+pub fn resolve_body(config: &ServiceNowConfig, event: &IncidentEvent) -> Value {
     json!({
         "state": "6",
         "close_code": config.close_code,
@@ -91,7 +97,7 @@ fn first_sys_id(answer: &Value) -> Option<String> {
 
 impl ServiceNow {
     /// An adapter for `config`.
-    pub fn new(config: TargetConfig, http: Http) -> Self {
+    pub fn new(config: ServiceNowConfig, http: Http) -> Self {
         Self {
             config,
             http,
@@ -99,7 +105,7 @@ impl ServiceNow {
         }
     }
 
-    async fn auth(&self) -> Result<Auth, Outcome> {
+    async fn auth(&self) -> Result<Auth, DeliveryError> {
         let (Some(client_id), Some(client_secret)) = (
             &self.config.oauth_client_id,
             &self.config.oauth_client_secret,
@@ -134,8 +140,8 @@ impl ServiceNow {
             .http
             .send_ok(request)
             .await
-            .map_err(|outcome| match outcome {
-                Outcome::Final { error } => Outcome::Final {
+            .map_err(|failure| match failure {
+                DeliveryError::Final { error } => DeliveryError::Final {
                     error: format!("oauth token request refused: {error}"),
                 },
                 other => other,
@@ -143,7 +149,7 @@ impl ServiceNow {
         let body = answer.json();
         let token = body["access_token"]
             .as_str()
-            .ok_or_else(|| Outcome::Final {
+            .ok_or_else(|| DeliveryError::Final {
                 error: format!("oauth answer has no access_token: {}", answer.summary()),
             })?;
         let lifetime = body["expires_in"].as_u64().unwrap_or(1800);
@@ -164,7 +170,11 @@ impl ServiceNow {
     }
 
     /// The sys_id of the open incident with our correlation id, if any.
-    async fn find_open(&self, auth: &Auth, dedup_key: &str) -> Result<Option<String>, Outcome> {
+    async fn find_open(
+        &self,
+        auth: &Auth,
+        dedup_key: &str,
+    ) -> Result<Option<String>, DeliveryError> {
         let request = self
             .request(auth, reqwest::Method::GET, "/api/now/table/incident")
             .query(&[
@@ -179,7 +189,7 @@ impl ServiceNow {
         Ok(first_sys_id(&answer.json()))
     }
 
-    async fn find_ci(&self, auth: &Auth, name: &str) -> Result<Option<String>, Outcome> {
+    async fn find_ci(&self, auth: &Auth, name: &str) -> Result<Option<String>, DeliveryError> {
         let request = self
             .request(auth, reqwest::Method::GET, "/api/now/table/cmdb_ci")
             .query(&[
@@ -191,18 +201,18 @@ impl ServiceNow {
         Ok(first_sys_id(&answer.json()))
     }
 
-    async fn deliver_inner(
+    async fn send_event(
         &self,
         event: &IncidentEvent,
         known_ref: Option<&str>,
-    ) -> Result<Outcome, Outcome> {
+    ) -> Result<Delivered, DeliveryError> {
         let auth = self.auth().await?;
         let known = match known_ref {
             Some(known) if event.transition != Transition::Trigger => Some(known.to_string()),
             _ => self.find_open(&auth, &event.dedup_key).await?,
         };
         match (event.transition, known) {
-            (Transition::Trigger, Some(sys_id)) => Ok(Outcome::Delivered {
+            (Transition::Trigger, Some(sys_id)) => Ok(Delivered {
                 external_ref: Some(sys_id),
                 detail: "an open incident with this correlation_id exists; not created again"
                     .into(),
@@ -219,19 +229,19 @@ impl ServiceNow {
                 let answer = self.http.send_ok(request).await?;
                 let sys_id = answer.json()["result"]["sys_id"].as_str().map(String::from);
                 if sys_id.is_none() {
-                    return Err(Outcome::Final {
+                    return Err(DeliveryError::Final {
                         error: format!(
                             "created, but the answer has no result.sys_id: {}",
                             answer.summary()
                         ),
                     });
                 }
-                Ok(Outcome::Delivered {
+                Ok(Delivered {
                     external_ref: sys_id,
                     detail: answer.summary(),
                 })
             }
-            (_, None) => Ok(Outcome::skipped(
+            (_, None) => Ok(Delivered::skipped(
                 "no open ServiceNow incident for this correlation_id",
             )),
             (transition, Some(sys_id)) => {
@@ -248,7 +258,7 @@ impl ServiceNow {
                     )
                     .json(&body);
                 let answer = self.http.send_ok(request).await?;
-                Ok(Outcome::Delivered {
+                Ok(Delivered {
                     external_ref: Some(sys_id),
                     detail: answer.summary(),
                 })
@@ -259,32 +269,32 @@ impl ServiceNow {
 
 #[async_trait]
 impl Adapter for ServiceNow {
-    async fn deliver(&self, event: &IncidentEvent, known_ref: Option<&str>) -> Outcome {
-        let outcome = self
-            .deliver_inner(event, known_ref)
-            .await
-            .unwrap_or_else(|outcome| outcome);
-        if let Outcome::Final { error } = &outcome
+    async fn deliver(
+        &self,
+        event: &IncidentEvent,
+        known_ref: Option<&str>,
+    ) -> Result<Delivered, DeliveryError> {
+        let result = self.send_event(event, known_ref).await;
+        if let Err(DeliveryError::Final { error }) = &result
             && error.starts_with("HTTP 401")
         {
             // A stale OAuth token: fetch a new one next time.
             *self.token.lock().await = None;
         }
-        outcome
+        result
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::config::TargetKind;
     use crate::integrations::tests_support::event;
 
-    fn config() -> TargetConfig {
-        let mut config =
-            TargetConfig::new("sn", TargetKind::Servicenow, "https://x.service-now.com");
-        config.assignment_group = Some("Linux Ops".into());
-        config
+    fn config() -> ServiceNowConfig {
+        ServiceNowConfig {
+            assignment_group: Some("Linux Ops".into()),
+            ..ServiceNowConfig::default()
+        }
     }
 
     #[test]

@@ -2,18 +2,20 @@
 //! `{"records": [...]}`; our dedup key is the `message_key`, so repeated
 //! events update one alert, and a resolve sends severity `"0"` (clear).
 
+pub mod config;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::config::TargetConfig;
-use super::delivery::Http;
-use super::{Adapter, Outcome, gmt_datetime, node_name};
+use super::http::Http;
+use super::{Adapter, Delivered, DeliveryError, gmt_datetime, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
+use config::EventManagementConfig;
 
 /// The Event Management adapter.
 #[derive(Debug)]
 pub struct EventManagement {
-    config: TargetConfig,
+    config: EventManagementConfig,
     http: Http,
 }
 
@@ -69,30 +71,32 @@ pub fn body(source: &str, event: &IncidentEvent) -> Value {
 
 impl EventManagement {
     /// An adapter for `config`.
-    pub fn new(config: TargetConfig, http: Http) -> Self {
+    pub fn new(config: EventManagementConfig, http: Http) -> Self {
         Self { config, http }
     }
 }
 
 #[async_trait]
 impl Adapter for EventManagement {
-    async fn deliver(&self, event: &IncidentEvent, _known_ref: Option<&str>) -> Outcome {
+    async fn deliver(
+        &self,
+        event: &IncidentEvent,
+        _known_ref: Option<&str>,
+    ) -> Result<Delivered, DeliveryError> {
         if event.transition == Transition::Acknowledge {
-            return Outcome::skipped(
+            return Ok(Delivered::skipped(
                 "event management has no acknowledge; alerts are acknowledged in ServiceNow",
-            );
+            ));
         }
         let request = self
             .http
             .request(reqwest::Method::POST, "/api/global/em/jsonv2")
             .json(&body(&self.config.source, event));
-        match self.http.send_ok(request).await {
-            Ok(answer) => Outcome::Delivered {
-                external_ref: Some(event.dedup_key.clone()),
-                detail: answer.summary(),
-            },
-            Err(outcome) => outcome,
-        }
+        let answer = self.http.send_ok(request).await?;
+        Ok(Delivered {
+            external_ref: Some(event.dedup_key.clone()),
+            detail: answer.summary(),
+        })
     }
 }
 

@@ -4,15 +4,17 @@
 //! CloudEvents `id` is stable per incident event, so receivers can drop
 //! redeliveries.
 
+pub mod config;
+
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::config::TargetConfig;
-use super::delivery::Http;
-use super::{Adapter, Outcome, rfc3339};
+use super::http::Http;
+use super::{Adapter, Delivered, DeliveryError, rfc3339};
 use crate::incidents::event::IncidentEvent;
+use config::WebhookConfig;
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Rollcall-Signature";
@@ -20,12 +22,12 @@ pub const SIGNATURE_HEADER: &str = "X-Rollcall-Signature";
 /// The webhook adapter.
 #[derive(Debug)]
 pub struct Webhook {
-    config: TargetConfig,
+    config: WebhookConfig,
     http: Http,
 }
 
 /// The CloudEvents envelope of an event.
-pub fn envelope(config: &TargetConfig, event: &IncidentEvent) -> Value {
+pub fn envelope(config: &WebhookConfig, event: &IncidentEvent) -> Value {
     json!({
         "specversion": "1.0",
         "id": format!("rollcall-{}-{}", event.event_id, event.dedup_key),
@@ -51,20 +53,24 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 
 impl Webhook {
     /// An adapter for `config`.
-    pub fn new(config: TargetConfig, http: Http) -> Self {
+    pub fn new(config: WebhookConfig, http: Http) -> Self {
         Self { config, http }
     }
 }
 
 #[async_trait]
 impl Adapter for Webhook {
-    async fn deliver(&self, event: &IncidentEvent, _known_ref: Option<&str>) -> Outcome {
+    async fn deliver(
+        &self,
+        event: &IncidentEvent,
+        _known_ref: Option<&str>,
+    ) -> Result<Delivered, DeliveryError> {
         let body = match serde_json::to_vec(&envelope(&self.config, event)) {
             Ok(body) => body,
             Err(error) => {
-                return Outcome::Final {
+                return Err(DeliveryError::Final {
                     error: format!("cannot encode the event: {error}"),
-                };
+                });
             }
         };
         let secret = self.config.secret.as_deref().unwrap_or_default();
@@ -77,13 +83,11 @@ impl Adapter for Webhook {
             )
             .header(SIGNATURE_HEADER, signature(secret.as_bytes(), &body))
             .body(body);
-        match self.http.send_ok(request).await {
-            Ok(answer) => Outcome::Delivered {
-                external_ref: None,
-                detail: answer.summary(),
-            },
-            Err(outcome) => outcome,
-        }
+        let answer = self.http.send_ok(request).await?;
+        Ok(Delivered {
+            external_ref: None,
+            detail: answer.summary(),
+        })
     }
 }
 
@@ -91,12 +95,11 @@ impl Adapter for Webhook {
 mod tests {
     use super::*;
     use crate::incidents::event::Transition;
-    use crate::integrations::config::TargetKind;
     use crate::integrations::tests_support::event;
 
     #[test]
     fn envelope_is_cloudevents_1_0() {
-        let config = TargetConfig::new("hook", TargetKind::Webhook, "http://x/hook");
+        let config = WebhookConfig::default();
         let envelope = envelope(&config, &event(Transition::Resolve));
         assert_eq!(envelope["specversion"], "1.0");
         assert_eq!(envelope["type"], "com.rollcall.incident.resolve");

@@ -3,18 +3,20 @@
 //! looking for an unsolved ticket with that `external_id`, so redeliveries
 //! never open a second ticket; solves it on resolve (`PUT status solved`).
 
+pub mod config;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::config::TargetConfig;
-use super::delivery::Http;
-use super::{Adapter, Outcome, node_name};
+use super::http::Http;
+use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
+use config::ZendeskConfig;
 
 /// The Zendesk adapter.
 #[derive(Debug)]
 pub struct Zendesk {
-    config: TargetConfig,
+    config: ZendeskConfig,
     http: Http,
 }
 
@@ -34,7 +36,7 @@ pub fn idempotency_key(event: &IncidentEvent) -> String {
 }
 
 /// The body that creates a ticket.
-pub fn create_body(config: &TargetConfig, event: &IncidentEvent) -> Value {
+pub fn create_body(config: &ZendeskConfig, event: &IncidentEvent) -> Value {
     let mut tags = vec!["rollcall".to_string(), event.rule.clone()];
     tags.extend(config.ticket_tags.iter().cloned());
     json!({
@@ -74,12 +76,12 @@ pub fn update_body(event: &IncidentEvent) -> Value {
 
 impl Zendesk {
     /// An adapter for `config`.
-    pub fn new(config: TargetConfig, http: Http) -> Self {
+    pub fn new(config: ZendeskConfig, http: Http) -> Self {
         Self { config, http }
     }
 
     /// An unsolved ticket with our `external_id`, if any.
-    async fn find_unsolved(&self, dedup_key: &str) -> Result<Option<String>, Outcome> {
+    async fn find_unsolved(&self, dedup_key: &str) -> Result<Option<String>, DeliveryError> {
         let request = self
             .http
             .request(reqwest::Method::GET, "/api/v2/tickets.json")
@@ -94,17 +96,17 @@ impl Zendesk {
         }))
     }
 
-    async fn deliver_inner(
+    async fn send_event(
         &self,
         event: &IncidentEvent,
         known_ref: Option<&str>,
-    ) -> Result<Outcome, Outcome> {
+    ) -> Result<Delivered, DeliveryError> {
         let ticket = match known_ref {
             Some(known) if event.transition != Transition::Trigger => Some(known.to_string()),
             _ => self.find_unsolved(&event.dedup_key).await?,
         };
         match (event.transition, ticket) {
-            (Transition::Trigger, Some(id)) => Ok(Outcome::Delivered {
+            (Transition::Trigger, Some(id)) => Ok(Delivered {
                 external_ref: Some(id),
                 detail: "an unsolved ticket with this external_id exists; not created again".into(),
             }),
@@ -116,19 +118,19 @@ impl Zendesk {
                     .json(&create_body(&self.config, event));
                 let answer = self.http.send_ok(request).await?;
                 let Some(id) = answer.json()["ticket"]["id"].as_i64() else {
-                    return Err(Outcome::Final {
+                    return Err(DeliveryError::Final {
                         error: format!(
                             "created, but the answer has no ticket.id: {}",
                             answer.summary()
                         ),
                     });
                 };
-                Ok(Outcome::Delivered {
+                Ok(Delivered {
                     external_ref: Some(id.to_string()),
                     detail: answer.summary(),
                 })
             }
-            (_, None) => Ok(Outcome::skipped(
+            (_, None) => Ok(Delivered::skipped(
                 "no unsolved Zendesk ticket for this incident",
             )),
             (_, Some(id)) => {
@@ -137,7 +139,7 @@ impl Zendesk {
                     .request(reqwest::Method::PUT, &format!("/api/v2/tickets/{id}.json"))
                     .json(&update_body(event));
                 let answer = self.http.send_ok(request).await?;
-                Ok(Outcome::Delivered {
+                Ok(Delivered {
                     external_ref: Some(id),
                     detail: answer.summary(),
                 })
@@ -148,23 +150,26 @@ impl Zendesk {
 
 #[async_trait]
 impl Adapter for Zendesk {
-    async fn deliver(&self, event: &IncidentEvent, known_ref: Option<&str>) -> Outcome {
-        self.deliver_inner(event, known_ref)
-            .await
-            .unwrap_or_else(|outcome| outcome)
+    async fn deliver(
+        &self,
+        event: &IncidentEvent,
+        known_ref: Option<&str>,
+    ) -> Result<Delivered, DeliveryError> {
+        self.send_event(event, known_ref).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::config::TargetKind;
     use crate::integrations::tests_support::event;
 
     #[test]
     fn ticket_has_external_id_priority_and_tags() {
-        let mut config = TargetConfig::new("zd", TargetKind::Zendesk, "https://x.zendesk.com");
-        config.ticket_tags = vec!["ops".into()];
+        let config = ZendeskConfig {
+            ticket_tags: vec!["ops".into()],
+            ..ZendeskConfig::default()
+        };
         let body = create_body(&config, &event(Transition::Trigger));
         assert_eq!(body["ticket"]["external_id"], "h1:host_down");
         assert_eq!(body["ticket"]["priority"], "urgent");

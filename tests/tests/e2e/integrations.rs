@@ -619,3 +619,54 @@ async fn a_real_agent_going_down_reaches_two_targets_once_each_and_both_resolve(
     process.kill_hard();
     Ok(())
 }
+
+/// `rollcall-collector check-config` on `toml`: success, stdout, stderr.
+fn check_config(dir: &Path, toml: &str) -> Result<(Option<i32>, String, String)> {
+    let path = dir.join("collector.toml");
+    std::fs::write(&path, toml)?;
+    let output = Command::new(rollcall_tests::bin("rollcall-collector"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .env_remove("ROLLCALL_CONFIG")
+        .output()?;
+    Ok((
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+#[test]
+fn the_collector_refuses_a_setting_of_another_kind_naming_field_and_target() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = "http://127.0.0.1:9";
+    let every_kind: String = [
+        "servicenow",
+        "servicenow_em",
+        "pagerduty",
+        "jira",
+        "zendesk",
+        "alertmanager",
+        "webhook",
+    ]
+    .iter()
+    .map(|kind| target_toml(kind, kind, url, FAST))
+    .collect();
+    let (code, stdout, stderr) = check_config(dir.path(), &every_kind)?;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("kind = \"servicenow_em\""), "{stdout}");
+    assert!(
+        !stdout.contains(vendors::PASSWORD),
+        "secrets are not printed: {stdout}"
+    );
+
+    let foreign = target_toml("helpdesk", "jira", url, "routing_key = \"R0123\"\n");
+    let (code, _, stderr) = check_config(dir.path(), &foreign)?;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("integrations target \"helpdesk\" (jira): unknown field `routing_key`"),
+        "{stderr}"
+    );
+    Ok(())
+}
