@@ -1,7 +1,9 @@
 //! Presence and availability: the per-host state machine (`presence`), the
 //! monitor that drives it and records outages and incidents (`monitor`),
-//! and the availability arithmetic (`report`).
+//! the availability arithmetic (`report`), and the fleet report over a
+//! window that reads the store and uses it (`fleet`).
 
+pub mod fleet;
 pub mod monitor;
 pub mod presence;
 pub mod report;

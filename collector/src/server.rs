@@ -70,9 +70,12 @@ impl Running {
         tracker.close();
         let sessions = self.state.sessions.clone();
         sessions.close();
+        let store = self.state.store.clone();
         let stopped = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
             sessions.wait().await;
             tracker.wait().await;
+            // Last: every session and subsystem that writes has stopped.
+            store.close().await;
         })
         .await;
         if stopped.is_err() {

@@ -42,6 +42,7 @@ pub use services::{
 };
 
 /// The collector's storage: every data area, on one database.
+#[async_trait::async_trait]
 pub trait Store:
     TokenStore
     + AgentStore
@@ -60,4 +61,8 @@ pub trait Store:
     /// The database's name (`sqlite` or `postgres`), for display only:
     /// nothing outside the backend may branch on it.
     fn backend(&self) -> &'static str;
+
+    /// Finishes the writes in flight and stops the store's background
+    /// tasks (at shutdown, after the sessions have ended); later writes fail.
+    async fn close(&self);
 }

@@ -10,11 +10,10 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
-use super::list::{Filters, list_response};
-use crate::availability::report::{self, OutageSpan, Span};
+use super::list::{Filters, list_response, to_values};
+use crate::availability::fleet::{Scope, fleet_report};
+use crate::availability::report::Span;
 use crate::error::{Error, Result};
-use crate::store::HostFilter;
-use crate::store::{MEMBER_OF, OutageFilter};
 
 /// Parses `30d`, `12h`, `90m`, `3600s` or plain seconds into milliseconds.
 pub fn parse_window(text: &str) -> Result<i64> {
@@ -75,143 +74,13 @@ pub(super) async fn report(
 ) -> Result<Response> {
     let now = rollcall_proto::now_ms();
     let window = window_of(&params, now)?;
-    let single = match &params.host_id {
-        Some(id) => Some(
-            state
-                .store
-                .host(id)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("host {id}")))?,
-        ),
-        None => None,
+    let scope = Scope {
+        host_id: params.host_id.as_deref(),
+        service_id: params.service_id.as_deref(),
     };
-    let services = state.store.services().await?;
-    // Every host once: the host rows without a host_id, and the maintenance
-    // of service members (not once per service).
-    let all_hosts = if single.is_none() || !services.is_empty() {
-        state
-            .store
-            .hosts(&HostFilter {
-                limit: 100_000,
-                ..Default::default()
-            })
-            .await?
-    } else {
-        Vec::new()
-    };
-    let hosts = match &single {
-        Some(host) => std::slice::from_ref(host),
-        None => all_hosts.as_slice(),
-    };
-    let outages = state
-        .store
-        .outages(&OutageFilter {
-            since: Some(window.0),
-            until: Some(window.1),
-            limit: 1_000_000,
-            ..Default::default()
-        })
-        .await?;
-    let windows = state.store.maintenance_windows().await?;
-    let relationships = state.store.relationships(None).await?;
-    let members_of = |service_id: &str| -> Vec<String> {
-        relationships
-            .iter()
-            .filter(|relationship| {
-                relationship.kind == MEMBER_OF && relationship.parent_id == service_id
-            })
-            .map(|relationship| relationship.child_id.clone())
-            .collect()
-    };
-    let maintenance_for = |host: &crate::store::Host| -> Vec<Span> {
-        let tags = host.tags_list();
-        windows
-            .iter()
-            .filter(|w| match w.scope.as_str() {
-                "host" => w.target == host.id,
-                "tag" => tags.contains(&w.target),
-                "service" => members_of(&w.target).contains(&host.id),
-                _ => false,
-            })
-            .flat_map(|w| report::expand_recurring(w.starts_at, w.ends_at, &w.recurrence, window))
-            .collect()
-    };
-    let spans_for = |host_id: &str| -> Vec<OutageSpan> {
-        outages
-            .iter()
-            .filter(|outage| outage.host_id == host_id)
-            .map(|outage| OutageSpan {
-                start: outage.began_at,
-                end: outage.ended_at,
-                kind: outage.kind.clone(),
-            })
-            .collect()
-    };
-    let mut host_rows = Vec::new();
-    if params.service_id.is_none() {
-        for host in hosts {
-            let result = report::availability(window, &spans_for(&host.id), &maintenance_for(host));
-            host_rows.push(
-                json!({ "host_id": host.id, "hostname": host.hostname, "availability": result }),
-            );
-        }
-    }
-    let mut service_rows = Vec::new();
-    for service in services.iter().filter(|service| {
-        params
-            .service_id
-            .as_ref()
-            .is_none_or(|id| *id == service.id)
-    }) {
-        let members = members_of(&service.id);
-        let member_downs: Vec<Vec<Span>> = members
-            .iter()
-            .map(|member| {
-                let maintenance = all_hosts
-                    .iter()
-                    .find(|host| host.id == *member)
-                    .map(&maintenance_for)
-                    .unwrap_or_default();
-                let unplanned = report::merge(
-                    spans_for(member)
-                        .into_iter()
-                        .filter(|span| span.kind == "unplanned")
-                        .map(|span| (span.start, span.end.unwrap_or(window.1))),
-                    window,
-                );
-                report::subtract(&unplanned, &report::merge(maintenance, window))
-            })
-            .collect();
-        let down =
-            report::service_down_spans(&member_downs, service.min_up.max(0) as usize, window);
-        let service_maintenance: Vec<Span> = windows
-            .iter()
-            .filter(|w| w.scope == "service" && w.target == service.id)
-            .flat_map(|w| report::expand_recurring(w.starts_at, w.ends_at, &w.recurrence, window))
-            .collect();
-        let spans: Vec<OutageSpan> = down
-            .iter()
-            .map(|(start, end)| OutageSpan {
-                start: *start,
-                end: Some(*end),
-                kind: "unplanned".into(),
-            })
-            .collect();
-        let result = report::availability(window, &spans, &service_maintenance);
-        let allowed_downtime =
-            (result.scheduled_ms as f64 * (100.0 - service.sla_target) / 100.0) as i64;
-        service_rows.push(json!({
-            "service_id": service.id,
-            "name": service.name,
-            "members": members.len(),
-            "min_up": service.min_up,
-            "sla_target_percent": service.sla_target,
-            "sla_met": result.availability_percent >= service.sla_target,
-            "error_budget_ms": allowed_downtime,
-            "error_budget_left_ms": allowed_downtime - result.unplanned_downtime_ms,
-            "availability": result,
-        }));
-    }
+    let fleet = fleet_report(state.store.as_ref(), window, scope).await?;
+    let host_rows = to_values(&fleet.hosts)?;
+    let service_rows = to_values(&fleet.services)?;
     if params.csv()? {
         let rows: Vec<Value> = host_rows
             .iter()

@@ -82,9 +82,15 @@ impl SqlStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for SqlStore {
     fn backend(&self) -> &'static str {
         self.dialect.name()
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
     }
 }
 

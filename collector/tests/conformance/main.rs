@@ -106,6 +106,7 @@ conformance!(
     health_samples_are_stored_once,
     revoked_agents_are_marked,
     large_snapshots_are_written_in_full,
+    closing_refuses_later_writes_without_hanging,
     concurrent_writes_fail_alone,
     unique_violations_are_conflicts,
     a_conflict_rolls_its_transaction_back,

@@ -188,3 +188,32 @@ pub async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
         NOW + 10
     );
 }
+
+/// Closing the store (at shutdown) keeps the writes made before it and
+/// refuses later ones with a clear store error instead of leaving them
+/// waiting for a writer that has stopped.
+pub async fn closing_refuses_later_writes_without_hanging(store: Arc<dyn Store>) {
+    let host = attached(&store, "closing").await;
+    for seq in 1..=5 {
+        let stored = store
+            .record_health(
+                &context("closing", &host, seq, NOW + seq),
+                NOW + seq,
+                "{\"cpu_percent\":1}",
+            )
+            .await
+            .unwrap();
+        assert!(stored, "a write before close is applied");
+    }
+    let later = store.clone();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), store.close()).await;
+    assert!(closed.is_ok(), "close waits only for the writer tasks");
+    let error = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        later.record_health(&context("closing", &host, 99, NOW + 99), NOW + 99, "{}"),
+    )
+    .await
+    .expect("a write after close is answered")
+    .unwrap_err();
+    assert!(error.to_string().contains("closed"), "{error}");
+}

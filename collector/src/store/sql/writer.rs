@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::apply;
 use super::dialect::Dialect;
@@ -88,20 +90,47 @@ impl Op {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Write>,
+    receiver: Arc<Mutex<mpsc::Receiver<Write>>>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl Writer {
-    /// Starts the writer tasks of `pool`; they end when every handle is dropped.
+    /// Starts the writer tasks of `pool`; they run until `close` (or until
+    /// every handle is dropped).
     pub(crate) fn start(pool: AnyPool, dialect: Dialect) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
+        let tasks = TaskTracker::new();
+        let stop = CancellationToken::new();
         for _ in 0..dialect.writers() {
-            tokio::spawn(work(pool.clone(), dialect, receiver.clone()));
+            tasks.spawn(work(pool.clone(), dialect, receiver.clone(), stop.clone()));
         }
-        Self { queue }
+        tasks.close();
+        Self {
+            queue,
+            receiver,
+            tasks,
+            stop,
+        }
+    }
+
+    /// Applies what is queued, stops the writer tasks and waits for them;
+    /// later writes fail with a store error.
+    pub(crate) async fn close(&self) {
+        self.stop.cancel();
+        self.tasks.wait().await;
+        // A write queued while the last writer was leaving is answered with
+        // an error (its reply is dropped) rather than left waiting.
+        let mut receiver = self.receiver.lock().await;
+        receiver.close();
+        while receiver.try_recv().is_ok() {}
     }
 
     async fn submit(&self, op: Op) -> Result<Applied> {
+        if self.stop.is_cancelled() {
+            return Err(Error::Store("the store is closed".into()));
+        }
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Write { op, reply })
@@ -151,11 +180,22 @@ impl Writer {
     }
 }
 
-async fn work(pool: AnyPool, dialect: Dialect, receiver: Arc<Mutex<mpsc::Receiver<Write>>>) {
+async fn work(
+    pool: AnyPool,
+    dialect: Dialect,
+    receiver: Arc<Mutex<mpsc::Receiver<Write>>>,
+    stop: CancellationToken,
+) {
     loop {
         let batch = {
             let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
+            // What is queued is applied before a stop takes effect.
+            let first = tokio::select! {
+                biased;
+                first = receiver.recv() => first,
+                _ = stop.cancelled() => receiver.try_recv().ok(),
+            };
+            let Some(first) = first else {
                 return;
             };
             let mut weight = first.op.weight();

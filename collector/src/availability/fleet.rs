@@ -1,0 +1,210 @@
+//! The availability report of the fleet over a window: each host's, and
+//! each business service's with its SLA and error budget. Reads outages,
+//! maintenance windows and service membership from the store and computes
+//! with `report`; the API only parses the window and renders the rows.
+
+use serde::Serialize;
+
+use super::report::{self, Availability, OutageSpan, Span};
+use crate::error::{Error, Result};
+use crate::store::{Host, HostFilter, MEMBER_OF, OutageFilter, Store};
+
+/// Most hosts one report covers.
+const MAX_HOSTS: i64 = 100_000;
+/// Most outages one report reads.
+const MAX_OUTAGES: i64 = 1_000_000;
+
+/// One host's availability over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostAvailability {
+    /// The host.
+    pub host_id: String,
+    /// Its hostname.
+    pub hostname: String,
+    /// The figures.
+    pub availability: Availability,
+}
+
+/// One business service's availability over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceAvailability {
+    /// The service.
+    pub service_id: String,
+    /// Its name.
+    pub name: String,
+    /// How many hosts are members.
+    pub members: usize,
+    /// How many members must be up for the service to be up.
+    pub min_up: i64,
+    /// The SLA target, in percent.
+    pub sla_target_percent: f64,
+    /// Whether the availability met the target.
+    pub sla_met: bool,
+    /// Downtime the SLA allows over the window's scheduled time.
+    pub error_budget_ms: i64,
+    /// What is left of it after the unplanned downtime.
+    pub error_budget_left_ms: i64,
+    /// The figures.
+    pub availability: Availability,
+}
+
+/// What a report covers.
+#[derive(Debug, Clone, Default)]
+pub struct Scope<'a> {
+    /// Only this host (and no services are listed then unless `service_id`).
+    pub host_id: Option<&'a str>,
+    /// Only this service, and no host rows.
+    pub service_id: Option<&'a str>,
+}
+
+/// The report: host rows (none when a service is asked for) and service rows.
+#[derive(Debug, Clone, Default)]
+pub struct FleetReport {
+    /// Per host.
+    pub hosts: Vec<HostAvailability>,
+    /// Per business service.
+    pub services: Vec<ServiceAvailability>,
+}
+
+/// Computes the availability report over `window` for `scope`.
+pub async fn fleet_report(
+    store: &dyn Store,
+    window: Span,
+    scope: Scope<'_>,
+) -> Result<FleetReport> {
+    let single = match scope.host_id {
+        Some(id) => Some(
+            store
+                .host(id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("host {id}")))?,
+        ),
+        None => None,
+    };
+    let services = store.services().await?;
+    let all_hosts = if single.is_none() || !services.is_empty() {
+        store
+            .hosts(&HostFilter {
+                limit: MAX_HOSTS,
+                ..Default::default()
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
+    let hosts = match &single {
+        Some(host) => std::slice::from_ref(host),
+        None => all_hosts.as_slice(),
+    };
+    let outages = store
+        .outages(&OutageFilter {
+            since: Some(window.0),
+            until: Some(window.1),
+            limit: MAX_OUTAGES,
+            ..Default::default()
+        })
+        .await?;
+    let windows = store.maintenance_windows().await?;
+    let relationships = store.relationships(None).await?;
+    let members_of = |service_id: &str| -> Vec<String> {
+        relationships
+            .iter()
+            .filter(|relationship| {
+                relationship.kind == MEMBER_OF && relationship.parent_id == service_id
+            })
+            .map(|relationship| relationship.child_id.clone())
+            .collect()
+    };
+    let maintenance_for = |host: &Host| -> Vec<Span> {
+        let tags = host.tags_list();
+        windows
+            .iter()
+            .filter(|w| match w.scope.as_str() {
+                "host" => w.target == host.id,
+                "tag" => tags.contains(&w.target),
+                "service" => members_of(&w.target).contains(&host.id),
+                _ => false,
+            })
+            .flat_map(|w| report::expand_recurring(w.starts_at, w.ends_at, &w.recurrence, window))
+            .collect()
+    };
+    let spans_for = |host_id: &str| -> Vec<OutageSpan> {
+        outages
+            .iter()
+            .filter(|outage| outage.host_id == host_id)
+            .map(|outage| OutageSpan {
+                start: outage.began_at,
+                end: outage.ended_at,
+                kind: outage.kind.clone(),
+            })
+            .collect()
+    };
+    let mut out = FleetReport::default();
+    if scope.service_id.is_none() {
+        for host in hosts {
+            out.hosts.push(HostAvailability {
+                host_id: host.id.clone(),
+                hostname: host.hostname.clone(),
+                availability: report::availability(
+                    window,
+                    &spans_for(&host.id),
+                    &maintenance_for(host),
+                ),
+            });
+        }
+    }
+    for service in services
+        .iter()
+        .filter(|service| scope.service_id.is_none_or(|id| id == service.id))
+    {
+        let members = members_of(&service.id);
+        let member_downs: Vec<Vec<Span>> = members
+            .iter()
+            .map(|member| {
+                let maintenance = all_hosts
+                    .iter()
+                    .find(|host| host.id == *member)
+                    .map(&maintenance_for)
+                    .unwrap_or_default();
+                let unplanned = report::merge(
+                    spans_for(member)
+                        .into_iter()
+                        .filter(|span| span.kind == "unplanned")
+                        .map(|span| (span.start, span.end.unwrap_or(window.1))),
+                    window,
+                );
+                report::subtract(&unplanned, &report::merge(maintenance, window))
+            })
+            .collect();
+        let down =
+            report::service_down_spans(&member_downs, service.min_up.max(0) as usize, window);
+        let service_maintenance: Vec<Span> = windows
+            .iter()
+            .filter(|w| w.scope == "service" && w.target == service.id)
+            .flat_map(|w| report::expand_recurring(w.starts_at, w.ends_at, &w.recurrence, window))
+            .collect();
+        let spans: Vec<OutageSpan> = down
+            .iter()
+            .map(|(start, end)| OutageSpan {
+                start: *start,
+                end: Some(*end),
+                kind: "unplanned".into(),
+            })
+            .collect();
+        let result = report::availability(window, &spans, &service_maintenance);
+        let allowed_downtime =
+            (result.scheduled_ms as f64 * (100.0 - service.sla_target) / 100.0) as i64;
+        out.services.push(ServiceAvailability {
+            service_id: service.id.clone(),
+            name: service.name.clone(),
+            members: members.len(),
+            min_up: service.min_up,
+            sla_target_percent: service.sla_target,
+            sla_met: result.availability_percent >= service.sla_target,
+            error_budget_ms: allowed_downtime,
+            error_budget_left_ms: allowed_downtime - result.unplanned_downtime_ms,
+            availability: result,
+        });
+    }
+    Ok(out)
+}
