@@ -19,6 +19,7 @@ pub mod jira;
 pub mod pagerduty;
 pub mod servicenow;
 pub mod servicenow_em;
+pub mod settings;
 pub mod webhook;
 pub mod zendesk;
 

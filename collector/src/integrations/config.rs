@@ -18,11 +18,11 @@ use serde::de::{Error as _, MapAccess, Visitor, value::MapAccessDeserializer};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::alertmanager::config::AlertmanagerConfig;
-use super::http::Auth;
 use super::jira::config::JiraConfig;
 use super::pagerduty::config::PagerDutyConfig;
 use super::servicenow::config::ServiceNowConfig;
 use super::servicenow_em::config::EventManagementConfig;
+use super::settings::Auth;
 use super::webhook::config::WebhookConfig;
 use super::zendesk::config::ZendeskConfig;
 use crate::error::{Error, Result};
@@ -198,39 +198,6 @@ fn default_circuit_failures() -> u32 {
 }
 fn default_circuit_cooldown() -> u64 {
     30
-}
-
-/// Whether an optional setting holds more than white space.
-pub(crate) fn is_set(value: &Option<String>) -> bool {
-    value.as_deref().is_some_and(|v| !v.trim().is_empty())
-}
-
-/// Refuses one setting of a pair (`what`) without the other.
-pub(crate) fn both_or_neither(
-    first: &Option<String>,
-    second: &Option<String>,
-    what: &str,
-) -> std::result::Result<(), String> {
-    if first.is_some() != second.is_some() {
-        return Err(format!("{what} must be given together"));
-    }
-    Ok(())
-}
-
-/// Basic auth when both a user and a password are given.
-pub(crate) fn basic_auth(username: &Option<String>, password: &Option<String>) -> Auth {
-    match (username, password) {
-        (Some(username), Some(password)) => Auth::Basic {
-            username: username.clone(),
-            password: password.clone(),
-        },
-        _ => Auth::None,
-    }
-}
-
-/// Bearer auth when a token is given.
-pub(crate) fn bearer_auth(token: &Option<String>) -> Auth {
-    token.clone().map_or(Auth::None, Auth::Bearer)
 }
 
 /// Reads `[[integrations.targets]]`, naming the target in every error.

@@ -8,26 +8,11 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use super::DeliveryError;
 use super::config::TargetConfig;
+use super::settings::Auth;
 use crate::error::{Error, Result};
 
 /// Longest `Retry-After` honoured; beyond it the normal backoff applies.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-
-/// How a target authenticates us.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    /// No credentials.
-    None,
-    /// HTTP basic.
-    Basic {
-        /// User.
-        username: String,
-        /// Password or API token.
-        password: String,
-    },
-    /// `Authorization: Bearer`.
-    Bearer(String),
-}
 
 /// An HTTP client for one target.
 #[derive(Debug, Clone)]

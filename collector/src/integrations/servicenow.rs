@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::http::{Auth, Http, with_auth};
+use super::http::{Http, with_auth};
+use super::settings::Auth;
 use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
 use config::ServiceNowConfig;

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::integrations::config::bearer_auth;
-use crate::integrations::http::Auth;
+use crate::integrations::settings::Auth;
+use crate::integrations::settings::bearer_auth;
 
 /// What an Alertmanager target adds to the common target fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::integrations::config::is_set;
+use crate::integrations::settings::is_set;
 
 /// What a PagerDuty target adds to the common target fields.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::integrations::config::{bearer_auth, is_set};
-use crate::integrations::http::Auth;
+use crate::integrations::settings::Auth;
+use crate::integrations::settings::{bearer_auth, is_set};
 
 /// What a webhook target adds to the common target fields (its `url` is
 /// the full URL posted to).

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::integrations::config::{basic_auth, both_or_neither, is_set};
-use crate::integrations::http::Auth;
+use crate::integrations::settings::Auth;
+use crate::integrations::settings::{basic_auth, both_or_neither, is_set};
 
 /// What a Zendesk target adds to the common target fields.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
