@@ -1,0 +1,107 @@
+//! A gRPC client that speaks raw bytes on the Session stream, to send what
+//! a well-behaved agent never would.
+
+use std::path::Path;
+
+use anyhow::Result;
+use bytes::{Buf, BufMut};
+use tonic::Status;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// Passes bytes through unchanged.
+#[derive(Debug, Default, Clone)]
+pub struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        let length = src.remaining();
+        Ok(Some(src.copy_to_bytes(length).to_vec()))
+    }
+}
+
+/// A TLS channel to `url` trusting `ca_pem`, optionally with a client identity.
+pub async fn channel(url: &str, ca_pem: &str, identity: Option<(&str, &str)>) -> Result<Channel> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("127.0.0.1");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Ok(Endpoint::from_shared(url.to_string())?
+        .tls_config(tls)?
+        .connect()
+        .await?)
+}
+
+/// A channel using an enrolled agent's credentials from its state directory.
+pub async fn agent_channel(url: &str, state_dir: &Path) -> Result<Channel> {
+    let read = |name: &str| std::fs::read_to_string(state_dir.join(name));
+    channel(
+        url,
+        &read("ca.pem")?,
+        Some((&read("cert.pem")?, &read("key.pem")?)),
+    )
+    .await
+}
+
+/// Opens a Session sending `frames` (raw message bytes); returns the
+/// replies up to the end of the stream, or the terminating status.
+pub async fn session(
+    channel: Channel,
+    frames: Vec<Vec<u8>>,
+) -> std::result::Result<Vec<Vec<u8>>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    grpc.ready()
+        .await
+        .map_err(|error| Status::unavailable(error.to_string()))?;
+    let path = http::uri::PathAndQuery::from_static("/rollcall.v1.Rollcall/Session");
+    // Keep the request stream open a moment so the collector answers before we hang up.
+    let stream = async_stream(frames);
+    let response = grpc
+        .streaming(tonic::Request::new(stream), path, RawCodec)
+        .await?;
+    let mut inbound = response.into_inner();
+    let mut replies = Vec::new();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), inbound.message()).await {
+            Ok(Ok(Some(reply))) => replies.push(reply),
+            Ok(Ok(None)) => return Ok(replies),
+            Ok(Err(status)) => return Err(status),
+            Err(_) => return Ok(replies),
+        }
+    }
+}
+
+fn async_stream(
+    frames: Vec<Vec<u8>>,
+) -> impl tokio_stream::Stream<Item = Vec<u8>> + Send + 'static {
+    use tokio_stream::StreamExt;
+    tokio_stream::iter(frames).chain(tokio_stream::pending())
+}
