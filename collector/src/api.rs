@@ -20,6 +20,7 @@ mod agents;
 mod availability;
 mod changes;
 mod hosts;
+mod identity;
 mod incidents;
 mod info;
 mod integrations;
@@ -49,6 +50,8 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/hosts/{id}", get(hosts::show))
         .route("/api/v1/hosts/{id}/changes", get(changes::of_host))
         .route("/api/v1/hosts/{id}/health", get(hosts::health))
+        .route("/api/v1/hosts/{id}/identity-events", get(identity::of_host))
+        .route("/api/v1/identity-events", get(identity::fleet))
         .route("/api/v1/hosts/{id}/tags", put(relationships::set_tags))
         .route("/api/v1/changes", get(changes::fleet))
         .route("/api/v1/software", get(software::catalogue))

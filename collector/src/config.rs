@@ -107,6 +107,11 @@ pub struct CmdbConfig {
     pub retire_after_s: u64,
     /// How often the lifecycle is evaluated.
     pub lifecycle_check_interval_s: u64,
+    /// How long a host CI's owning agent must have been silent before
+    /// another agent whose identity matches may take the CI over (default
+    /// 24 h; DESIGN §5 `identity.takeover_after`). A revoked owner's CI may
+    /// be taken over at once; a live owner's never.
+    pub takeover_after_s: u64,
 }
 
 impl Default for CmdbConfig {
@@ -115,7 +120,15 @@ impl Default for CmdbConfig {
             stale_after_s: 7 * 86_400,
             retire_after_s: 60 * 86_400,
             lifecycle_check_interval_s: 300,
+            takeover_after_s: 86_400,
         }
+    }
+}
+
+impl CmdbConfig {
+    /// `takeover_after_s` in milliseconds (saturating).
+    pub fn takeover_after_ms(&self) -> i64 {
+        i64::try_from(self.takeover_after_s.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
 }
 

@@ -29,7 +29,10 @@ pub use agents::{
     TokenStore,
 };
 pub use changes::{Change, ChangeFilter, ChangeStore};
-pub use hosts::{Attachment, Host, HostFilter, HostStore, ItemRow, SoftwareRow};
+pub use hosts::{
+    Attachment, Host, HostFilter, HostStore, IdentityEvent, IdentityEventFilter, ItemRow,
+    SoftwareRow,
+};
 pub use incidents::{Comment, Incident, IncidentFilter, IncidentStore};
 pub use inventory::{ApplyContext, ApplyOutcome, InventoryChange, InventoryStore, Seen};
 pub use maintenance::{MaintenanceStore, MaintenanceWindow};

@@ -1,7 +1,9 @@
 //! Host identification: which stored host CI an incoming identity belongs
 //! to, matched in priority order (DMI UUID + serial, serial, DMI UUID,
 //! machine-id, MAC set, hostname) with placeholder values ignored, and
-//! strong identifiers that disagree vetoing a weaker match (cloned VMs).
+//! strong identifiers that disagree vetoing a weaker match (cloned VMs);
+//! then ownership: whether the agent may have the CI it matched
+//! ([`claim`]), since identifiers are claims an agent makes, not proof.
 
 use std::collections::BTreeSet;
 
@@ -196,6 +198,80 @@ pub fn decide(incoming: &HostIdentity, candidates: &[Candidate]) -> Decision {
     Decision::New
 }
 
+/// The agent that owns a matched host CI, as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The owning agent's id.
+    pub agent_id: String,
+    /// When the owner was last heard from (ms); `None` if never, or if the
+    /// agent is not on record at all.
+    pub last_heard_at: Option<i64>,
+    /// Whether the owner was revoked.
+    pub revoked: bool,
+    /// Whether the owned host is up right now (its owner has a session).
+    pub live: bool,
+}
+
+/// Whether a claimant may have the host CI its identity matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The claimant owns the CI already, or nobody does.
+    Own,
+    /// Another agent owns it but is revoked or silent: the claimant takes
+    /// it over (recorded as an identity event).
+    TakeOver {
+        /// `owner_revoked`, `owner_silent` or `not_enforced`.
+        reason: &'static str,
+    },
+    /// Another agent owns it and is live or recently heard: the claimant
+    /// gets its own CI, flagged as a possible duplicate of this one.
+    Conflict {
+        /// `owner_live` or `owner_recent`.
+        reason: &'static str,
+    },
+}
+
+/// Decides whether `claimant` may have a CI owned by `owner` at `now`.
+/// `takeover_after_ms` is how long an owner must have been silent before
+/// another agent may take its CI over; `None` enforces no ownership (the
+/// identification-only path of imports and tests).
+pub fn claim(
+    claimant: &str,
+    owner: Option<&Owner>,
+    now: i64,
+    takeover_after_ms: Option<i64>,
+) -> Claim {
+    let Some(owner) = owner else {
+        return Claim::Own;
+    };
+    if owner.agent_id == claimant {
+        return Claim::Own;
+    }
+    if owner.revoked {
+        return Claim::TakeOver {
+            reason: "owner_revoked",
+        };
+    }
+    let Some(window) = takeover_after_ms else {
+        return Claim::TakeOver {
+            reason: "not_enforced",
+        };
+    };
+    if owner.live {
+        return Claim::Conflict {
+            reason: "owner_live",
+        };
+    }
+    match owner.last_heard_at {
+        Some(heard) if now.saturating_sub(heard) <= window => Claim::Conflict {
+            reason: "owner_recent",
+        },
+        _ => Claim::TakeOver {
+            reason: "owner_silent",
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +388,85 @@ mod tests {
         let stored = candidate("h1", identity("", "uuid-a", "", &[], "web"));
         let incoming = identity("", "uuid-b", "", &[], "web");
         assert_eq!(decide(&incoming, &[stored]), Decision::New);
+    }
+
+    fn owner(heard: Option<i64>, revoked: bool, live: bool) -> Owner {
+        Owner {
+            agent_id: "a1".into(),
+            last_heard_at: heard,
+            revoked,
+            live,
+        }
+    }
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn recently_heard_owner_keeps_its_ci() {
+        let owner = owner(Some(10 * HOUR), false, false);
+        assert_eq!(
+            claim("a2", Some(&owner), 11 * HOUR, Some(24 * HOUR)),
+            Claim::Conflict {
+                reason: "owner_recent"
+            }
+        );
+    }
+
+    #[test]
+    fn live_owner_keeps_its_ci_even_past_the_window() {
+        let owner = owner(Some(0), false, true);
+        assert_eq!(
+            claim("a2", Some(&owner), 48 * HOUR, Some(24 * HOUR)),
+            Claim::Conflict {
+                reason: "owner_live"
+            }
+        );
+    }
+
+    #[test]
+    fn silent_owner_past_the_window_is_taken_over() {
+        let owner = owner(Some(0), false, false);
+        assert_eq!(
+            claim("a2", Some(&owner), 24 * HOUR + 1, Some(24 * HOUR)),
+            Claim::TakeOver {
+                reason: "owner_silent"
+            }
+        );
+        let never = self::owner(None, false, false);
+        assert_eq!(
+            claim("a2", Some(&never), 0, Some(24 * HOUR)),
+            Claim::TakeOver {
+                reason: "owner_silent"
+            }
+        );
+    }
+
+    #[test]
+    fn revoked_owner_is_taken_over_at_once() {
+        let owner = owner(Some(10), true, true);
+        assert_eq!(
+            claim("a2", Some(&owner), 11, Some(24 * HOUR)),
+            Claim::TakeOver {
+                reason: "owner_revoked"
+            }
+        );
+    }
+
+    #[test]
+    fn own_or_unowned_ci_is_the_claimants() {
+        let owner = owner(Some(10), false, true);
+        assert_eq!(claim("a1", Some(&owner), 11, Some(HOUR)), Claim::Own);
+        assert_eq!(claim("a2", None, 11, Some(HOUR)), Claim::Own);
+    }
+
+    #[test]
+    fn without_a_window_ownership_is_not_enforced() {
+        let owner = owner(Some(10), false, true);
+        assert_eq!(
+            claim("a2", Some(&owner), 11, None),
+            Claim::TakeOver {
+                reason: "not_enforced"
+            }
+        );
     }
 }

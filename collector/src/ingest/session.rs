@@ -275,7 +275,13 @@ async fn welcome(
     let now = rollcall_proto::now_ms();
     let attachment = state
         .store
-        .attach_host(&agent.id, &identity, &hostname, now)
+        .claim_host(
+            &agent.id,
+            &identity,
+            &hostname,
+            now,
+            Some(state.config.cmdb.takeover_after_ms()),
+        )
         .await?;
     let last_applied = state
         .store

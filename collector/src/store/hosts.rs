@@ -1,5 +1,6 @@
-//! Host CIs: identification at `Hello`, listing, their items and installed
-//! software, lifecycle and tags (`HostStore`, a part of `Store`).
+//! Host CIs: identification and ownership at `Hello`, identity events,
+//! listing, their items and installed software, lifecycle and tags
+//! (`HostStore`, a part of `Store`).
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -136,17 +137,79 @@ pub struct Attachment {
     pub possible_duplicate_of: Option<String>,
 }
 
+/// A recorded identity event: an identity that matched a CI owned by
+/// another agent (`conflict`, or `takeover` when the owner was revoked or
+/// silent), or that matched several CIs (`ambiguous`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct IdentityEvent {
+    /// Event id (increasing).
+    pub id: i64,
+    /// The host CI the identity matched.
+    pub host_id: String,
+    /// The CI created for the claimant instead (conflict, ambiguous).
+    pub new_host_id: Option<String>,
+    /// `conflict`, `takeover` or `ambiguous`.
+    pub kind: String,
+    /// The identification rule that matched (`machine_id`, …).
+    pub rule: String,
+    /// Why (`owner_live`, `owner_recent`, `owner_revoked`, `owner_silent`, …).
+    pub reason: String,
+    /// The identifiers the claimant sent (JSON object).
+    pub identifiers: String,
+    /// The CI's owner at the time.
+    pub old_agent_id: Option<String>,
+    /// The agent that made the claim.
+    pub new_agent_id: String,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// Filters for listing identity events.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityEventFilter {
+    /// Events about one host: as the CI matched or as the CI created.
+    pub host_id: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only events with an id greater than this (cursor).
+    pub after_id: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
 /// Host CIs.
 #[async_trait]
 pub trait HostStore {
-    /// Identifies (or creates) the host CI of an agent's identity.
+    /// Identifies (or creates) the host CI of an agent's identity without
+    /// enforcing ownership: a CI owned by another agent that is not revoked
+    /// is taken over however recently its owner was heard (recorded as a
+    /// `takeover` event with reason `not_enforced`). Ingest uses
+    /// [`HostStore::claim_host`].
     async fn attach_host(
         &self,
         agent_id: &str,
         identity: &HostIdentity,
         hostname: &str,
         at: i64,
+    ) -> Result<Attachment> {
+        self.claim_host(agent_id, identity, hostname, at, None)
+            .await
+    }
+    /// Identifies (or creates) the host CI of an agent's identity, enforcing
+    /// ownership (`cmdb::reconcile::claim`): a CI owned by another agent that
+    /// is live or was heard within `takeover_after_ms` is not taken over; the
+    /// claimant gets a new CI flagged `possible_duplicate_of` and a
+    /// `conflict` event is recorded. `None` enforces nothing.
+    async fn claim_host(
+        &self,
+        agent_id: &str,
+        identity: &HostIdentity,
+        hostname: &str,
+        at: i64,
+        takeover_after_ms: Option<i64>,
     ) -> Result<Attachment>;
+    /// Identity events, oldest first.
+    async fn identity_events(&self, filter: &IdentityEventFilter) -> Result<Vec<IdentityEvent>>;
     /// Lists hosts.
     async fn hosts(&self, filter: &HostFilter) -> Result<Vec<Host>>;
     /// One host.

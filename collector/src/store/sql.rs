@@ -7,7 +7,8 @@
 //!   shared change-history INSERT
 //! - `error.rs`: driver errors to store errors (unique violations: `Conflict`)
 //! - `writer.rs`: group commit of the ingest writes, which `apply.rs` performs
-//! - one file per data area implementing its trait: `agents.rs`, `hosts.rs`,
+//! - one file per data area implementing its trait: `agents.rs`, `hosts.rs`
+//!   (with `identity.rs`: CI ownership and identity events),
 //!   `inventory.rs`, `changes.rs`, `presence.rs`, `incidents.rs`,
 //!   `maintenance.rs`, `services.rs`, `outbox.rs`
 //!
@@ -22,6 +23,7 @@ mod changes;
 mod dialect;
 mod error;
 mod hosts;
+mod identity;
 mod incidents;
 mod inventory;
 mod maintenance;

@@ -10,6 +10,7 @@ mod agents;
 mod availability;
 mod changes;
 mod hosts;
+mod identity;
 mod incidents;
 mod info;
 mod integrations;

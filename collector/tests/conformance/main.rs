@@ -8,6 +8,7 @@ mod history;
 mod identify;
 mod lists;
 mod monitor;
+mod ownership;
 mod writes;
 
 use std::sync::Arc;
@@ -84,6 +85,7 @@ use history::*;
 use identify::*;
 use lists::*;
 use monitor::*;
+use ownership::*;
 use writes::*;
 
 conformance!(
@@ -98,6 +100,9 @@ conformance!(
     one_nic_changed_still_matches,
     hostname_rename_keeps_the_ci,
     ambiguous_match_is_flagged_not_merged,
+    claim_on_a_recently_heard_owners_ci_gets_a_new_flagged_ci,
+    claim_on_a_revoked_owners_ci_takes_it_over_and_is_recorded,
+    claim_on_a_silent_owners_ci_takes_it_over_and_the_old_owner_cannot_return,
     snapshot_history_records_every_change,
     deltas_apply_and_are_recorded,
     applying_is_idempotent_by_sequence,

@@ -1,12 +1,15 @@
-//! The CMDB end to end: a collector on PostgreSQL with a real agent, and a
-//! collector killed in the middle of applying a large snapshot.
+//! The CMDB end to end: a collector on PostgreSQL with a real agent, a
+//! collector killed in the middle of applying a large snapshot, and a second
+//! agent claiming a live host's machine-id.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use prost::Message;
 use rollcall_proto::v1::agent_message::Body;
-use rollcall_proto::v1::{AgentMessage, Hello, Identity, Inventory, InventorySnapshot, Package};
+use rollcall_proto::v1::{
+    AgentMessage, Hello, Identity, Inventory, InventorySnapshot, OsInfo, Package,
+};
 use rollcall_tests::{
     Agent, Collector, CollectorOptions, dpkg_installed_count, postgres_url, raw, wait_for,
 };
@@ -179,5 +182,117 @@ async fn kill_9_while_applying_a_large_snapshot_leaves_old_or_new_never_a_mix() 
         previous = stored;
     }
     eprintln!("kill -9 during apply, (delay ms, items stored, snapshot): {outcomes:?}");
+    Ok(())
+}
+
+/// Finding 3 of issue 12: a second enrolled agent sends a Hello with a live
+/// host's machine-id (which viewers can read in the API) and a one-package
+/// "PWNED OS" snapshot. The host keeps its inventory, OS and agent; the
+/// claimant gets its own CI flagged `possible_duplicate_of`, and the
+/// conflict is an identity event in the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agent_claiming_a_live_hosts_machine_id_does_not_take_it_over() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let token = collector.enrollment_token(2, 600).await?;
+    let owner = Agent::new(dir.path(), "owner", &[&collector.grpc_url], "")?;
+    let (ok, output) = owner.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let _process = owner.run()?;
+    let before = collector.host_with_inventory().await?;
+    let host_a = before["id"].as_str().unwrap_or_default().to_string();
+    let machine_id = before["machine_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !machine_id.is_empty(),
+        "the host shows its machine-id: {before}"
+    );
+
+    let intruder = Agent::new(dir.path(), "intruder", &[&collector.grpc_url], "")?;
+    let (ok, output) = intruder.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let intruder_id = intruder.agent_id()?;
+    let hello = AgentMessage {
+        seq: 0,
+        sent_at_ms: rollcall_proto::now_ms(),
+        body: Some(Body::Hello(Hello {
+            agent_id: intruder_id.clone(),
+            identity: Some(Identity {
+                machine_id: machine_id.clone(),
+                hostname: "pwned".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+    }
+    .encode_to_vec();
+    let pwned = AgentMessage {
+        seq: 1,
+        sent_at_ms: rollcall_proto::now_ms(),
+        body: Some(Body::Snapshot(InventorySnapshot {
+            inventory: Some(Inventory {
+                packages: packages("pwned", 1),
+                os: Some(OsInfo {
+                    name: "PWNED OS".into(),
+                    pretty_name: "PWNED OS".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        })),
+    }
+    .encode_to_vec();
+    let channel = raw::agent_channel(&collector.grpc_url, &intruder.state_dir).await?;
+    let session = tokio::spawn(raw::session(channel, vec![hello, pwned]));
+
+    // The claimant's snapshot lands on a CI of its own.
+    let duplicate = wait_for("the claimant's own CI", Duration::from_secs(30), || async {
+        collector.hosts().await.ok()?.into_iter().find(|host| {
+            host["agent_id"] == intruder_id.as_str() && host["package_count"].as_i64() == Some(1)
+        })
+    })
+    .await?;
+    session.abort();
+    assert_ne!(duplicate["id"], host_a.as_str());
+    assert_eq!(
+        duplicate["possible_duplicate_of"],
+        host_a.as_str(),
+        "{duplicate}"
+    );
+    assert_eq!(duplicate["os_name"], "PWNED OS");
+
+    let after = collector.get(&format!("/api/v1/hosts/{host_a}")).await?;
+    let after = &after["host"];
+    for field in [
+        "package_count",
+        "os_name",
+        "os_version",
+        "agent_id",
+        "machine_id",
+        "hostname",
+    ] {
+        assert_eq!(
+            after[field], before[field],
+            "host A's {field} changed: {after}"
+        );
+    }
+    assert_ne!(after["os_name"], "PWNED OS");
+
+    let events = collector
+        .get(&format!("/api/v1/hosts/{host_a}/identity-events"))
+        .await?;
+    let items = events["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{events}");
+    assert_eq!(items[0]["kind"], "conflict");
+    assert_eq!(items[0]["rule"], "machine_id");
+    assert_eq!(items[0]["old_agent_id"], before["agent_id"]);
+    assert_eq!(items[0]["new_agent_id"], intruder_id.as_str());
+    assert_eq!(items[0]["new_host_id"], duplicate["id"]);
+    let fleet = collector
+        .get("/api/v1/identity-events?kind=conflict")
+        .await?;
+    assert_eq!(fleet["items"].as_array().map(Vec::len), Some(1), "{fleet}");
     Ok(())
 }

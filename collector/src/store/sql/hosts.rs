@@ -1,5 +1,6 @@
 //! Host CIs in SQL: identification at `Hello` (reconciliation against the
-//! stored identifiers), listing, items, software, lifecycle and tags.
+//! stored identifiers) and ownership (`identity.rs`), listing, items,
+//! software, lifecycle and tags.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -7,11 +8,16 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::SqlStore;
 use super::apply::join_macs;
+use super::dialect::Tx;
+use super::identity;
 use super::statements::{ListQuery, Statement, insert_changes};
 use crate::cmdb::diff;
-use crate::cmdb::reconcile::{self, Candidate, Decision, HostIdentity};
+use crate::cmdb::reconcile::{self, Candidate, Claim, Decision, HostIdentity};
 use crate::error::{Error, Result};
-use crate::store::{Attachment, Host, HostFilter, HostStore, ItemRow, SoftwareRow};
+use crate::store::{
+    Attachment, Host, HostFilter, HostStore, IdentityEvent, IdentityEventFilter, ItemRow,
+    SoftwareRow,
+};
 
 const HOST_COLUMNS: &str = "id, hostname, fqdn, class, machine_id, dmi_uuid, dmi_serial, macs, os_name, os_version, \
     kernel, arch, cpu_model, cpu_threads, memory_bytes, package_count, lifecycle, presence, agent_id, match_rule, \
@@ -32,69 +38,135 @@ fn identity_of(row: &AnyRow) -> std::result::Result<HostIdentity, sqlx::Error> {
     })
 }
 
+/// An identity event decided during a claim, recorded once the CI is written.
+struct Pending {
+    matched: String,
+    kind: &'static str,
+    rule: &'static str,
+    reason: &'static str,
+    old_agent_id: Option<String>,
+}
+
+impl SqlStore {
+    /// Every stored host sharing at least one identifier with `identity`.
+    async fn candidates(&self, tx: &mut Tx, identity: &HostIdentity) -> Result<Vec<Candidate>> {
+        let mut statement = Statement::new(
+            self.dialect,
+            "SELECT id, machine_id, dmi_uuid, dmi_serial, macs, hostname FROM hosts WHERE (dmi_uuid <> '' AND dmi_uuid = ",
+        );
+        statement
+            .bind(&identity.dmi_uuid)
+            .push(") OR (dmi_serial <> '' AND dmi_serial = ")
+            .bind(&identity.dmi_serial)
+            .push(") OR (machine_id <> '' AND machine_id = ")
+            .bind(&identity.machine_id)
+            .push(") OR (hostname <> '' AND hostname = ")
+            .bind(&identity.hostname)
+            .push(")");
+        for mac in &identity.macs {
+            statement.push(" OR macs LIKE ").bind(format!("%{mac}%"));
+        }
+        let rows = statement.query()?.fetch_all(&mut **tx).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(Candidate {
+                    host_id: row.try_get("id")?,
+                    identity: identity_of(row)?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?)
+    }
+}
+
 #[async_trait]
 impl HostStore for SqlStore {
-    async fn attach_host(
+    async fn claim_host(
         &self,
         agent_id: &str,
         identity: &HostIdentity,
         hostname: &str,
         at: i64,
+        takeover_after_ms: Option<i64>,
     ) -> Result<Attachment> {
         let identity = identity.cleaned();
         let mut tx = self.begin_write().await?;
-        let current: Option<String> = sqlx::query("SELECT host_id FROM agents WHERE id = $1")
+        let mut current: Option<String> = sqlx::query("SELECT host_id FROM agents WHERE id = $1")
             .bind(agent_id)
             .fetch_optional(&mut *tx)
             .await?
             .map(|row| row.try_get::<Option<String>, _>("host_id"))
             .transpose()?
             .flatten();
+        if let Some(host_id) = &current {
+            // A CI taken over since belongs to its new owner: identify afresh.
+            let owner = identity::owner_of(&mut tx, host_id).await?;
+            if owner.is_some_and(|owner| owner.agent_id != agent_id) {
+                current = None;
+            }
+        }
+        let mut event: Option<Pending> = None;
         let (host_id, rule, created, duplicate) = match current {
             Some(host_id) => (host_id, "agent".to_string(), false, None),
-            None => {
-                let mut statement = Statement::new(
-                    self.dialect,
-                    "SELECT id, machine_id, dmi_uuid, dmi_serial, macs, hostname FROM hosts WHERE (dmi_uuid <> '' AND dmi_uuid = ",
-                );
-                statement
-                    .bind(&identity.dmi_uuid)
-                    .push(") OR (dmi_serial <> '' AND dmi_serial = ")
-                    .bind(&identity.dmi_serial)
-                    .push(") OR (machine_id <> '' AND machine_id = ")
-                    .bind(&identity.machine_id)
-                    .push(") OR (hostname <> '' AND hostname = ")
-                    .bind(&identity.hostname)
-                    .push(")");
-                for mac in &identity.macs {
-                    statement.push(" OR macs LIKE ").bind(format!("%{mac}%"));
+            None => match reconcile::decide(&identity, &self.candidates(&mut tx, &identity).await?)
+            {
+                Decision::Matched { host_id, rule } => {
+                    let owner = identity::owner_of(&mut tx, &host_id).await?;
+                    let old_agent_id = owner.as_ref().map(|owner| owner.agent_id.clone());
+                    match reconcile::claim(agent_id, owner.as_ref(), at, takeover_after_ms) {
+                        Claim::Own => (host_id, rule.to_string(), false, None),
+                        Claim::TakeOver { reason } => {
+                            event = Some(Pending {
+                                matched: host_id.clone(),
+                                kind: "takeover",
+                                rule,
+                                reason,
+                                old_agent_id,
+                            });
+                            (host_id, rule.to_string(), false, None)
+                        }
+                        Claim::Conflict { reason } => {
+                            event = Some(Pending {
+                                matched: host_id.clone(),
+                                kind: "conflict",
+                                rule,
+                                reason,
+                                old_agent_id,
+                            });
+                            (
+                                uuid::Uuid::new_v4().to_string(),
+                                format!("conflict:{rule}"),
+                                true,
+                                Some(host_id),
+                            )
+                        }
+                    }
                 }
-                let rows = statement.query()?.fetch_all(&mut *tx).await?;
-                let candidates = rows
-                    .iter()
-                    .map(|row| {
-                        Ok(Candidate {
-                            host_id: row.try_get("id")?,
-                            identity: identity_of(row)?,
-                        })
-                    })
-                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
-                match reconcile::decide(&identity, &candidates) {
-                    Decision::Matched { host_id, rule } => (host_id, rule.to_string(), false, None),
-                    Decision::New => (
-                        uuid::Uuid::new_v4().to_string(),
-                        "new".to_string(),
-                        true,
-                        None,
-                    ),
-                    Decision::Ambiguous { rule, host_ids } => (
+                Decision::New => (
+                    uuid::Uuid::new_v4().to_string(),
+                    "new".to_string(),
+                    true,
+                    None,
+                ),
+                Decision::Ambiguous { rule, host_ids } => {
+                    let first = host_ids.into_iter().next();
+                    if let Some(matched) = &first {
+                        event = Some(Pending {
+                            matched: matched.clone(),
+                            kind: "ambiguous",
+                            rule,
+                            reason: "several_matches",
+                            old_agent_id: None,
+                        });
+                    }
+                    (
                         uuid::Uuid::new_v4().to_string(),
                         format!("ambiguous:{rule}"),
                         true,
-                        host_ids.into_iter().next(),
-                    ),
+                        first,
+                    )
                 }
-            }
+            },
         };
         let display_name = if hostname.is_empty() {
             identity.hostname.clone()
@@ -217,6 +289,31 @@ impl HostStore for SqlStore {
             )
             .await?;
         }
+        if let Some(event) = &event {
+            if event.kind == "takeover" {
+                // The previous owner owns nothing now; its next Hello is identified afresh.
+                sqlx::query("UPDATE agents SET host_id = NULL WHERE host_id = $1 AND id <> $2")
+                    .bind(&host_id)
+                    .bind(agent_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            identity::record(
+                &mut tx,
+                &identity::NewEvent {
+                    host_id: &event.matched,
+                    new_host_id: created.then_some(host_id.as_str()),
+                    kind: event.kind,
+                    rule: event.rule,
+                    reason: event.reason,
+                    identity: &identity,
+                    old_agent_id: event.old_agent_id.as_deref(),
+                    new_agent_id: agent_id,
+                    at,
+                },
+            )
+            .await?;
+        }
         sqlx::query("UPDATE agents SET host_id = $1, last_seen_at = $2 WHERE id = $3")
             .bind(&host_id)
             .bind(at)
@@ -230,6 +327,10 @@ impl HostStore for SqlStore {
             created,
             possible_duplicate_of: duplicate,
         })
+    }
+
+    async fn identity_events(&self, filter: &IdentityEventFilter) -> Result<Vec<IdentityEvent>> {
+        Ok(identity::list(&self.pool, self.dialect, filter).await?)
     }
 
     async fn hosts(&self, filter: &HostFilter) -> Result<Vec<Host>> {
