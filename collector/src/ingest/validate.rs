@@ -1,5 +1,15 @@
 //! Validation of everything an agent sends (sizes, counts, string lengths,
-//! timestamps) and its conversion into CMDB change sets.
+//! control characters, timestamps) and the conversion of inventory into CMDB
+//! change sets; the other message kinds are in `validate/report.rs`. The
+//! limits are tabled in `docs/security.md` ("Message limits").
+
+mod report;
+
+pub use report::{
+    MAX_BACK_WITHIN_S, MAX_CHECK_RESULTS, MAX_DIGESTS, MAX_FAILED_UNITS, MAX_FILESYSTEMS,
+    MAX_HEALTH_JSON_BYTES, MAX_INTERFACES, MAX_LOAD, MAX_NAME_BYTES, MAX_RATE_BYTES_PER_S,
+    MAX_TEXT_BYTES, check_free_text, check_name, checks, goodbye, health, hello,
+};
 
 use rollcall_proto::inventory::{self, class_name, is_singleton};
 use rollcall_proto::v1::{Identity, Inventory, InventoryDelta, Section};
@@ -30,6 +40,11 @@ fn check_text(what: &str, value: &str) -> Result<()> {
             "{what} contains a NUL character"
         )));
     }
+    if value.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!(
+            "{what} contains a control character"
+        )));
+    }
     Ok(())
 }
 
@@ -43,6 +58,9 @@ pub fn check_timestamp(what: &str, ms: i64, now_ms: i64) -> Result<()> {
     Ok(())
 }
 
+/// Most MAC addresses in one identity.
+pub const MAX_MACS: usize = 256;
+
 /// Validates and converts an identity.
 pub fn host_identity(identity: &Identity) -> Result<HostIdentity> {
     check_text("identity.machine_id", &identity.machine_id)?;
@@ -50,10 +68,11 @@ pub fn host_identity(identity: &Identity) -> Result<HostIdentity> {
     check_text("identity.dmi_serial", &identity.dmi_serial)?;
     check_text("identity.hostname", &identity.hostname)?;
     check_text("identity.fqdn", &identity.fqdn)?;
-    if identity.macs.len() > 256 {
-        return Err(Error::InvalidInput(
-            "identity lists more than 256 MAC addresses".into(),
-        ));
+    check_text("identity.boot_id", &identity.boot_id)?;
+    if identity.macs.len() > MAX_MACS {
+        return Err(Error::InvalidInput(format!(
+            "identity lists more than {MAX_MACS} MAC addresses"
+        )));
     }
     for mac in &identity.macs {
         check_text("identity.macs", mac)?;
