@@ -1,7 +1,7 @@
 //! Validation of everything an agent sends (sizes, counts, string lengths,
 //! control characters, timestamps) and the conversion of inventory into CMDB
 //! change sets; the other message kinds are in `validate/report.rs`. The
-//! limits are tabled in `docs/security.md` ("Message limits").
+//! limits are tabled in `docs/operations.md` ("Message limits").
 
 mod report;
 
@@ -100,6 +100,7 @@ fn items(inventory: &Inventory, only_singletons: Option<&[Section]>) -> Result<V
             )));
         }
         check_text(&format!("{} key", class_name(item.section)), &item.key)?;
+        check_text(&format!("{} name", class_name(item.section)), &item.name)?;
         if item.encoded.len() > MAX_ITEM_BYTES {
             return Err(Error::InvalidInput(format!(
                 "{} item {:?} is {} bytes; the limit is {MAX_ITEM_BYTES}",
@@ -198,6 +199,33 @@ mod tests {
             error.contains("software key") && error.contains("limit"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn control_characters_in_keys_and_identity_are_rejected() {
+        let inventory = Inventory {
+            packages: vec![Package {
+                name: "bash\u{1b}[31m".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let error = snapshot_change(&inventory, 0).unwrap_err().to_string();
+        assert!(error.contains("control character"), "{error}");
+        let identity = Identity {
+            hostname: "web\r01".into(),
+            ..Default::default()
+        };
+        let error = host_identity(&identity).unwrap_err().to_string();
+        assert!(
+            error.contains("identity.hostname contains a control"),
+            "{error}"
+        );
+        let identity = Identity {
+            macs: vec!["00:11:22:33:44:55".into(); MAX_MACS + 1],
+            ..Default::default()
+        };
+        assert!(host_identity(&identity).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! reports, check results and `Goodbye`. Each function refuses the whole
 //! message with `InvalidInput` naming the field and the limit; nothing of a
 //! refused message is stored. The limits are listed in
-//! `docs/security.md` ("Message limits").
+//! `docs/operations.md` ("Message limits").
 
 use rollcall_proto::v1::{CheckResult, Goodbye, HealthReport, Hello};
 
@@ -230,6 +230,9 @@ mod tests {
         }
     }
 
+    /// A change to a good report that one limit must refuse.
+    type Breakage = Box<dyn Fn(&mut HealthReport)>;
+
     fn refused(result: Result<impl std::fmt::Debug>, expected: &str) {
         let error = result.unwrap_err();
         assert!(matches!(error, Error::InvalidInput(_)), "{error}");
@@ -244,7 +247,7 @@ mod tests {
 
     #[test]
     fn each_health_limit_refuses() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut HealthReport)>)> = vec![
+        let cases: Vec<(&str, Breakage)> = vec![
             ("sampled_at_ms", Box::new(|r| r.sampled_at_ms = i64::MAX)),
             ("cpu_percent", Box::new(|r| r.cpu_percent = 100.5)),
             ("cpu_percent", Box::new(|r| r.cpu_percent = f32::NAN)),
