@@ -18,6 +18,11 @@ pub struct Metrics {
     pub checks: AtomicU64,
     /// Messages answered with an error status.
     pub rejected: AtomicU64,
+    /// Sequence gaps: messages that arrived with numbers skipped before them.
+    pub sequence_gaps: AtomicU64,
+    /// Sequence numbers skipped in those gaps (never sent, or dropped by the
+    /// agent's spool).
+    pub sequence_missed: AtomicU64,
     /// Sum of inventory apply times (µs).
     pub apply_micros: AtomicU64,
     /// Inventory applies.

@@ -144,17 +144,45 @@ pub fn to_values<T: serde::Serialize>(rows: &[T]) -> Result<Vec<Value>> {
         .collect()
 }
 
-fn csv_field(value: &Value) -> String {
-    let text = match value {
-        Value::Null => String::new(),
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+/// A cell a spreadsheet will not run: text beginning with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading `'` (OWASP "CSV
+/// injection"), so a hostname `=cmd|/C calc!A0` is shown as text.
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
     } else {
-        text
+        std::borrow::Cow::Borrowed(text)
     }
+}
+
+/// A JSON value as a CSV cell: strings raw but spreadsheet-safe, numbers
+/// and booleans as JSON writes them (`-1` is a number, not a formula), null
+/// empty, arrays and objects as JSON.
+pub fn csv_cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => spreadsheet_safe(text).into_owned(),
+        Value::Number(_) | Value::Bool(_) => value.to_string(),
+        other => spreadsheet_safe(&other.to_string()).into_owned(),
+    }
+}
+
+/// Rows as CSV (RFC 4180 quoting by the `csv` crate), a header line first.
+fn csv_text(columns: &[String], rows: &[Value]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Writing to a Vec fails only on allocation, which aborts anyway.
+    let _ = writer.write_record(columns);
+    for row in rows {
+        let _ = writer.write_record(
+            columns
+                .iter()
+                .map(|column| csv_cell(row.get(column).unwrap_or(&Value::Null))),
+        );
+    }
+    writer
+        .into_inner()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
 }
 
 /// Renders a list as JSON `{items, next_cursor}` or as CSV (the columns of
@@ -167,17 +195,7 @@ pub fn list_response(rows: Vec<Value>, next_cursor: Option<String>, csv: bool) -
         Some(Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),
     };
-    let mut out = columns.join(",");
-    out.push('\n');
-    for row in &rows {
-        let line: Vec<String> = columns
-            .iter()
-            .map(|column| csv_field(row.get(column).unwrap_or(&Value::Null)))
-            .collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
-    }
-    let mut response = out.into_response();
+    let mut response = csv_text(&columns, &rows).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
@@ -196,11 +214,34 @@ mod tests {
 
     #[test]
     fn csv_fields_quote_separators_and_quotes() {
-        assert_eq!(csv_field(&json!("plain")), "plain");
-        assert_eq!(csv_field(&json!("a,b")), "\"a,b\"");
-        assert_eq!(csv_field(&json!("say \"hi\"")), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field(&Value::Null), "");
-        assert_eq!(csv_field(&json!(42)), "42");
+        let columns = vec!["a".to_string(), "b".to_string()];
+        let rows = [
+            json!({ "a": "plain", "b": "a,b" }),
+            json!({ "a": "say \"hi\"", "b": null }),
+            json!({ "a": 42, "b": "two\nlines" }),
+        ];
+        assert_eq!(
+            csv_text(&columns, &rows),
+            "a,b\nplain,\"a,b\"\n\"say \"\"hi\"\"\",\n42,\"two\nlines\"\n"
+        );
+    }
+
+    #[test]
+    fn formula_cells_become_text() {
+        for (raw, shown) in [
+            ("=cmd|/C calc!A0", "'=cmd|/C calc!A0"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(&json!(raw)), shown);
+        }
+        assert_eq!(csv_cell(&json!(-1)), "-1");
+        assert_eq!(csv_cell(&json!(["=x"])), "[\"=x\"]");
     }
 
     #[test]

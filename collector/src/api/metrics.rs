@@ -85,6 +85,20 @@ pub async fn render(state: &State) -> String {
         "counter",
         metrics.rejected.load(Ordering::Relaxed),
     );
+    single(
+        &mut out,
+        "rollcall_sequence_gaps_total",
+        "Agent messages applied after a gap in the sequence numbers.",
+        "counter",
+        metrics.sequence_gaps.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
+        "rollcall_sequence_missed_total",
+        "Sequence numbers skipped in those gaps.",
+        "counter",
+        metrics.sequence_missed.load(Ordering::Relaxed),
+    );
     line(
         &mut out,
         "rollcall_inventory_apply_seconds",

@@ -3,7 +3,8 @@
 //!
 //! Tables show times as RFC 3339 in UTC (`2026-12-01T21:45:53Z`) instead of
 //! the API's epoch milliseconds. CSV keeps the raw values, the same as the
-//! API's own `format=csv` export, so a script gets one shape from either.
+//! API's own `format=csv` export (the same cells, spreadsheet-safe), so a
+//! script gets one shape from either.
 //! Rendering returns strings and does no I/O, so it is unit-tested;
 //! [`print`] is the one place that writes to standard output.
 
@@ -157,7 +158,7 @@ pub fn csv(items: &[Value], columns: &[Column]) -> String {
     .chain(items.iter().map(|item| {
         columns
             .iter()
-            .map(|column| cell(&item[column.key]))
+            .map(|column| crate::api::list::csv_cell(&item[column.key]))
             .collect::<Vec<_>>()
     }));
     for record in records {
@@ -253,6 +254,16 @@ mod tests {
             "id,summary,opened_at\n\
              inc-1,db-07 down,1796161265789\n\
              inc-22,\"say \"\"hi\"\", then go\",\n"
+        );
+    }
+
+    #[test]
+    fn csv_cells_that_start_a_formula_come_out_as_text() {
+        let items =
+            json!({ "items": [{ "id": "=cmd|/C calc!A0", "summary": "@x", "opened_at": -1 }] });
+        assert_eq!(
+            list(&items, COLUMNS, Format::Csv),
+            "id,summary,opened_at\n'=cmd|/C calc!A0,'@x,-1\n"
         );
     }
 

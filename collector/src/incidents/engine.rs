@@ -1,12 +1,11 @@
 //! The incident engine: one open incident per CI and rule (dedup key
 //! `ci:rule`), opened and resolved together with the event integrations
-//! deliver (same transaction), suppressed children that notify nobody, and
-//! the health rules (filesystem usage, memory pressure, failed units,
-//! failed checks).
+//! deliver (same transaction), and suppressed children that notify nobody.
+//! The health rules are in `health.rs`.
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::Result;
 use crate::incidents::event::{CiRef, IncidentEvent, Severity, Transition};
@@ -77,7 +76,7 @@ impl Opened {
 /// The engine.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
 }
 
 /// The dedup key of a CI and rule.
@@ -182,7 +181,8 @@ impl Engine {
             rule: spec.rule.clone(),
             severity: spec.severity.as_str().to_string(),
             state: "open".into(),
-            summary: spec.summary.clone(),
+            // Every rule's summary is cleaned here too, whatever built it.
+            summary: crate::incidents::text::summary(&spec.summary),
             details: details.to_string(),
             parent_id: spec.parent_id.clone(),
             suppressed: i64::from(spec.suppressed),
@@ -275,7 +275,7 @@ impl Engine {
 
     /// Opens the incidents whose conditions hold and resolves the ones of
     /// the same rule family that no longer hold.
-    async fn reconcile_family(
+    pub(crate) async fn reconcile_family(
         &self,
         host_id: &str,
         family: &str,
@@ -299,108 +299,6 @@ impl Engine {
         }
         for spec in active {
             self.open(spec, at).await?;
-        }
-        Ok(())
-    }
-
-    /// Applies the health rules to a health sample of a host.
-    pub async fn evaluate_health(
-        &self,
-        host_id: &str,
-        hostname: &str,
-        report: &rollcall_proto::v1::HealthReport,
-        rules: &HealthRules,
-        at: i64,
-    ) -> Result<()> {
-        let mut filesystems = Vec::new();
-        for filesystem in &report.filesystems {
-            let severity = if filesystem.used_percent >= rules.filesystem_critical_percent {
-                Severity::Critical
-            } else if filesystem.used_percent >= rules.filesystem_warning_percent {
-                Severity::Warning
-            } else {
-                continue;
-            };
-            filesystems.push(IncidentSpec {
-                ci_id: host_id.to_string(),
-                rule: format!("filesystem_usage:{}", filesystem.mount_point),
-                severity,
-                summary: format!("{hostname}: filesystem {} is {:.0}% full", filesystem.mount_point, filesystem.used_percent),
-                description: format!(
-                    "{} of {} bytes used on {} ({:.1}%)",
-                    filesystem.used_bytes, filesystem.size_bytes, filesystem.mount_point, filesystem.used_percent
-                ),
-                details: json!({ "mount_point": filesystem.mount_point, "used_percent": filesystem.used_percent }),
-                suppressed: false,
-                parent_id: None,
-            });
-        }
-        self.reconcile_family(host_id, "filesystem_usage:", filesystems, at)
-            .await?;
-        let mut memory = Vec::new();
-        if report.memory_total_bytes > 0 {
-            let used = report.memory_used_bytes as f64 * 100.0 / report.memory_total_bytes as f64;
-            if used >= f64::from(rules.memory_pressure_percent) {
-                memory.push(IncidentSpec {
-                    ci_id: host_id.to_string(),
-                    rule: "memory_pressure".into(),
-                    severity: Severity::Major,
-                    summary: format!("{hostname}: memory {used:.0}% used"),
-                    description: format!(
-                        "{} of {} bytes of memory in use",
-                        report.memory_used_bytes, report.memory_total_bytes
-                    ),
-                    details: json!({ "used_percent": used }),
-                    suppressed: false,
-                    parent_id: None,
-                });
-            }
-        }
-        self.reconcile_family(host_id, "memory_pressure", memory, at)
-            .await?;
-        let units = report
-            .failed_units
-            .iter()
-            .map(|unit| IncidentSpec {
-                ci_id: host_id.to_string(),
-                rule: format!("failed_unit:{unit}"),
-                severity: Severity::Major,
-                summary: format!("{hostname}: systemd unit {unit} failed"),
-                description: format!("systemd reports {unit} in the failed state"),
-                details: json!({ "unit": unit }),
-                suppressed: false,
-                parent_id: None,
-            })
-            .collect();
-        self.reconcile_family(host_id, "failed_unit:", units, at)
-            .await
-    }
-
-    /// Applies the check rule to check results of a host (only the checks reported).
-    pub async fn evaluate_checks(
-        &self,
-        host_id: &str,
-        hostname: &str,
-        results: &[rollcall_proto::v1::CheckResult],
-        at: i64,
-    ) -> Result<()> {
-        for result in results {
-            let rule = format!("failed_check:{}", result.name);
-            if result.ok {
-                self.resolve(host_id, &rule, at).await?;
-            } else {
-                let spec = IncidentSpec {
-                    ci_id: host_id.to_string(),
-                    rule,
-                    severity: Severity::Major,
-                    summary: format!("{hostname}: check {} failed", result.name),
-                    description: result.message.clone(),
-                    details: json!({ "check": result.name, "kind": result.kind, "message": result.message }),
-                    suppressed: false,
-                    parent_id: None,
-                };
-                self.open(spec, at).await?;
-            }
         }
         Ok(())
     }

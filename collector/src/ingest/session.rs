@@ -37,6 +37,16 @@ const OUTBOUND_QUEUE: usize = 256;
 /// `down_after` either way, so a live host stays heard while applies wait.
 const READ_AHEAD: usize = 32;
 
+/// Furthest a sequence number may be ahead of the last applied one. An
+/// agent numbers its messages one by one and its spool holds far fewer than
+/// this, so a bigger jump is a bug or a hostile agent; applying it would make
+/// every later, correct number look like a replay and be dropped.
+pub const MAX_SEQ_JUMP: u64 = 1_000_000;
+
+/// Largest sequence number accepted: `i64::MAX` itself is refused because no
+/// number could follow it (the agent would be wedged).
+pub const MAX_SEQ: u64 = i64::MAX as u64 - 1;
+
 /// How long the agent is asked to pause when a limit is reached.
 const THROTTLE_DELAY_MS: u32 = 1000;
 
@@ -123,8 +133,17 @@ impl Sequence {
         self.last_applied
     }
 
-    /// Classifies the sequence number of an arriving message.
+    /// Classifies the sequence number of an arriving message. A number
+    /// above `MAX_SEQ`, or more than `MAX_SEQ_JUMP` ahead of the last
+    /// applied one, is refused (`InvalidInput`) and changes nothing, so the
+    /// next correct number still applies.
     pub fn classify(&self, seq: u64) -> Result<Sequenced, SessionError> {
+        if seq > MAX_SEQ {
+            return Err(Error::InvalidInput(format!(
+                "sequence number out of range: {seq} is above the largest accepted, {MAX_SEQ}"
+            ))
+            .into());
+        }
         let seq = i64::try_from(seq)
             .map_err(|_| Error::InvalidInput("sequence number out of range".into()))?;
         if seq <= self.last_applied {
@@ -132,14 +151,36 @@ impl Sequence {
                 ack: self.last_applied,
             });
         }
-        let missed = seq.abs_diff(self.last_applied) - 1;
-        Ok(Sequenced::Apply { seq, missed })
+        let ahead = seq.abs_diff(self.last_applied);
+        if ahead > MAX_SEQ_JUMP {
+            return Err(Error::InvalidInput(format!(
+                "sequence number {seq} is {ahead} ahead of the last acknowledged {}; \
+                 the most accepted is {MAX_SEQ_JUMP}",
+                self.last_applied
+            ))
+            .into());
+        }
+        Ok(Sequenced::Apply {
+            seq,
+            missed: ahead - 1,
+        })
     }
 
     /// Records that `seq` was applied.
     pub fn applied(&mut self, seq: i64) {
         self.last_applied = self.last_applied.max(seq);
     }
+}
+
+/// Reports a gap before `seq` (counted in `/metrics` and logged) rather
+/// than acknowledging over it silently.
+fn count_gap(metrics: &crate::metrics::Metrics, agent_id: &str, seq: i64, missed: u64) {
+    if missed == 0 {
+        return;
+    }
+    metrics.sequence_gaps.fetch_add(1, Ordering::Relaxed);
+    metrics.sequence_missed.fetch_add(missed, Ordering::Relaxed);
+    tracing::warn!(agent_id = %agent_id, seq, missed, "sequence gap: numbers skipped before this message");
 }
 
 /// Whether a message may go ahead under the limits.
@@ -266,6 +307,7 @@ async fn welcome(
             hello.agent_id, agent.id
         )));
     }
+    validate::hello(hello)?;
     let identity = validate::host_identity(&hello.identity.clone().unwrap_or_default())?;
     let hostname = hello
         .identity
@@ -445,9 +487,7 @@ async fn apply_loop(
                 continue;
             }
             Sequenced::Apply { seq, missed } => {
-                if missed > 0 {
-                    tracing::debug!(agent_id = %agent.id, seq, missed, "sequence gap");
-                }
+                count_gap(&state.metrics, &agent.id, seq, missed);
                 seq
             }
         };
@@ -463,7 +503,8 @@ async fn apply_loop(
     }
 }
 
-/// Applies one sequenced message body.
+/// Validates one sequenced message body (refusing it whole, before
+/// anything of it is stored) and applies it.
 async fn dispatch(
     state: &State,
     agent: &Agent,
@@ -486,9 +527,7 @@ async fn dispatch(
             apply_inventory(state, context, change, &state.metrics.deltas).await?;
         }
         Some(Body::Health(report)) => {
-            validate::check_timestamp("sampled_at_ms", report.sampled_at_ms, now)?;
-            let data = serde_json::to_string(&report)
-                .map_err(|error| Error::Internal(error.to_string()))?;
+            let data = validate::health(&report, now)?;
             let stored = state
                 .store
                 .record_health(context, report.sampled_at_ms, &data)
@@ -506,6 +545,7 @@ async fn dispatch(
             }
         }
         Some(Body::Checks(results)) => {
+            validate::checks(&results.results, now)?;
             state.metrics.checks.fetch_add(1, Ordering::Relaxed);
             state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
             if let Err(error) = state
@@ -517,6 +557,7 @@ async fn dispatch(
             }
         }
         Some(Body::Goodbye(goodbye)) => {
+            validate::goodbye(&goodbye)?;
             state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
             tracing::info!(agent_id = %agent.id, reason = %goodbye.reason, back_within_s = goodbye.back_within_s, "agent said goodbye");
             let back_within_ms =
@@ -594,14 +635,57 @@ mod tests {
             sequence.classify(15).unwrap(),
             Sequenced::Apply { seq: 15, missed: 4 }
         );
-        let resumed = Sequence::after(i64::MAX - 1);
+        let resumed = Sequence::after(i64::MAX - 2);
         assert_eq!(
-            resumed.classify(i64::MAX as u64).unwrap(),
+            resumed.classify(MAX_SEQ).unwrap(),
             Sequenced::Apply {
-                seq: i64::MAX,
+                seq: i64::MAX - 1,
                 missed: 0
             }
         );
+        // The largest gap accepted, and one more.
+        assert_eq!(
+            sequence.classify(10 + MAX_SEQ_JUMP).unwrap(),
+            Sequenced::Apply {
+                seq: 10 + MAX_SEQ_JUMP as i64,
+                missed: MAX_SEQ_JUMP - 1
+            }
+        );
+        assert!(sequence.classify(11 + MAX_SEQ_JUMP).is_err());
+    }
+
+    #[test]
+    fn a_number_far_ahead_is_refused_and_the_next_correct_one_applies() {
+        let mut sequence = Sequence::after(36);
+        for far in [i64::MAX as u64, 36 + MAX_SEQ_JUMP + 1, u64::MAX / 2] {
+            let error = sequence.classify(far).unwrap_err();
+            assert!(
+                matches!(error, SessionError::Rejected(Error::InvalidInput(_))),
+                "{error}"
+            );
+            assert!(error.to_string().contains("sequence number"), "{error}");
+        }
+        // Nothing was applied by the refusals: the next number still applies.
+        assert_eq!(sequence.last_applied(), 36);
+        assert_eq!(
+            sequence.classify(37).unwrap(),
+            Sequenced::Apply { seq: 37, missed: 0 }
+        );
+        sequence.applied(37);
+        assert_eq!(sequence.last_applied(), 37);
+    }
+
+    #[test]
+    fn gaps_are_counted_in_the_metrics() {
+        let metrics = crate::metrics::Metrics::default();
+        let sequence = Sequence::after(10);
+        for seq in [11, 15, 16] {
+            if let Sequenced::Apply { seq, missed } = sequence.classify(seq).unwrap() {
+                count_gap(&metrics, "agent-1", seq, missed);
+            }
+        }
+        assert_eq!(metrics.sequence_gaps.load(Ordering::Relaxed), 2);
+        assert_eq!(metrics.sequence_missed.load(Ordering::Relaxed), 4 + 5);
     }
 
     #[test]

@@ -1,5 +1,15 @@
 //! Validation of everything an agent sends (sizes, counts, string lengths,
-//! timestamps) and its conversion into CMDB change sets.
+//! control characters, timestamps) and the conversion of inventory into CMDB
+//! change sets; the other message kinds are in `validate/report.rs`. The
+//! limits are tabled in `docs/operations.md` ("Message limits").
+
+mod report;
+
+pub use report::{
+    MAX_BACK_WITHIN_S, MAX_CHECK_RESULTS, MAX_DIGESTS, MAX_FAILED_UNITS, MAX_FILESYSTEMS,
+    MAX_HEALTH_JSON_BYTES, MAX_INTERFACES, MAX_LOAD, MAX_NAME_BYTES, MAX_RATE_BYTES_PER_S,
+    MAX_TEXT_BYTES, check_free_text, check_name, checks, goodbye, health, hello,
+};
 
 use rollcall_proto::inventory::{self, class_name, is_singleton};
 use rollcall_proto::v1::{Identity, Inventory, InventoryDelta, Section};
@@ -30,6 +40,11 @@ fn check_text(what: &str, value: &str) -> Result<()> {
             "{what} contains a NUL character"
         )));
     }
+    if value.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!(
+            "{what} contains a control character"
+        )));
+    }
     Ok(())
 }
 
@@ -43,6 +58,9 @@ pub fn check_timestamp(what: &str, ms: i64, now_ms: i64) -> Result<()> {
     Ok(())
 }
 
+/// Most MAC addresses in one identity.
+pub const MAX_MACS: usize = 256;
+
 /// Validates and converts an identity.
 pub fn host_identity(identity: &Identity) -> Result<HostIdentity> {
     check_text("identity.machine_id", &identity.machine_id)?;
@@ -50,10 +68,11 @@ pub fn host_identity(identity: &Identity) -> Result<HostIdentity> {
     check_text("identity.dmi_serial", &identity.dmi_serial)?;
     check_text("identity.hostname", &identity.hostname)?;
     check_text("identity.fqdn", &identity.fqdn)?;
-    if identity.macs.len() > 256 {
-        return Err(Error::InvalidInput(
-            "identity lists more than 256 MAC addresses".into(),
-        ));
+    check_text("identity.boot_id", &identity.boot_id)?;
+    if identity.macs.len() > MAX_MACS {
+        return Err(Error::InvalidInput(format!(
+            "identity lists more than {MAX_MACS} MAC addresses"
+        )));
     }
     for mac in &identity.macs {
         check_text("identity.macs", mac)?;
@@ -81,6 +100,7 @@ fn items(inventory: &Inventory, only_singletons: Option<&[Section]>) -> Result<V
             )));
         }
         check_text(&format!("{} key", class_name(item.section)), &item.key)?;
+        check_text(&format!("{} name", class_name(item.section)), &item.name)?;
         if item.encoded.len() > MAX_ITEM_BYTES {
             return Err(Error::InvalidInput(format!(
                 "{} item {:?} is {} bytes; the limit is {MAX_ITEM_BYTES}",
@@ -179,6 +199,33 @@ mod tests {
             error.contains("software key") && error.contains("limit"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn control_characters_in_keys_and_identity_are_rejected() {
+        let inventory = Inventory {
+            packages: vec![Package {
+                name: "bash\u{1b}[31m".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let error = snapshot_change(&inventory, 0).unwrap_err().to_string();
+        assert!(error.contains("control character"), "{error}");
+        let identity = Identity {
+            hostname: "web\r01".into(),
+            ..Default::default()
+        };
+        let error = host_identity(&identity).unwrap_err().to_string();
+        assert!(
+            error.contains("identity.hostname contains a control"),
+            "{error}"
+        );
+        let identity = Identity {
+            macs: vec!["00:11:22:33:44:55".into(); MAX_MACS + 1],
+            ..Default::default()
+        };
+        assert!(host_identity(&identity).is_err());
     }
 
     #[test]

@@ -91,6 +91,40 @@ async fn hosts_page_by_cursor_and_export_csv() {
 }
 
 #[tokio::test]
+async fn csv_export_writes_a_formula_hostname_as_text() {
+    let app = App::new().await;
+    app.host("=cmd|/C calc!A0", &[]).await;
+    app.host("@SUM(1+1)*cmd|' /C calc'!A0", &[]).await;
+    let csv = app.get("/api/v1/hosts?format=csv", &app.viewer).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let mut reader = csv::Reader::from_reader(csv.text().as_bytes());
+    let column = reader
+        .headers()
+        .expect("header line")
+        .iter()
+        .position(|name| name == "hostname")
+        .expect("a hostname column");
+    let mut hostnames: Vec<String> = reader
+        .records()
+        .map(|record| record.expect("a CSV record")[column].to_string())
+        .collect();
+    hostnames.sort();
+    // A leading apostrophe makes a spreadsheet show the cell as text.
+    assert_eq!(
+        hostnames,
+        ["'=cmd|/C calc!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"],
+        "{}",
+        csv.text()
+    );
+    // No cell of the export begins a formula.
+    for line in csv.text().lines().skip(1) {
+        for cell in line.split(',') {
+            assert!(!cell.starts_with(['=', '+', '@']), "{line}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn host_detail_has_inventory_and_health_is_listed() {
     let app = App::new().await;
     let id = app

@@ -159,3 +159,79 @@ async fn incidents_reject_bad_queries_and_bodies() {
         .await;
     App::assert_bad_request(&malformed, "");
 }
+
+/// The open `failed_check:` incidents of a host: (summary, listed checks).
+async fn failed_checks(app: &App, host: &str) -> Vec<(String, serde_json::Value)> {
+    let list = app
+        .get(
+            &format!("/api/v1/incidents?state=open&host_id={host}&rule=failed_check:"),
+            &app.viewer,
+        )
+        .await;
+    list.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|incident| {
+            let details: serde_json::Value = match &incident["details"] {
+                serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+                other => other.clone(),
+            };
+            (
+                incident["summary"].as_str().unwrap_or_default().to_string(),
+                details["checks"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn failed_checks_keep_one_incident_per_host_across_partial_reports() {
+    use rollcall_proto::v1::CheckResult;
+    let app = App::new().await;
+    let host = app.host("web-1", &[]).await;
+    let result = |name: &str, ok: bool| CheckResult {
+        name: name.into(),
+        kind: "tcp".into(),
+        ok,
+        message: if ok {
+            "ok".into()
+        } else {
+            "connection refused".into()
+        },
+        checked_at_ms: 1,
+        duration_ms: 1,
+    };
+    let report = |results: Vec<CheckResult>, at: i64| {
+        let (app, host) = (&app, host.clone());
+        async move {
+            app.state
+                .engine
+                .evaluate_checks(&host, "web-1", &results, at)
+                .await
+                .expect("evaluate checks");
+        }
+    };
+    report(vec![result("db", false)], 10).await;
+    assert_eq!(
+        failed_checks(&app, &host).await,
+        [("web-1: check failed: db".to_string(), json!(["db"]))]
+    );
+    // A later message reports only another check: both are named, in one incident.
+    report(vec![result("cache", false)], 20).await;
+    assert_eq!(
+        failed_checks(&app, &host).await,
+        [(
+            "web-1: 2 checks failed: cache, db".to_string(),
+            json!(["cache", "db"])
+        )]
+    );
+    report(vec![result("db", true)], 30).await;
+    assert_eq!(
+        failed_checks(&app, &host).await,
+        [("web-1: check failed: cache".to_string(), json!(["cache"]))]
+    );
+    report(vec![result("cache", true), result("db", true)], 40).await;
+    assert!(failed_checks(&app, &host).await.is_empty());
+}

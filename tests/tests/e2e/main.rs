@@ -5,5 +5,6 @@ mod agent;
 mod availability;
 mod cmdb;
 mod integrations;
+mod limits;
 mod loadgen;
 mod skeleton;
