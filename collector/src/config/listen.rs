@@ -267,6 +267,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_shows_the_defaults() {
+        let example = include_str!("../../../packaging/config/collector.example.toml");
+        let config = crate::config::Config::from_toml(example).unwrap();
+        let defaults = ApiConfig::default();
+        assert_eq!(
+            serde_json::to_value(&config.api).unwrap(),
+            serde_json::to_value(&defaults).unwrap()
+        );
+        assert_eq!(
+            config.grpc.tls_handshake_timeout_ms,
+            GrpcConfig::default().tls_handshake_timeout_ms
+        );
+    }
+
+    #[test]
     fn an_operator_certificate_needs_its_key_and_tls() {
         let loopback = address("127.0.0.1:8080");
         let half = ApiConfig {
