@@ -15,6 +15,7 @@ pub mod auth;
 pub mod extract;
 pub mod list;
 pub mod metrics;
+pub mod serve;
 
 mod agents;
 mod availability;

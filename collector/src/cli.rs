@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod output;
 pub mod quickstart;
+pub mod trust;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ use self::commands::{
 };
 pub use self::error::{CliError, Result};
 pub use self::output::Format;
+use self::trust::Trust;
 
 /// Command line of `rollcall`.
 #[derive(Debug, Parser)]
@@ -55,6 +57,19 @@ pub struct ApiOptions {
         hide_env_values = true
     )]
     pub api_token: Option<String>,
+    /// CA certificate (PEM) that signed the collector's API certificate,
+    /// for an https URL.
+    #[arg(long, env = "ROLLCALL_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprint of the collector's CA (as the collector prints
+    /// it), pinned for an https URL.
+    #[arg(
+        long,
+        env = "ROLLCALL_CA_FINGERPRINT",
+        global = true,
+        conflicts_with = "ca_file"
+    )]
+    pub ca_fingerprint: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table", global = true)]
     pub output: Format,
@@ -333,11 +348,20 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 impl ApiOptions {
+    /// What the collector's certificate is verified by.
+    fn trust(&self) -> Trust {
+        match (&self.ca_file, &self.ca_fingerprint) {
+            (Some(path), _) => Trust::CaFile(path.clone()),
+            (None, Some(fingerprint)) => Trust::CaFingerprint(fingerprint.clone()),
+            (None, None) => Trust::Unset,
+        }
+    }
+
     /// The client and format these options ask for; fails without a token
     /// or with a URL that is not http(s).
     fn context(&self) -> Result<Context> {
         Ok(Context {
-            client: Client::new(&self.api_url, self.api_token.as_deref())?,
+            client: Client::with_trust(&self.api_url, self.api_token.as_deref(), &self.trust())?,
             format: self.output,
         })
     }

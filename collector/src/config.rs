@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub mod listen;
+
+pub use self::listen::{ApiConfig, GrpcConfig};
+
 /// The whole collector configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +29,10 @@ pub struct Config {
     pub server_names: Vec<String>,
     /// Operator-supplied CA and server certificate (all PEM paths).
     pub tls: TlsConfig,
+    /// How the API is served: HTTPS, time-outs, body limit.
+    pub api: ApiConfig,
+    /// Connection time-outs on the agents' port.
+    pub grpc: GrpcConfig,
     /// Intervals the collector asks agents to use.
     pub agents: AgentIntervals,
     /// Ingest limits.
@@ -211,6 +219,8 @@ impl Default for Config {
             api_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             server_names: Vec::new(),
             tls: TlsConfig::default(),
+            api: ApiConfig::default(),
+            grpc: GrpcConfig::default(),
             agents: AgentIntervals::default(),
             ingest: IngestConfig::default(),
             cmdb: CmdbConfig::default(),
@@ -353,6 +363,8 @@ impl Config {
             ));
         }
         self.integrations.validate()?;
+        self.api.validate(self.api_listen)?;
+        self.grpc.validate()?;
         let tls = &self.tls;
         if tls.ca_cert.is_some() != tls.ca_key.is_some() {
             return Err(Error::Config(

@@ -33,6 +33,8 @@ pub struct Running {
     pub grpc_address: std::net::SocketAddr,
     /// Where the API listens.
     pub api_address: std::net::SocketAddr,
+    /// `https` when the API serves TLS, else `http`.
+    pub api_scheme: &'static str,
     subsystems: Subsystems,
 }
 
@@ -105,6 +107,9 @@ pub async fn start(
     api_listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<Running> {
+    // Checked against the address actually bound, for callers that bind
+    // their own listener (quickstart) and never load a config file.
+    config.api.validate(api_listener.local_addr()?)?;
     let pki = Pki::load_or_create(&config.data_dir, &config.tls, &config.server_names)?;
     let store = store::sql::connect(&config.effective_database_url()).await?;
     let bootstrap_admin_token = crate::api::tokens::bootstrap_admin(store.as_ref()).await?;
@@ -167,22 +172,31 @@ pub async fn start(
         }
     });
 
-    let app = crate::api::router(state.clone());
-    let api_shutdown = shutdown.child_token();
+    let api_config = &state.config.api;
     let api_address = api_listener.local_addr()?;
-    subsystems.spawn("api server", async move {
-        let server =
-            axum::serve(api_listener, app).with_graceful_shutdown(api_shutdown.cancelled_owned());
-        if let Err(error) = server.await {
-            tracing::error!(error = %error, "api server failed");
-        }
-    });
-    tracing::info!(grpc = %grpc_address, api = %api_address, ca_fingerprint = %state.pki.ca_fingerprint, "collector started");
+    let tls = crate::api::serve::tls_acceptor(api_config, &state.pki)?;
+    let api_scheme = if tls.is_some() { "https" } else { "http" };
+    let serving = crate::api::serve::Serving {
+        app: crate::api::serve::layers(
+            crate::api::router(state.clone()),
+            api_config,
+            tls.is_some(),
+        ),
+        tls,
+        handshake_timeout: api_config.tls_handshake_timeout(),
+        header_read_timeout: api_config.header_read_timeout(),
+    };
+    subsystems.spawn(
+        "api server",
+        crate::api::serve::run(api_listener, serving, shutdown.child_token()),
+    );
+    tracing::info!(grpc = %grpc_address, api = %api_address, api_scheme, ca_fingerprint = %state.pki.ca_fingerprint, "collector started");
     Ok(Running {
         state,
         bootstrap_admin_token,
         grpc_address,
         api_address,
+        api_scheme,
         subsystems,
     })
 }
@@ -208,7 +222,10 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<()> {
         })?;
     let running = start(config, grpc_listener, api_listener, shutdown).await?;
     println!("grpc listening on {}", running.grpc_address);
-    println!("api listening on http://{}", running.api_address);
+    println!(
+        "api listening on {}://{}",
+        running.api_scheme, running.api_address
+    );
     println!(
         "ca fingerprint (sha256): {}",
         running.state.pki.ca_fingerprint

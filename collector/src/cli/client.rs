@@ -7,6 +7,7 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use crate::cli::error::{CliError, Result};
+use crate::cli::trust::Trust;
 
 /// A path under `/api/v1` with its query, e.g. `incidents/{id}/comments`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +58,14 @@ pub struct Client {
 impl Client {
     /// A client for the API at `api_url` (a base path such as
     /// `https://ops.example/rollcall` is kept); fails without a token.
+    /// An `https://` URL is refused: it needs a [`Trust`] ([`Client::with_trust`]).
     pub fn new(api_url: &str, token: Option<&str>) -> Result<Self> {
+        Self::with_trust(api_url, token, &Trust::Unset)
+    }
+
+    /// A client for the API at `api_url` that verifies an `https://`
+    /// collector by `trust` (never without one).
+    pub fn with_trust(api_url: &str, token: Option<&str>, trust: &Trust) -> Result<Self> {
         let token = token.ok_or(CliError::MissingToken)?.to_string();
         let invalid = |reason: String| CliError::InvalidUrl {
             url: api_url.to_string(),
@@ -67,11 +75,17 @@ impl Client {
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             return Err(invalid("expected an http:// or https:// URL".into()));
         }
-        Ok(Self {
-            http: reqwest::Client::new(),
-            base,
-            token,
-        })
+        let http = if base.scheme() == "https" {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(trust.client_config()?)
+                .build()
+                .map_err(|error| CliError::Trust {
+                    reason: error.to_string(),
+                })?
+        } else {
+            reqwest::Client::new()
+        };
+        Ok(Self { http, base, token })
     }
 
     /// The full URL of `endpoint`.
@@ -138,7 +152,8 @@ mod tests {
     use super::*;
 
     fn client(base: &str) -> Client {
-        match Client::new(base, Some("rcapi_x")) {
+        let trust = Trust::CaFingerprint("ab".repeat(32));
+        match Client::with_trust(base, Some("rcapi_x"), &trust) {
             Ok(client) => client,
             Err(error) => panic!("{base}: {error}"),
         }
@@ -185,5 +200,9 @@ mod tests {
                 "{bad}"
             );
         }
+        assert!(matches!(
+            Client::new("https://collector:8443", Some("t")),
+            Err(CliError::Trust { .. })
+        ));
     }
 }

@@ -23,6 +23,13 @@ pub enum CliError {
         /// Why it was refused.
         reason: String,
     },
+    /// The CLI was not told how to verify the collector's certificate, or
+    /// what it was told cannot be used.
+    #[error("cannot verify the collector: {reason}")]
+    Trust {
+        /// What is missing or wrong.
+        reason: String,
+    },
     /// The collector could not be reached, or the connection broke.
     #[error("cannot reach {url}")]
     Unreachable {

@@ -35,7 +35,10 @@ pub fn server(state: Arc<State>) -> Result<Router> {
         ))
         .client_ca_root(Certificate::from_pem(state.pki.ca_cert_pem()))
         // Enroll is called before the agent has a certificate; Session checks for one.
-        .client_auth_optional(true);
+        .client_auth_optional(true)
+        // A connection that never starts (or never finishes) TLS is closed
+        // after this; without it tonic waits for the handshake forever.
+        .timeout(state.config.grpc.tls_handshake_timeout());
     let max = state.config.ingest.max_message_bytes;
     // Agents gzip their messages; older agents that send them uncompressed
     // are still accepted. `max` bounds the decompressed size too (tonic stops

@@ -7,4 +7,5 @@ mod cmdb;
 mod integrations;
 mod limits;
 mod loadgen;
+mod security;
 mod skeleton;
