@@ -37,8 +37,8 @@ pub fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     tracing::warn!(
         path = %path.display(),
-        was = format!("{current:o}"),
-        now = format!("{mode:o}"),
+        was = %format!("{current:o}"),
+        now = %format!("{mode:o}"),
         "tightened the mode of a collector file that other users could reach"
     );
     Ok(())

@@ -189,6 +189,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn admin_token_is_kept_0600_and_a_loose_file_is_tightened() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().map_err(|source| CliError::Write {
+            path: PathBuf::new(),
+            source,
+        })?;
+        let path = dir.path().join("admin-token");
+        let mode = |path: &Path| {
+            std::fs::metadata(path)
+                .map(|metadata| metadata.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        assert_eq!(admin_token(dir.path(), Some("rcapi_x"))?, "rcapi_x");
+        assert_eq!(mode(&path), 0o600);
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
+        assert_eq!(admin_token(dir.path(), None)?, "rcapi_x");
+        assert_eq!(mode(&path), 0o600);
+        Ok(())
+    }
+
+    #[test]
     fn guide_has_the_lines_scripts_read() {
         let text = guide(
             Path::new("./rollcall-data"),

@@ -314,6 +314,14 @@ async fn create(
     for field in ["description", "cmdb_ci", "category", "assignment_group"] {
         check_string(&incident, field, false, &mut problems);
     }
+    // The instance truncates `correlation_id` to its 100 characters, after
+    // which a look-up by the full value never finds the record again.
+    if incident["correlation_id"]
+        .as_str()
+        .is_some_and(|value| value.chars().count() > 100)
+    {
+        problems.push("correlation_id is longer than its 100 characters".into());
+    }
     check_enum(&incident, "impact", &["1", "2", "3"], &mut problems);
     check_enum(&incident, "urgency", &["1", "2", "3"], &mut problems);
     if !problems.is_empty() {
