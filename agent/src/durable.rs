@@ -2,7 +2,6 @@
 //! sequence-number reservation and the inventory baseline that deltas are
 //! computed against.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
@@ -29,12 +28,7 @@ pub struct SequenceAllocator {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    Ok(())
+    Ok(crate::files::write_private(path, bytes)?)
 }
 
 impl SequenceAllocator {

@@ -263,19 +263,7 @@ pub async fn channel(url: &str, ca_pem: &str, identity: Option<(&str, &str)>) ->
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    Ok(())
+    Ok(crate::files::write_private(path, contents.as_bytes())?)
 }
 
 /// Paths of the credential files in a state directory.
@@ -314,7 +302,7 @@ pub async fn enroll(
         .await
         .map_err(|status| Error::Enroll(format!("the collector refused: {}", status.message())))?
         .into_inner();
-    std::fs::create_dir_all(state_dir).map_err(|error| {
+    crate::files::private_dir(state_dir).map_err(|error| {
         Error::Enroll(format!(
             "cannot create state directory {}: {error}",
             state_dir.display()
@@ -341,6 +329,10 @@ pub fn load_credentials(state_dir: &Path) -> Result<Credentials> {
     let [meta, cert, key, ca] = paths(state_dir);
     if !meta.exists() || !cert.exists() || !key.exists() {
         return Err(Error::NotEnrolled(state_dir.display().to_string()));
+    }
+    crate::files::tighten(state_dir, crate::files::DIR_MODE)?;
+    for path in [&meta, &cert, &key, &ca] {
+        crate::files::tighten(path, crate::files::FILE_MODE)?;
     }
     let read = |path: &Path| {
         std::fs::read_to_string(path)

@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod durable;
 pub mod enroll;
 pub mod error;
+pub mod files;
 pub mod health;
 pub mod runtime;
 pub mod session;

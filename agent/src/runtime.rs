@@ -76,15 +76,17 @@ pub async fn run_until_signalled(config: AgentConfig) -> Result<()> {
         wait_for_signal().await;
         signal_token.cancel();
     });
-    std::fs::create_dir_all(&config.state_dir).map_err(|source| Error::File {
+    crate::files::private_dir(&config.state_dir).map_err(|source| Error::File {
         what: "state directory",
         source,
     })?;
     let pid_path = config.state_dir.join("agent.pid");
-    std::fs::write(&pid_path, std::process::id().to_string()).map_err(|source| Error::File {
-        what: "pid file",
-        source,
-    })?;
+    crate::files::write_private(&pid_path, std::process::id().to_string().as_bytes()).map_err(
+        |source| Error::File {
+            what: "pid file",
+            source,
+        },
+    )?;
     let result = run(config, shutdown).await;
     let _ = std::fs::remove_file(pid_path);
     result

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -140,8 +141,9 @@ impl Spool {
     /// `spool.corrupt-<time>`; the intact records before the damage are kept
     /// and the damage is described in the second value.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Spool, Option<String>)> {
-        std::fs::create_dir_all(dir)?;
+        crate::files::private_dir(dir)?;
         let path = dir.join("spool");
+        crate::files::tighten(&path, crate::files::FILE_MODE)?;
         let mut contents = Vec::new();
         if path.exists() {
             File::open(&path)?.read_to_end(&mut contents)?;
@@ -159,7 +161,11 @@ impl Spool {
             }
             None => None,
         };
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(crate::files::FILE_MODE)
+            .open(&path)?;
         let mut spool = Spool {
             path,
             file,
@@ -296,13 +302,7 @@ impl Spool {
             }
             .encode(&mut encoded);
         }
-        let temporary = self.path.with_extension("tmp");
-        {
-            let mut file = File::create(&temporary)?;
-            file.write_all(&encoded)?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&temporary, &self.path)?;
+        crate::files::write_private(&self.path, &encoded)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         Ok(())
     }

@@ -46,10 +46,12 @@ pub fn request_stop(state_dir: &Path, pid: Option<i32>, request: &StopRequest) -
             .map_err(|_| Error::Stop("agent.pid is damaged".to_string()))?,
     };
     let json = serde_json::to_string(request).map_err(|error| Error::Stop(error.to_string()))?;
-    std::fs::write(stop_request_path(state_dir), json).map_err(|source| Error::File {
-        what: "stop request",
-        source,
-    })?;
+    crate::files::write_private(&stop_request_path(state_dir), json.as_bytes()).map_err(
+        |source| Error::File {
+            what: "stop request",
+            source,
+        },
+    )?;
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()

@@ -16,6 +16,7 @@ pub mod dispatcher;
 pub mod format;
 pub mod http;
 pub mod jira;
+pub mod lookup;
 pub mod pagerduty;
 pub mod servicenow;
 pub mod servicenow_em;

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cmdb;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod incidents;
 pub mod ingest;
 pub mod integrations;

@@ -44,18 +44,8 @@ fn read(path: &Path) -> Result<String> {
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|error| Error::Pki(format!("cannot write {}: {error}", path.display())))?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
+    crate::files::write_private(path, contents.as_bytes())
+        .map_err(|error| Error::Pki(format!("cannot write {}: {error}", path.display())))
 }
 
 /// DER bytes of the first certificate in a PEM text.
@@ -75,7 +65,7 @@ impl Pki {
         tls: &TlsConfig,
         server_names: &[String],
     ) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|error| {
+        crate::files::private_dir(data_dir).map_err(|error| {
             Error::Pki(format!("cannot create {}: {error}", data_dir.display()))
         })?;
         let (ca_cert_pem, ca_key_pem) = match (&tls.ca_cert, &tls.ca_key) {
@@ -84,6 +74,9 @@ impl Pki {
                 let cert_path: PathBuf = data_dir.join("ca.pem");
                 let key_path = data_dir.join("ca-key.pem");
                 if cert_path.exists() && key_path.exists() {
+                    for path in [&key_path, &cert_path] {
+                        crate::files::tighten(path, crate::files::FILE_MODE)?;
+                    }
                     (read(&cert_path)?, read(&key_path)?)
                 } else {
                     let (cert, key) = create_ca()?;

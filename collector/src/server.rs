@@ -110,6 +110,9 @@ pub async fn start(
     // Checked against the address actually bound, for callers that bind
     // their own listener (quickstart) and never load a config file.
     config.api.validate(api_listener.local_addr()?)?;
+    // Before anything is written into it: 0700, tightened if an older
+    // version left it 0755 (files::private_dir warns).
+    crate::files::private_dir(&config.data_dir)?;
     let pki = Pki::load_or_create(&config.data_dir, &config.tls, &config.server_names)?;
     let store = store::sql::connect(&config.effective_database_url()).await?;
     let bootstrap_admin_token = crate::api::tokens::bootstrap_admin(store.as_ref()).await?;

@@ -246,6 +246,18 @@ impl Fake {
     }
 }
 
+/// The correlation id the collector writes for `dedup_key` and looks up by
+/// (`rollcall:<sha256 hex>`), computed here independently so a change of
+/// format shows up as a failing test. The ServiceNow and Zendesk fakes
+/// count operations by it (`create:<correlation id>`).
+pub fn correlation_id(dedup_key: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "rollcall:{}",
+        hex::encode(sha2::Sha256::digest(dedup_key.as_bytes()))
+    )
+}
+
 /// `Basic base64(user:password)`.
 pub fn basic(username: &str, password: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

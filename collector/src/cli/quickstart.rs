@@ -88,10 +88,17 @@ async fn bind(address: SocketAddr, flag: &'static str) -> Result<tokio::net::Tcp
         })
 }
 
-/// The admin token: kept (mode 0600) in the data directory when the
+/// The admin token: kept (mode 0600, in the 0700 data directory) when the
 /// collector has just created it, read back from there on later runs.
+/// Quickstart is a one-machine trial whose guide shows a working token on
+/// every run; a hash alone could not, and the collector already stores
+/// only the hash. A file left readable by an older version is tightened.
 fn admin_token(data_dir: &Path, bootstrapped: Option<&str>) -> Result<String> {
     let path = data_dir.join("admin-token");
+    crate::files::tighten(&path, crate::files::FILE_MODE).map_err(|source| CliError::Write {
+        path: path.clone(),
+        source,
+    })?;
     match bootstrapped {
         Some(token) => {
             write_private(&path, token)?;
@@ -171,24 +178,36 @@ fn guide(
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let write_error = |source| CliError::Write {
+    crate::files::write_private(path, contents.as_bytes()).map_err(|source| CliError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(write_error)?;
-    file.write_all(contents.as_bytes()).map_err(write_error)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_token_is_kept_0600_and_a_loose_file_is_tightened() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().map_err(|source| CliError::Write {
+            path: PathBuf::new(),
+            source,
+        })?;
+        let path = dir.path().join("admin-token");
+        let mode = |path: &Path| {
+            std::fs::metadata(path)
+                .map(|metadata| metadata.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        assert_eq!(admin_token(dir.path(), Some("rcapi_x"))?, "rcapi_x");
+        assert_eq!(mode(&path), 0o600);
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
+        assert_eq!(admin_token(dir.path(), None)?, "rcapi_x");
+        assert_eq!(mode(&path), 0o600);
+        Ok(())
+    }
 
     #[test]
     fn guide_has_the_lines_scripts_read() {

@@ -1,8 +1,12 @@
-//! ServiceNow Table API: creates an `incident` (with our dedup key as
-//! `correlation_id`, after looking for an open one with that key, so a
-//! redelivery never creates a second), updates it on acknowledge and
+//! ServiceNow Table API: creates an `incident` (with a hash of our dedup
+//! key as `correlation_id`, after looking for an open one with that hash,
+//! so a redelivery never creates a second), updates it on acknowledge and
 //! update, and resolves it with `PATCH state=6, close_code, close_notes`.
 //! Basic auth, or OAuth with the password grant at `/oauth_token.do`.
+//! No agent-chosen text goes into `sysparm_query` (see `lookup`): the
+//! incident is looked up by `rollcall:<sha256 hex>`, the CI by name only
+//! when the name is a plain host name, and every answer is checked to be
+//! the record asked for.
 
 pub mod config;
 
@@ -13,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::http::{Http, with_auth};
+use super::lookup::{correlation_id, is_plain_host_name, is_sys_id};
 use super::settings::Auth;
 use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
@@ -46,10 +51,10 @@ pub fn create_body(
     let (impact, urgency) = impact_urgency(event.severity);
     let mut body = json!({
         "short_description": event.summary,
-        "description": event.description,
+        "description": format!("{}\n\nRollcall dedup key: {}", event.description, event.dedup_key),
         "impact": impact,
         "urgency": urgency,
-        "correlation_id": event.dedup_key,
+        "correlation_id": correlation_id(&event.dedup_key),
         "correlation_display": "Rollcall",
         "category": config.category.clone().unwrap_or_else(|| "hardware".into()),
     });
@@ -87,12 +92,33 @@ pub fn update_body(event: &IncidentEvent) -> Value {
     }
 }
 
-fn first_sys_id(answer: &Value) -> Option<String> {
+/// `sysparm_query` of the open incident with our correlation id: only
+/// `[0-9a-z:=^]`, whatever the dedup key holds.
+pub fn open_incident_query(dedup_key: &str) -> String {
+    format!("correlation_id={}^active=true", correlation_id(dedup_key))
+}
+
+/// `sysparm_query` of the CI named `name`, if `name` is a plain host name
+/// (anything else could carry `^OR…`; such a CI is not looked up).
+pub fn ci_query(name: &str) -> Option<String> {
+    is_plain_host_name(name).then(|| format!("name={name}"))
+}
+
+/// The sys_id of the first record of a look-up whose `field` is `expected`
+/// (ignoring case, as the instance compares), and a valid sys_id: an answer
+/// that is not the record asked for is not used.
+fn first_sys_id(answer: &Value, field: &str, expected: &str) -> Option<String> {
     answer["result"]
         .as_array()?
-        .first()?
+        .iter()
+        .find(|record| {
+            record[field]
+                .as_str()
+                .is_some_and(|value| value.eq_ignore_ascii_case(expected))
+        })?
         .get("sys_id")?
         .as_str()
+        .filter(|sys_id| is_sys_id(sys_id))
         .map(String::from)
 }
 
@@ -179,27 +205,34 @@ impl ServiceNow {
         let request = self
             .request(auth, reqwest::Method::GET, "/api/now/table/incident")
             .query(&[
-                (
-                    "sysparm_query",
-                    format!("correlation_id={dedup_key}^active=true").as_str(),
-                ),
-                ("sysparm_fields", "sys_id,number"),
+                ("sysparm_query", open_incident_query(dedup_key).as_str()),
+                ("sysparm_fields", "sys_id,number,correlation_id"),
                 ("sysparm_limit", "1"),
             ]);
         let answer = self.http.send_ok(request).await?;
-        Ok(first_sys_id(&answer.json()))
+        Ok(first_sys_id(
+            &answer.json(),
+            "correlation_id",
+            &correlation_id(dedup_key),
+        ))
     }
 
+    /// The sys_id of the CI named `name`; `None` without asking when the
+    /// name is not a plain host name.
     async fn find_ci(&self, auth: &Auth, name: &str) -> Result<Option<String>, DeliveryError> {
+        let Some(query) = ci_query(name) else {
+            tracing::debug!(name, "not a plain host name; cmdb_ci not looked up");
+            return Ok(None);
+        };
         let request = self
             .request(auth, reqwest::Method::GET, "/api/now/table/cmdb_ci")
             .query(&[
-                ("sysparm_query", format!("name={name}").as_str()),
-                ("sysparm_fields", "sys_id"),
+                ("sysparm_query", query.as_str()),
+                ("sysparm_fields", "sys_id,name"),
                 ("sysparm_limit", "1"),
             ]);
         let answer = self.http.send_ok(request).await?;
-        Ok(first_sys_id(&answer.json()))
+        Ok(first_sys_id(&answer.json(), "name", name))
     }
 
     async fn send_event(
@@ -209,7 +242,9 @@ impl ServiceNow {
     ) -> Result<Delivered, DeliveryError> {
         let auth = self.auth().await?;
         let known = match known_ref {
-            Some(known) if event.transition != Transition::Trigger => Some(known.to_string()),
+            Some(known) if event.transition != Transition::Trigger && is_sys_id(known) => {
+                Some(known.to_string())
+            }
             _ => self.find_open(&auth, &event.dedup_key).await?,
         };
         match (event.transition, known) {
@@ -228,11 +263,14 @@ impl ServiceNow {
                     .request(&auth, reqwest::Method::POST, "/api/now/table/incident")
                     .json(&create_body(&self.config, event, cmdb_ci.as_deref()));
                 let answer = self.http.send_ok(request).await?;
-                let sys_id = answer.json()["result"]["sys_id"].as_str().map(String::from);
+                let sys_id = answer.json()["result"]["sys_id"]
+                    .as_str()
+                    .filter(|sys_id| is_sys_id(sys_id))
+                    .map(String::from);
                 if sys_id.is_none() {
                     return Err(DeliveryError::Final {
                         error: format!(
-                            "created, but the answer has no result.sys_id: {}",
+                            "created, but the answer has no valid result.sys_id: {}",
                             answer.summary()
                         ),
                     });
@@ -302,7 +340,13 @@ mod tests {
     fn create_body_has_the_table_api_fields() {
         let body = create_body(&config(), &event(Transition::Trigger), Some("abc"));
         assert_eq!(body["short_description"], "web1 is down");
-        assert_eq!(body["correlation_id"], "h1:host_down");
+        assert_eq!(body["correlation_id"], correlation_id("h1:host_down"));
+        assert!(
+            body["description"]
+                .as_str()
+                .unwrap()
+                .ends_with("Rollcall dedup key: h1:host_down")
+        );
         assert_eq!(body["correlation_display"], "Rollcall");
         assert_eq!(body["impact"], "1");
         assert_eq!(body["urgency"], "1");
@@ -322,6 +366,46 @@ mod tests {
                 .unwrap()
                 .contains("web1.example")
         );
+    }
+
+    #[test]
+    fn queries_hold_no_agent_chosen_text() {
+        for key in ["h1:host_down", "h2:failed_check:x^ORactive=true", "a^NQb=c"] {
+            let query = open_incident_query(key);
+            assert_eq!(
+                query,
+                format!("correlation_id={}^active=true", correlation_id(key))
+            );
+            let value = &query["correlation_id=".len()..query.len() - "^active=true".len()];
+            assert!(
+                value
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c.is_ascii_lowercase())
+            );
+            assert!(!value.contains('^'));
+        }
+        assert_eq!(
+            ci_query("web1.example").as_deref(),
+            Some("name=web1.example")
+        );
+        assert_eq!(ci_query("evil^ORname=web1"), None);
+        assert_eq!(ci_query("javascript:gs.getUserID()"), None);
+    }
+
+    #[test]
+    fn only_the_record_asked_for_is_used() {
+        let sys_id = "0123456789abcdef0123456789abcdef";
+        let answer = json!({ "result": [
+            { "sys_id": "fedcba9876543210fedcba9876543210", "name": "web10" },
+            { "sys_id": sys_id, "name": "WEB1" },
+        ]});
+        assert_eq!(
+            first_sys_id(&answer, "name", "web1").as_deref(),
+            Some(sys_id)
+        );
+        assert_eq!(first_sys_id(&answer, "name", "web2"), None);
+        let bad = json!({ "result": [{ "sys_id": "../sys_user/x", "name": "web1" }]});
+        assert_eq!(first_sys_id(&bad, "name", "web1"), None);
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! Zendesk: creates a ticket (`POST /api/v2/tickets.json`) with our dedup
-//! key as `external_id` and an `Idempotency-Key` header per event, after
-//! looking for an unsolved ticket with that `external_id`, so redeliveries
-//! never open a second ticket; solves it on resolve (`PUT status solved`).
+//! Zendesk: creates a ticket (`POST /api/v2/tickets.json`) with a hash of
+//! our dedup key as `external_id` and an `Idempotency-Key` header per
+//! event, after looking for an unsolved ticket with that `external_id`, so
+//! redeliveries never open a second ticket; solves it on resolve (`PUT
+//! status solved`). The look-up (`?external_id=`) and the header hold only
+//! the hash (see `lookup`), never the agent-chosen key, which could carry
+//! line breaks into a header or exceed the field's length.
 
 pub mod config;
 
@@ -9,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::http::Http;
+use super::lookup::correlation_id;
 use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Severity, Transition};
 use config::ZendeskConfig;
@@ -30,9 +34,14 @@ pub fn priority(severity: Severity) -> &'static str {
     }
 }
 
-/// The `Idempotency-Key` of an event: the same for every redelivery of it.
+/// The `Idempotency-Key` of an event: the same for every redelivery of it,
+/// and a valid header value whatever the dedup key holds.
 pub fn idempotency_key(event: &IncidentEvent) -> String {
-    format!("rollcall-{}-{}", event.dedup_key, event.event_id)
+    format!(
+        "{}-{}",
+        correlation_id(&event.dedup_key).replace(':', "-"),
+        event.event_id
+    )
 }
 
 /// The body that creates a ticket.
@@ -44,12 +53,12 @@ pub fn create_body(config: &ZendeskConfig, event: &IncidentEvent) -> Value {
             "subject": event.summary,
             "comment": {
                 "body": format!(
-                    "{}\n\nCI: {} ({})\nSeverity: {}\nRollcall incident: {}",
+                    "{}\n\nCI: {} ({})\nSeverity: {}\nRollcall incident: {}\nDedup key: {}",
                     event.description, node_name(&event.ci), event.ci.class,
-                    event.severity.as_str(), event.incident_id
+                    event.severity.as_str(), event.incident_id, event.dedup_key
                 ),
             },
-            "external_id": event.dedup_key,
+            "external_id": correlation_id(&event.dedup_key),
             "priority": priority(event.severity),
             "tags": tags,
         }
@@ -82,14 +91,16 @@ impl Zendesk {
 
     /// An unsolved ticket with our `external_id`, if any.
     async fn find_unsolved(&self, dedup_key: &str) -> Result<Option<String>, DeliveryError> {
+        let external_id = correlation_id(dedup_key);
         let request = self
             .http
             .request(reqwest::Method::GET, "/api/v2/tickets.json")
-            .query(&[("external_id", dedup_key)]);
+            .query(&[("external_id", external_id.as_str())]);
         let answer = self.http.send_ok(request).await?;
         Ok(answer.json()["tickets"].as_array().and_then(|tickets| {
             tickets
                 .iter()
+                .filter(|ticket| ticket["external_id"] == external_id.as_str())
                 .find(|ticket| !matches!(ticket["status"].as_str(), Some("solved" | "closed")))
                 .and_then(|ticket| ticket["id"].as_i64())
                 .map(|id| id.to_string())
@@ -171,7 +182,10 @@ mod tests {
             ..ZendeskConfig::default()
         };
         let body = create_body(&config, &event(Transition::Trigger));
-        assert_eq!(body["ticket"]["external_id"], "h1:host_down");
+        assert_eq!(
+            body["ticket"]["external_id"],
+            correlation_id("h1:host_down")
+        );
         assert_eq!(body["ticket"]["priority"], "urgent");
         assert_eq!(
             body["ticket"]["tags"],
@@ -180,8 +194,11 @@ mod tests {
         assert!(body["ticket"]["comment"]["body"].is_string());
         assert_eq!(
             idempotency_key(&event(Transition::Trigger)),
-            "rollcall-h1:host_down-7"
+            format!("{}-7", correlation_id("h1:host_down").replace(':', "-"))
         );
+        let mut hostile = event(Transition::Trigger);
+        hostile.dedup_key = "h1:failed_check:a\r\nX-Evil: 1".into();
+        assert!(reqwest::header::HeaderValue::from_str(&idempotency_key(&hostile)).is_ok());
     }
 
     #[test]

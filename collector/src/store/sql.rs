@@ -61,6 +61,7 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url);
+        dialect.prepare_file(url)?;
         let pool = dialect.pool_options().connect(url).await.map_err(|error| {
             Error::Store(format!("cannot open database {}: {error}", redact(url)))
         })?;

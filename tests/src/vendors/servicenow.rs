@@ -2,7 +2,13 @@
 //! `/oauth_token.do`; `GET/POST /api/now/table/incident`,
 //! `PATCH /api/now/table/incident/{sys_id}`, `GET /api/now/table/cmdb_ci`.
 //! Answers `{"result": …}`, 201 on create; resolving (state 6) requires
-//! `close_code` and `close_notes`.
+//! `close_code` and `close_notes`. Look-ups evaluate `sysparm_query` as an
+//! instance does (`encoded_query`), honour `sysparm_fields` and
+//! `sysparm_limit`, and return records in `sys_id` (creation) order, so an
+//! injected `^OR` finds here what it would find on a real instance. The
+//! `cmdb_ci` table holds the CIs a test adds with `add_ci`.
+
+pub mod encoded_query;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +31,41 @@ pub const CLIENT_ID: &str = "rollcall-client";
 /// OAuth client secret.
 pub const CLIENT_SECRET: &str = "client-secret";
 const ACCESS_TOKEN: &str = "sn-access-token";
+/// Fields of the fake's `incident` table.
+const INCIDENT_FIELDS: &[&str] = &[
+    "sys_id",
+    "number",
+    "state",
+    "active",
+    "short_description",
+    "description",
+    "impact",
+    "urgency",
+    "category",
+    "assignment_group",
+    "cmdb_ci",
+    "correlation_id",
+    "correlation_display",
+    "close_code",
+    "close_notes",
+    "work_notes",
+];
+/// Fields of the fake's `cmdb_ci` table.
+const CI_FIELDS: &[&str] = &["sys_id", "name", "sys_class_name"];
+/// Key prefix of CIs in `FakeState::objects` (incidents are keyed by bare sys_id).
+const CI_PREFIX: &str = "ci:";
+
+/// Adds a CI named `name` to the fake's `cmdb_ci` table; returns its sys_id.
+pub fn add_ci(fake: &Fake, name: &str) -> String {
+    let sys_id = format!("{:032x}", 0xc1_0000_0000_u64 + fake.state.next_id());
+    if let Ok(mut objects) = fake.state.objects.lock() {
+        objects.insert(
+            format!("{CI_PREFIX}{sys_id}"),
+            json!({ "sys_id": sys_id, "name": name, "sys_class_name": "cmdb_ci_linux_server" }),
+        );
+    }
+    sys_id
+}
 
 /// Starts the fake.
 pub async fn start() -> Result<Fake> {
@@ -114,6 +155,101 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Runs a Table API read of the records in `objects` that `is_member` of
+/// the table: the contract (`sysparm_query` parses
+/// against the table's fields and pins `pinned` with `=`, `sysparm_fields`
+/// names fields, `sysparm_limit` is a positive number), then the query.
+fn table_read(
+    state: &FakeState,
+    query: &HashMap<String, String>,
+    fields: &[&str],
+    is_member: fn(&str) -> bool,
+    pinned: &str,
+) -> Response {
+    let text = query.get("sysparm_query").cloned().unwrap_or_default();
+    let parsed = match encoded_query::parse(&text, fields) {
+        Ok(parsed) => parsed,
+        Err(problem) => {
+            return state.violation(
+                format!("sysparm_query {text:?}: {problem}"),
+                failure("Invalid query", &problem),
+            );
+        }
+    };
+    if !parsed.pins(pinned) {
+        // Recorded, but answered as an instance would: the test then sees
+        // what the widened query found.
+        let _ = state.violation(
+            format!("lookup does not pin {pinned} to one value: {text:?}"),
+            Value::Null,
+        );
+    }
+    let wanted_fields: Vec<String> = match query.get("sysparm_fields") {
+        Some(list) => list.split(',').map(str::to_string).collect(),
+        None => fields.iter().map(|field| field.to_string()).collect(),
+    };
+    if let Some(unknown) = wanted_fields
+        .iter()
+        .find(|field| !fields.contains(&field.as_str()))
+    {
+        return state.violation(
+            format!("sysparm_fields names unknown field {unknown:?}"),
+            failure("Invalid fields", unknown),
+        );
+    }
+    let limit = match query
+        .get("sysparm_limit")
+        .map(|limit| limit.parse::<usize>())
+    {
+        None => 10_000,
+        Some(Ok(limit)) if limit > 0 => limit,
+        Some(_) => {
+            return state.violation(
+                format!(
+                    "sysparm_limit {:?} is not a positive number",
+                    query.get("sysparm_limit")
+                ),
+                failure("Invalid limit", ""),
+            );
+        }
+    };
+    let mut records: Vec<(String, Value)> = state
+        .objects
+        .lock()
+        .map(|objects| {
+            objects
+                .iter()
+                .filter(|(key, _)| is_member(key))
+                .map(|(key, record)| (key.clone(), record.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut records: Vec<Value> = records
+        .into_iter()
+        .map(|(_, record)| record)
+        .filter(|record| parsed.matches(record))
+        .collect();
+    parsed.sort(&mut records);
+    let result: Vec<Value> = records
+        .iter()
+        .take(limit)
+        .map(|record| {
+            let projected: serde_json::Map<String, Value> = wanted_fields
+                .iter()
+                .map(|field| {
+                    (
+                        field.clone(),
+                        record.get(field).cloned().unwrap_or(json!("")),
+                    )
+                })
+                .collect();
+            Value::Object(projected)
+        })
+        .collect();
+    axum::Json(json!({ "result": result })).into_response()
+}
+
 async fn find(
     State(state): State<Arc<FakeState>>,
     headers: HeaderMap,
@@ -122,45 +258,30 @@ async fn find(
     if let Some(denied) = unauthenticated(&headers) {
         return denied;
     }
-    let filter = query.get("sysparm_query").cloned().unwrap_or_default();
-    let mut wanted = None;
-    let mut active_only = false;
-    for clause in filter.split('^') {
-        match clause.split_once('=') {
-            Some(("correlation_id", value)) => wanted = Some(value.to_string()),
-            Some(("active", "true")) => active_only = true,
-            _ => {}
-        }
-    }
-    let Some(wanted) = wanted else {
-        return state.violation(
-            format!("lookup without correlation_id: {filter:?}"),
-            failure("Invalid query", &filter),
-        );
-    };
-    let objects = state
-        .objects
-        .lock()
-        .map(|objects| objects.clone())
-        .unwrap_or_default();
-    let result: Vec<Value> = objects
-        .values()
-        .filter(|incident| incident["correlation_id"] == wanted.as_str())
-        .filter(|incident| !active_only || incident["active"] == true)
-        .map(|incident| json!({ "sys_id": incident["sys_id"], "number": incident["number"] }))
-        .collect();
-    axum::Json(json!({ "result": result })).into_response()
+    table_read(
+        &state,
+        &query,
+        INCIDENT_FIELDS,
+        |key| !key.starts_with(CI_PREFIX),
+        "correlation_id",
+    )
 }
 
-async fn find_ci(headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn find_ci(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Some(denied) = unauthenticated(&headers) {
         return denied;
     }
-    let name = query
-        .get("sysparm_query")
-        .and_then(|q| q.strip_prefix("name="))
-        .unwrap_or_default();
-    axum::Json(json!({ "result": [{ "sys_id": format!("ci-{name}") }] })).into_response()
+    table_read(
+        &state,
+        &query,
+        CI_FIELDS,
+        |key| key.starts_with(CI_PREFIX),
+        "name",
+    )
 }
 
 async fn create(
@@ -192,6 +313,14 @@ async fn create(
     }
     for field in ["description", "cmdb_ci", "category", "assignment_group"] {
         check_string(&incident, field, false, &mut problems);
+    }
+    // The instance truncates `correlation_id` to its 100 characters, after
+    // which a look-up by the full value never finds the record again.
+    if incident["correlation_id"]
+        .as_str()
+        .is_some_and(|value| value.chars().count() > 100)
+    {
+        problems.push("correlation_id is longer than its 100 characters".into());
     }
     check_enum(&incident, "impact", &["1", "2", "3"], &mut problems);
     check_enum(&incident, "urgency", &["1", "2", "3"], &mut problems);

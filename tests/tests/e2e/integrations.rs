@@ -2,6 +2,9 @@
 //! (written into its database as the incident engine does) to fake vendor
 //! endpoints that check each vendor's contract, and to a real Alertmanager:
 //! create, dedup, resolve, retry, dead letters, circuit breaker, `kill -9`.
+//! `lookups` covers look-ups by agent-chosen text.
+
+mod lookups;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -9,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use rollcall_collector::incidents::event::Transition;
-use rollcall_tests::vendors::{self, AllFakes, Fake, target_toml};
+use rollcall_tests::vendors::{self, AllFakes, Fake, correlation_id, target_toml};
 use rollcall_tests::{Collector, CollectorOptions, events, free_port, in_ci, wait_for};
 use serde_json::{Value, json};
 
@@ -110,8 +113,18 @@ async fn every_target_gets_one_create_no_duplicate_and_one_resolve() -> Result<(
     )
     .await?;
     wait_delivered(&collector, "inc-a", &names, 2).await?;
-    assert_eq!(fakes.servicenow.accepted(&format!("create:{key}")), 1);
-    assert_eq!(fakes.zendesk.accepted(&format!("create:{key}")), 1);
+    assert_eq!(
+        fakes
+            .servicenow
+            .accepted(&format!("create:{}", correlation_id(key))),
+        1
+    );
+    assert_eq!(
+        fakes
+            .zendesk
+            .accepted(&format!("create:{}", correlation_id(key))),
+        1
+    );
     assert_eq!(fakes.pagerduty.accepted(&format!("create:{key}")), 1);
     assert_eq!(fakes.jira.accepted("create:web1 is down"), 1);
     assert_eq!(fakes.jira.accepted("comment:SD-1"), 1);
@@ -122,11 +135,21 @@ async fn every_target_gets_one_create_no_duplicate_and_one_resolve() -> Result<(
     )
     .await?;
     wait_delivered(&collector, "inc-a", &names, 3).await?;
-    assert_eq!(fakes.servicenow.accepted(&format!("resolve:{key}")), 1);
+    assert_eq!(
+        fakes
+            .servicenow
+            .accepted(&format!("resolve:{}", correlation_id(key))),
+        1
+    );
     let incident = fakes.servicenow.object(&sys_id).unwrap_or_default();
     assert_eq!(incident["state"], "6");
     assert_eq!(incident["active"], false);
-    assert_eq!(fakes.zendesk.accepted(&format!("solve:{key}")), 1);
+    assert_eq!(
+        fakes
+            .zendesk
+            .accepted(&format!("solve:{}", correlation_id(key))),
+        1
+    );
     assert_eq!(fakes.pagerduty.accepted(&format!("resolve:{key}")), 1);
     assert_eq!(fakes.jira.accepted("transition:SD-1"), 1);
     assert_eq!(fakes.servicenow_em.accepted(&format!("clear:{key}")), 1);
@@ -183,7 +206,10 @@ async fn servicenow_oauth_token_is_fetched_and_used() -> Result<()> {
                 .and_then(|v| v.to_str().ok())
                 == Some("Bearer sn-access-token"))
     );
-    assert_eq!(fake.accepted("resolve:db1:host_down"), 1);
+    assert_eq!(
+        fake.accepted(&format!("resolve:{}", correlation_id("db1:host_down"))),
+        1
+    );
     assert_no_violations(&[("servicenow", &fake)]);
     Ok(())
 }
@@ -404,7 +430,7 @@ async fn kill_9_with_undelivered_entries_delivers_each_once_after_restart() -> R
             "{key} accepted by pagerduty"
         );
         assert_eq!(
-            zendesk.accepted(&format!("create:{key}")),
+            zendesk.accepted(&format!("create:{}", correlation_id(&key))),
             1,
             "{key} ticket"
         );
@@ -590,7 +616,10 @@ async fn a_real_agent_going_down_reaches_two_targets_once_each_and_both_resolve(
     let id = incident["id"].as_str().unwrap_or_default().to_string();
     let key = format!("{host_id}:host_down");
     let list = wait_delivered(&collector, &id, &["snow", "pd"], 1).await?;
-    assert_eq!(servicenow.accepted(&format!("create:{key}")), 1);
+    assert_eq!(
+        servicenow.accepted(&format!("create:{}", correlation_id(&key))),
+        1
+    );
     assert_eq!(pagerduty.accepted(&format!("create:{key}")), 1);
     assert!(
         !external_ref(&list, "snow").is_empty(),
@@ -608,12 +637,18 @@ async fn a_real_agent_going_down_reaches_two_targets_once_each_and_both_resolve(
 
     process.signal(libc::SIGCONT);
     wait_delivered(&collector, &id, &["snow", "pd"], 2).await?;
-    assert_eq!(servicenow.accepted(&format!("resolve:{key}")), 1);
+    assert_eq!(
+        servicenow.accepted(&format!("resolve:{}", correlation_id(&key))),
+        1
+    );
     assert_eq!(pagerduty.accepted(&format!("resolve:{key}")), 1);
     assert_eq!(servicenow.object(&sys_id).unwrap_or_default()["state"], "6");
     // Once each: no second create after the resolve went through.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(servicenow.accepted(&format!("create:{key}")), 1);
+    assert_eq!(
+        servicenow.accepted(&format!("create:{}", correlation_id(&key))),
+        1
+    );
     assert_eq!(pagerduty.accepted(&format!("create:{key}")), 1);
     assert_no_violations(&[("snow", &servicenow), ("pd", &pagerduty)]);
     process.kill_hard();

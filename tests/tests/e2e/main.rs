@@ -7,5 +7,6 @@ mod cmdb;
 mod integrations;
 mod limits;
 mod loadgen;
+mod modes;
 mod security;
 mod skeleton;

@@ -43,6 +43,44 @@ impl Dialect {
         }
     }
 
+    /// The database file of a SQLite URL (`sqlite://PATH?…` or
+    /// `sqlite:PATH`); `None` for PostgreSQL and in-memory databases.
+    pub(crate) fn sqlite_path(self, url: &str) -> Option<std::path::PathBuf> {
+        if self != Dialect::Sqlite {
+            return None;
+        }
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path == ":memory:" || options.contains("mode=memory") {
+            return None;
+        }
+        Some(std::path::PathBuf::from(path))
+    }
+
+    /// On SQLite, creates the database file mode 0600 (and a missing
+    /// directory 0700) before the driver opens it, which would create it
+    /// with the umask (0644), and tightens an existing file and its `-wal`
+    /// and `-shm` files; SQLite gives those the mode of the database.
+    pub(crate) fn prepare_file(self, url: &str) -> Result<()> {
+        let Some(path) = self.sqlite_path(url) else {
+            return Ok(());
+        };
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            crate::files::private_dir(dir)?;
+        }
+        crate::files::private_file(&path)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            crate::files::tighten(std::path::Path::new(&side), crate::files::FILE_MODE)?;
+        }
+        Ok(())
+    }
+
     /// The name shown to operators (`/api/v1/info`).
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -162,6 +200,16 @@ mod tests {
         assert_eq!(Dialect::of_url("sqlite://x.db?mode=rwc"), Dialect::Sqlite);
         assert_eq!(Dialect::of_url("postgres://u@h/db"), Dialect::Postgres);
         assert_eq!(Dialect::Sqlite.name(), "sqlite");
+        assert_eq!(
+            Dialect::Sqlite.sqlite_path("sqlite:///var/lib/rollcall/rollcall.db?mode=rwc"),
+            Some("/var/lib/rollcall/rollcall.db".into())
+        );
+        assert_eq!(
+            Dialect::Sqlite.sqlite_path("sqlite:x.db"),
+            Some("x.db".into())
+        );
+        assert_eq!(Dialect::Sqlite.sqlite_path("sqlite::memory:"), None);
+        assert_eq!(Dialect::Postgres.sqlite_path("postgres://h/db"), None);
         assert_eq!(Dialect::Postgres.name(), "postgres");
     }
 
