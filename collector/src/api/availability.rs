@@ -1,6 +1,7 @@
 //! Availability reports: per host and per business service over a window
-//! (`window=30d`, or `since`/`until`), unplanned downtime with maintenance
-//! excluded, MTBF and MTRS, and each service's SLA and error budget.
+//! (`window=30d`, or `since`/`until` within the bounds of
+//! `availability::bounds`), unplanned downtime with maintenance excluded,
+//! MTBF and MTRS, and each service's SLA and error budget.
 
 use axum::Json;
 use axum::extract::State as AxumState;
@@ -11,11 +12,13 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{Filters, list_response, to_values};
+use crate::availability::bounds::{self, DAY_MS, MAX_WINDOW_MS};
 use crate::availability::fleet::{Scope, fleet_report};
 use crate::availability::report::Span;
 use crate::error::{Error, Result};
 
-/// Parses `30d`, `12h`, `90m`, `3600s` or plain seconds into milliseconds.
+/// Parses `30d`, `12h`, `90m`, `3600s` or plain seconds into milliseconds,
+/// at most [`MAX_WINDOW_MS`].
 pub fn parse_window(text: &str) -> Result<i64> {
     let text = text.trim();
     let split = text
@@ -29,35 +32,32 @@ pub fn parse_window(text: &str) -> Result<i64> {
         "" | "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
+        "d" => DAY_MS,
+        "w" => bounds::WEEK_MS,
         _ => {
             return Err(Error::InvalidInput(format!(
                 "window {text:?}: unit must be s, m, h, d or w"
             )));
         }
     };
-    if value <= 0 || value > 3660 * 86_400_000 / unit_ms {
+    if value <= 0 || value > MAX_WINDOW_MS / unit_ms {
         return Err(Error::InvalidInput(format!(
-            "window {text:?} must be positive and at most 10 years"
+            "window {text:?} must be positive and at most {} days",
+            MAX_WINDOW_MS / DAY_MS
         )));
     }
     Ok(value * unit_ms)
 }
 
-/// The window (from, to) of an availability query.
+/// The window (from, to) of an availability query: both ends within
+/// 2000..2200, at most [`MAX_WINDOW_MS`] long (a 400 naming the limit
+/// otherwise), so the report's work is bounded whatever the caller asks.
 fn window_of(params: &Filters, now: i64) -> Result<Span> {
     match (params.since, params.until, &params.window) {
-        (Some(since), until, None) => {
-            let to = until.unwrap_or(now);
-            if to <= since {
-                return Err(Error::InvalidInput("until must be after since".into()));
-            }
-            Ok((since, to))
-        }
+        (Some(since), until, None) => bounds::check_window(since, until.unwrap_or(now)),
         (None, None, window) => {
             let length = parse_window(window.as_deref().unwrap_or("30d"))?;
-            Ok((now - length, now))
+            bounds::check_window(now.saturating_sub(length), now)
         }
         _ => Err(Error::InvalidInput(
             "give either window=30d or since (and until)".into(),

@@ -1,5 +1,6 @@
 //! Maintenance windows (host, tag or service scope; once, daily or weekly):
-//! the list, creating and deleting (operator).
+//! the list, creating and deleting (operator). A new window's times are
+//! checked against `availability::bounds` before anything is written.
 
 use axum::extract::{Path, State as AxumState};
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::Json;
 use crate::auth;
+use crate::availability::bounds;
 use crate::error::{Error, Result};
 use crate::store::MaintenanceWindow;
 
@@ -32,9 +34,10 @@ pub struct MaintenanceRequest {
     scope: String,
     /// The host id, tag or service id.
     target: String,
-    /// Start (ms since the epoch).
+    /// Start (ms since the epoch), within 2000..2200.
     starts_at: i64,
-    /// End (ms since the epoch), after the start.
+    /// End (ms since the epoch), after the start: at most 366 days later,
+    /// or one period for a recurring window.
     ends_at: i64,
     /// Empty (once), `daily` or `weekly`.
     #[serde(default)]
@@ -44,7 +47,8 @@ pub struct MaintenanceRequest {
     reason: String,
 }
 
-/// `POST /api/v1/maintenance`: 201 with the window.
+/// `POST /api/v1/maintenance`: 201 with the window; 400, with the store
+/// unchanged, when a field is out of bounds.
 pub(super) async fn create(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,
@@ -53,16 +57,6 @@ pub(super) async fn create(
     if !["host", "tag", "service"].contains(&request.scope.as_str()) {
         return Err(Error::InvalidInput(
             "scope must be host, tag or service".into(),
-        ));
-    }
-    if !["", "daily", "weekly"].contains(&request.recurrence.as_str()) {
-        return Err(Error::InvalidInput(
-            "recurrence must be empty, daily or weekly".into(),
-        ));
-    }
-    if request.ends_at <= request.starts_at {
-        return Err(Error::InvalidInput(
-            "ends_at must be after starts_at".into(),
         ));
     }
     if request.target.is_empty() || request.target.len() > 256 || request.reason.len() > 1024 {
@@ -80,6 +74,7 @@ pub(super) async fn create(
         reason: request.reason,
         created_at: rollcall_proto::now_ms(),
     };
+    bounds::check_maintenance(&window)?;
     state.store.create_maintenance(&window).await?;
     Ok((StatusCode::CREATED, axum::Json(json!(window))).into_response())
 }

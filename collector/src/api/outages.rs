@@ -1,4 +1,5 @@
-//! Outages: the recorded down (and away) spans of hosts, with durations.
+//! Outages: the recorded down (and away) spans of hosts, with durations;
+//! `since` and `until` within the bounds of `availability::bounds`.
 
 use axum::extract::State as AxumState;
 use axum::response::Response;
@@ -8,6 +9,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{Filters, list_response};
+use crate::availability::bounds::check_time;
 use crate::error::Result;
 use crate::store::OutageFilter;
 
@@ -18,10 +20,18 @@ pub(super) async fn list(
     AxumState(state): AxumState<Shared>,
     Query(params): Query<Filters>,
 ) -> Result<Response> {
+    let since = params
+        .since
+        .map(|since| check_time("since", since))
+        .transpose()?;
+    let until = params
+        .until
+        .map(|until| check_time("until", until))
+        .transpose()?;
     let filter = OutageFilter {
         host_id: params.host_id.clone(),
-        since: params.since,
-        until: params.until,
+        since,
+        until,
         kind: params.kind.clone(),
         limit: params.limit()?,
     };
@@ -30,7 +40,11 @@ pub(super) async fn list(
         .iter()
         .map(|outage| {
             let mut value = json!(outage);
-            value["duration_ms"] = json!(outage.ended_at.map(|end| end - outage.began_at));
+            value["duration_ms"] = json!(
+                outage
+                    .ended_at
+                    .and_then(|end| end.checked_sub(outage.began_at))
+            );
             value
         })
         .collect();

@@ -5,9 +5,10 @@
 
 use serde::Serialize;
 
+use super::maintenance::{self, applies};
 use super::report::{self, Availability, OutageSpan, Span};
 use crate::error::{Error, Result};
-use crate::store::{Host, HostFilter, MEMBER_OF, OutageFilter, Store};
+use crate::store::{Host, HostFilter, MEMBER_OF, MaintenanceWindow, OutageFilter, Store};
 
 /// Most hosts one report covers.
 const MAX_HOSTS: i64 = 100_000;
@@ -66,7 +67,9 @@ pub struct FleetReport {
     pub services: Vec<ServiceAvailability>,
 }
 
-/// Computes the availability report over `window` for `scope`.
+/// Computes the availability report over `window` for `scope`. The window
+/// is expected within `bounds` (the API checks it); any other still
+/// computes without overflow, with each window's occurrences clamped.
 pub async fn fleet_report(
     store: &dyn Store,
     window: Span,
@@ -104,7 +107,17 @@ pub async fn fleet_report(
             ..Default::default()
         })
         .await?;
-    let windows = store.maintenance_windows().await?;
+    let windows = maintenance::usable(store.maintenance_windows().await?);
+    // Each window is expanded once per report, not once per host; windows
+    // with no occurrence in the report window drop out here.
+    let expanded: Vec<(&MaintenanceWindow, Vec<Span>)> = windows
+        .iter()
+        .map(|w| {
+            let spans = report::expand_recurring(w.starts_at, w.ends_at, &w.recurrence, window);
+            (w, spans)
+        })
+        .filter(|(_, spans)| !spans.is_empty())
+        .collect();
     let relationships = store.relationships(None).await?;
     let members_of = |service_id: &str| -> Vec<String> {
         relationships
@@ -117,15 +130,17 @@ pub async fn fleet_report(
     };
     let maintenance_for = |host: &Host| -> Vec<Span> {
         let tags = host.tags_list();
-        windows
+        let memberships: Vec<String> = relationships
             .iter()
-            .filter(|w| match w.scope.as_str() {
-                "host" => w.target == host.id,
-                "tag" => tags.contains(&w.target),
-                "service" => members_of(&w.target).contains(&host.id),
-                _ => false,
+            .filter(|relationship| {
+                relationship.kind == MEMBER_OF && relationship.child_id == host.id
             })
-            .flat_map(|w| report::expand_recurring(w.starts_at, w.ends_at, &w.recurrence, window))
+            .map(|relationship| relationship.parent_id.clone())
+            .collect();
+        expanded
+            .iter()
+            .filter(|(w, _)| applies(w, &host.id, &tags, &memberships))
+            .flat_map(|(_, spans)| spans.iter().copied())
             .collect()
     };
     let spans_for = |host_id: &str| -> Vec<OutageSpan> {
@@ -178,10 +193,10 @@ pub async fn fleet_report(
             .collect();
         let down =
             report::service_down_spans(&member_downs, service.min_up.max(0) as usize, window);
-        let service_maintenance: Vec<Span> = windows
+        let service_maintenance: Vec<Span> = expanded
             .iter()
-            .filter(|w| w.scope == "service" && w.target == service.id)
-            .flat_map(|w| report::expand_recurring(w.starts_at, w.ends_at, &w.recurrence, window))
+            .filter(|(w, _)| w.scope == "service" && w.target == service.id)
+            .flat_map(|(_, spans)| spans.iter().copied())
             .collect();
         let spans: Vec<OutageSpan> = down
             .iter()
@@ -202,7 +217,7 @@ pub async fn fleet_report(
             sla_target_percent: service.sla_target,
             sla_met: result.availability_percent >= service.sla_target,
             error_budget_ms: allowed_downtime,
-            error_budget_left_ms: allowed_downtime - result.unplanned_downtime_ms,
+            error_budget_left_ms: allowed_downtime.saturating_sub(result.unplanned_downtime_ms),
             availability: result,
         });
     }

@@ -12,8 +12,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::availability::maintenance;
 use crate::availability::presence::{HostPresence, Presence, State, Transition};
-use crate::availability::report::expand_recurring;
 use crate::config::Config;
 use crate::error::Result;
 use crate::incidents::engine::{Engine, IncidentSpec, Opened, dedup_key};
@@ -118,7 +118,10 @@ pub async fn start_with_clock(
     tasks: &tokio_util::task::TaskTracker,
 ) -> Result<Arc<Monitor>> {
     let now = clock();
-    let mut presence = Presence::new(config.down_after_ms(), now + config.startup_grace_ms());
+    let mut presence = Presence::new(
+        config.down_after_ms(),
+        now.saturating_add(config.startup_grace_ms()),
+    );
     for row in store.load_presence().await? {
         let state = match State::parse(&row.presence) {
             Some(state) => state,
@@ -161,7 +164,7 @@ async fn run(
     let mut ticker =
         tokio::time::interval(Duration::from_millis(recorder.config.availability.tick_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let late_ms = (1500 * u64::from(recorder.config.agents.heartbeat_interval_s)) as i64;
+    let late_ms = 1500 * i64::from(recorder.config.agents.heartbeat_interval_s);
     loop {
         tokio::select! {
             transition = receiver.recv() => {
@@ -300,14 +303,14 @@ impl Recorder {
         total: usize,
     ) -> Result<Option<String>> {
         let now = (self.clock)();
-        let window = 2 * self.config.down_after_ms();
+        let window = self.config.down_after_ms().saturating_mul(2);
         if let Some((incident_id, started)) = &self.storm {
             let still_open = self
                 .store
                 .incident(incident_id)
                 .await?
                 .is_some_and(|incident| incident.state != "resolved");
-            if still_open && now - started <= window {
+            if still_open && now.saturating_sub(*started) <= window {
                 return Ok(Some(incident_id.clone()));
             }
             self.storm = None;
@@ -340,6 +343,8 @@ impl Recorder {
         Ok(Some(id))
     }
 
+    /// The reason of a maintenance window covering the host at `at`;
+    /// stored windows out of bounds are skipped (see `maintenance::usable`).
     async fn in_maintenance(&self, host_id: &str, at: i64) -> Result<Option<String>> {
         let windows = self.store.maintenance_windows().await?;
         if windows.is_empty() {
@@ -352,30 +357,13 @@ impl Recorder {
             .map(|host| host.tags_list())
             .unwrap_or_default();
         let memberships = self.store.services_of(host_id).await?;
-        for window in windows {
-            let applies = match window.scope.as_str() {
-                "host" => window.target == host_id,
-                "tag" => tags.contains(&window.target),
-                "service" => memberships.contains(&window.target),
-                _ => false,
-            };
-            if applies
-                && !expand_recurring(
-                    window.starts_at,
-                    window.ends_at,
-                    &window.recurrence,
-                    (at, at + 1),
-                )
-                .is_empty()
-            {
-                return Ok(Some(if window.reason.is_empty() {
-                    "maintenance window".into()
-                } else {
-                    window.reason
-                }));
-            }
-        }
-        Ok(None)
+        Ok(maintenance::covering(
+            windows,
+            host_id,
+            &tags,
+            &memberships,
+            at,
+        ))
     }
 
     /// The open host-down incident of a parent this host depends on, when that parent is not up.
@@ -430,8 +418,13 @@ impl Recorder {
         }
         let flaps = self.downs.entry(host_id.to_string()).or_default();
         flaps.push_back(at);
-        let window_ms = self.config.availability.flap_window_s as i64 * 1000;
-        while flaps.front().is_some_and(|first| at - first > window_ms) {
+        let window_ms = i64::try_from(self.config.availability.flap_window_s)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        while flaps
+            .front()
+            .is_some_and(|first| at.saturating_sub(*first) > window_ms)
+        {
             flaps.pop_front();
         }
         let host = self.store.host(host_id).await?;
@@ -448,7 +441,7 @@ impl Recorder {
             ),
             (None, None) => (None, false, String::new()),
         };
-        let silence_s = (at - began_at) as f64 / 1000.0;
+        let silence_s = at.saturating_sub(began_at) as f64 / 1000.0;
         let spec = IncidentSpec {
             ci_id: host_id.to_string(),
             rule: HOST_DOWN.into(),
@@ -479,7 +472,11 @@ impl Recorder {
             .get(host_id)
             .is_some_and(|downs| downs.len() >= self.config.availability.flap_count);
         if flapping {
-            let due = at + self.config.availability.flap_stable_s as i64 * 1000;
+            let due = at.saturating_add(
+                i64::try_from(self.config.availability.flap_stable_s)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1000),
+            );
             tracing::info!(
                 host_id,
                 "flapping host recovered: incident stays open until it is stable"

@@ -208,7 +208,7 @@ impl Presence {
             });
         entry.last_heartbeat = entry.last_heartbeat.max(at);
         entry.state = State::Away;
-        let until = at + back_within_ms.max(0);
+        let until = at.saturating_add(back_within_ms.max(0));
         entry.away_until = Some(until);
         vec![
             Transition::Changed {
@@ -231,7 +231,7 @@ impl Presence {
             .values()
             .filter(|presence| {
                 matches!(presence.state, State::Up | State::Suspect)
-                    && now - presence.last_heartbeat > late_ms
+                    && now.saturating_sub(presence.last_heartbeat) > late_ms
             })
             .count()
     }
@@ -258,7 +258,9 @@ impl Presence {
                 continue;
             };
             match entry.state {
-                State::Up | State::Suspect if now - entry.last_heartbeat >= self.down_after_ms => {
+                State::Up | State::Suspect
+                    if now.saturating_sub(entry.last_heartbeat) >= self.down_after_ms =>
+                {
                     entry.state = State::Down;
                     out.push(Transition::Changed {
                         host_id: host_id.clone(),
@@ -399,6 +401,28 @@ mod tests {
             "it reconnected during the grace period"
         );
         assert_eq!(kinds(&presence.tick(12_000)), vec!["changed", "down"]);
+    }
+
+    #[test]
+    fn extreme_times_saturate_instead_of_overflowing() {
+        let mut presence = Presence::new(3_000, 0);
+        presence.restore(
+            "old".into(),
+            HostPresence {
+                state: State::Up,
+                last_heartbeat: i64::MIN,
+                away_until: None,
+            },
+        );
+        assert_eq!(presence.late(i64::MAX, 1_000), 1);
+        assert_eq!(kinds(&presence.tick(i64::MAX)), vec!["changed", "down"]);
+        presence.goodbye("away", "forever", i64::MAX, 1_000);
+        assert_eq!(
+            presence.get("away").and_then(|p| p.away_until),
+            Some(i64::MAX),
+            "saturated, not wrapped into the past"
+        );
+        assert!(presence.tick(i64::MAX - 1).is_empty());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::bounds::{MAX_OCCURRENCES, period_ms};
+
 /// A half-open interval `[start, end)` in ms.
 pub type Span = (i64, i64);
 
@@ -61,9 +63,11 @@ pub fn merge(spans: impl IntoIterator<Item = Span>, window: Span) -> Vec<Span> {
     merged
 }
 
-/// Total length of merged spans.
+/// Total length of merged spans (saturating: it cannot overflow).
 pub fn total(spans: &[Span]) -> i64 {
-    spans.iter().map(|(start, end)| end - start).sum()
+    spans.iter().fold(0i64, |sum, (start, end)| {
+        sum.saturating_add(end.saturating_sub(*start))
+    })
 }
 
 /// `spans` minus `cut`, both merged.
@@ -100,7 +104,11 @@ pub fn availability(window: Span, outages: &[OutageSpan], maintenance: &[Span]) 
         )
     };
     let unplanned = subtract(&spans_of("unplanned"), &maintenance);
-    let scheduled_ms = (window.1 - window.0).max(0) - total(&maintenance);
+    let scheduled_ms = window
+        .1
+        .saturating_sub(window.0)
+        .max(0)
+        .saturating_sub(total(&maintenance));
     let unplanned_downtime_ms = total(&unplanned);
     let failures = outages
         .iter()
@@ -114,7 +122,7 @@ pub fn availability(window: Span, outages: &[OutageSpan], maintenance: &[Span]) 
         })
         .count();
     let availability_percent = if scheduled_ms > 0 {
-        (scheduled_ms - unplanned_downtime_ms) as f64 * 100.0 / scheduled_ms as f64
+        scheduled_ms.saturating_sub(unplanned_downtime_ms) as f64 * 100.0 / scheduled_ms as f64
     } else {
         100.0
     };
@@ -127,7 +135,8 @@ pub fn availability(window: Span, outages: &[OutageSpan], maintenance: &[Span]) 
         degraded_ms: total(&spans_of("degraded")),
         availability_percent,
         failures,
-        mtbf_ms: (failures > 0).then(|| (scheduled_ms - unplanned_downtime_ms) / failures as i64),
+        mtbf_ms: (failures > 0)
+            .then(|| scheduled_ms.saturating_sub(unplanned_downtime_ms) / failures as i64),
         mtrs_ms: (failures > 0).then(|| unplanned_downtime_ms / failures as i64),
     }
 }
@@ -172,27 +181,40 @@ pub fn service_down_spans(members: &[Vec<Span>], min_up: usize, window: Span) ->
     merge(out, window)
 }
 
-/// Expands a (possibly recurring) maintenance window into spans overlapping `window`.
+/// Expands a (possibly recurring) maintenance window into spans overlapping
+/// `window`, merged and clipped to it. The first occurrence inside the
+/// window is computed, not stepped to, so the cost is the number of
+/// occurrences in the window, and at most [`MAX_OCCURRENCES`] are produced
+/// (later ones are dropped: a clamped result). Any input is safe: the
+/// arithmetic is done in `i128`, where sums of a few `i64` cannot overflow.
+/// An unknown recurrence counts as a one-off window.
 pub fn expand_recurring(starts_at: i64, ends_at: i64, recurrence: &str, window: Span) -> Vec<Span> {
-    let period = match recurrence {
-        "daily" => 86_400_000,
-        "weekly" => 7 * 86_400_000,
-        _ => return merge([(starts_at, ends_at)], window),
+    let Ok(Some(period)) = period_ms(recurrence) else {
+        return merge([(starts_at, ends_at)], window);
     };
-    let length = ends_at - starts_at;
-    if length <= 0 {
+    if ends_at <= starts_at || window.1 <= window.0 {
         return Vec::new();
     }
-    let first = if window.0 > starts_at {
-        starts_at + (window.0 - starts_at - length).max(0) / period * period
-    } else {
-        starts_at
-    };
+    let (period, start, length) = (
+        i128::from(period),
+        i128::from(starts_at),
+        i128::from(ends_at) - i128::from(starts_at),
+    );
+    let (from, to) = (i128::from(window.0), i128::from(window.1));
+    // Occurrence k (k >= 0) is [start + k·period, start + k·period + length);
+    // the first that ends after `from` has the least k with k·period > from − start − length.
+    let behind = from - start - length;
+    let first = if behind < 0 { 0 } else { behind / period + 1 };
     let mut spans = Vec::new();
-    let mut start = first;
-    while start < window.1 {
-        spans.push((start, start + length));
-        start += period;
+    let mut begin = start + first * period;
+    while begin < to && spans.len() < MAX_OCCURRENCES {
+        // Clipped to the window, both ends fit in i64 again.
+        let clipped = (begin.max(from), (begin + length).min(to));
+        if let (Ok(clip_start), Ok(clip_end)) = (i64::try_from(clipped.0), i64::try_from(clipped.1))
+        {
+            spans.push((clip_start, clip_end));
+        }
+        begin += period;
     }
     merge(spans, window)
 }
@@ -314,6 +336,97 @@ mod tests {
         let late = expand_recurring(2 * H, 3 * H, "daily", (49 * H, 72 * H));
         assert_eq!(late, vec![(50 * H, 51 * H)]);
         assert_eq!(expand_recurring(0, H, "", (0, 10 * H)), vec![(0, H)]);
+    }
+
+    const NOW: i64 = 1_800_000_000_000;
+    const DAY: i64 = 24 * H;
+
+    #[test]
+    fn a_daily_window_over_ten_years_expands_to_one_span_a_day() {
+        use crate::availability::bounds::MAX_WINDOW_MS;
+        // Started 30 years before the report window: the first occurrence
+        // inside it is computed, not stepped to.
+        let starts_at = NOW - 30 * 365 * DAY + 2 * H;
+        let window = (NOW, NOW + MAX_WINDOW_MS);
+        let started = std::time::Instant::now();
+        let spans = expand_recurring(starts_at, starts_at + H, "daily", window);
+        assert_eq!(spans.len(), 3_660, "one a day over 3660 days");
+        assert!(spans.iter().all(|(start, end)| end - start == H));
+        assert!(spans.windows(2).all(|pair| pair[1].0 - pair[0].0 == DAY));
+        assert!(spans[0].0 >= NOW && spans[0].0 < NOW + DAY);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "bounded work: {:?}",
+            started.elapsed()
+        );
+        let weekly = expand_recurring(starts_at, starts_at + H, "weekly", window);
+        assert_eq!(weekly.len(), 523, "3660 days hold 522 weeks and 6 days");
+    }
+
+    #[test]
+    fn an_occurrence_straddling_the_window_start_is_clipped_in() {
+        // Occurrences [22h, 26h) each day; the window opens at 24h.
+        let spans = expand_recurring(22 * H, 26 * H, "daily", (24 * H, 49 * H));
+        assert_eq!(spans, vec![(24 * H, 26 * H), (46 * H, 49 * H)]);
+        assert_eq!(
+            expand_recurring(22 * H, 26 * H, "daily", (26 * H, 46 * H)),
+            Vec::<Span>::new(),
+            "between two occurrences"
+        );
+    }
+
+    #[test]
+    fn extreme_windows_and_times_neither_panic_nor_run_long() {
+        let extremes = [
+            i64::MIN,
+            i64::MIN + 1,
+            -1,
+            0,
+            1,
+            NOW,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        let started = std::time::Instant::now();
+        for &starts_at in &extremes {
+            for &ends_at in &extremes {
+                for recurrence in ["", "daily", "weekly", "hourly"] {
+                    for window in [
+                        (NOW, i64::MAX),
+                        (i64::MIN, i64::MAX),
+                        (i64::MIN, NOW),
+                        (i64::MAX - 1, i64::MAX),
+                        (NOW, NOW + 1),
+                        (NOW, NOW),
+                    ] {
+                        let spans = expand_recurring(starts_at, ends_at, recurrence, window);
+                        assert!(spans.len() <= MAX_OCCURRENCES);
+                        assert!(spans.iter().all(|(start, end)| {
+                            start < end && *start >= window.0 && *end <= window.1
+                        }));
+                        let report = availability(window, &[], &spans);
+                        assert!(report.scheduled_ms >= 0);
+                    }
+                }
+            }
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // The finding: a daily window and an endless report window.
+        let endless = expand_recurring(NOW, NOW + H, "daily", (NOW, i64::MAX));
+        assert_eq!(endless.len(), MAX_OCCURRENCES, "clamped at the cap");
+        assert_eq!(
+            expand_recurring(i64::MIN, i64::MIN + H, "daily", (NOW, NOW + DAY)).len(),
+            1,
+            "a window from the start of time still recurs today"
+        );
+        let outages = [outage(i64::MIN, None, "unplanned")];
+        let report = availability((i64::MIN, i64::MAX), &outages, &[(i64::MIN, -1)]);
+        assert_eq!(
+            report.unplanned_downtime_ms,
+            i64::MAX,
+            "saturated, not wrapped"
+        );
+        assert_eq!(total(&[(i64::MIN, i64::MAX), (0, 1)]), i64::MAX);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
+use rollcall_collector::store::MaintenanceWindow;
+
 use crate::support::App;
 
 #[tokio::test]
@@ -78,7 +80,10 @@ async fn availability_rejects_bad_windows() {
         ("window=5y", "unit must be s, m, h, d or w"),
         ("window=0d", "must be positive"),
         ("window=30d&since=1", "give either window=30d or since"),
-        ("since=2000&until=1000", "until must be after since"),
+        (
+            "since=1800000002000&until=1800000001000",
+            "until must be after since",
+        ),
         ("format=pdf", "format must be json or csv"),
         ("period=1d", "unknown field `period`"),
     ] {
@@ -87,4 +92,141 @@ async fn availability_rejects_bad_windows() {
             .await;
         App::assert_bad_request(&reply, needle);
     }
+}
+
+/// Finding 1 of issue 12: a daily window on a business service and a
+/// viewer asking up to `i64::MAX` made the expansion allocate one span per
+/// day until the process died. Now: a 400 naming the limit, and the API
+/// keeps answering.
+#[tokio::test]
+async fn an_endless_window_is_a_400_and_the_api_keeps_serving() {
+    let app = App::new().await;
+    let member = app.host("member", &[]).await;
+    let service = app
+        .send(
+            Method::POST,
+            "/api/v1/services",
+            Some(&app.operator),
+            Some(json!({ "name": "shop", "min_up": 1, "members": [member] })),
+        )
+        .await;
+    assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
+    let service_id = service.body["id"].as_str().expect("id").to_string();
+    let now = rollcall_proto::now_ms();
+    let window = app
+        .send(
+            Method::POST,
+            "/api/v1/maintenance",
+            Some(&app.operator),
+            Some(json!({
+                "scope": "service", "target": service_id, "starts_at": now - 3_600_000,
+                "ends_at": now, "recurrence": "daily", "reason": "nightly backup",
+            })),
+        )
+        .await;
+    assert_eq!(window.status, StatusCode::CREATED, "{window:?}");
+
+    let max = i64::MAX;
+    let min = i64::MIN;
+    let eleven_years = now + 11 * 366 * 86_400_000;
+    for (query, needle) in [
+        (
+            format!("since={now}&until={max}"),
+            "until 9223372036854775807 is out of range",
+        ),
+        (
+            format!("since={min}&until={now}"),
+            "since -9223372036854775808",
+        ),
+        (format!("since={min}"), "since -9223372036854775808"),
+        (format!("since=0&until={now}"), "since 0 is out of range"),
+        (
+            format!("since={now}&until={eleven_years}"),
+            "at most 3660 days (316224000000 ms)",
+        ),
+        (
+            format!("since={now}&until={now}"),
+            "until must be after since",
+        ),
+        ("window=3661d".to_string(), "at most 3660 days"),
+    ] {
+        let reply = app
+            .get(&format!("/api/v1/availability?{query}"), &app.viewer)
+            .await;
+        App::assert_bad_request(&reply, needle);
+    }
+
+    let health = app.send(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, StatusCode::OK, "{health:?}");
+    let ten_years = app
+        .get("/api/v1/availability?window=3660d", &app.viewer)
+        .await;
+    assert_eq!(ten_years.status, StatusCode::OK, "{ten_years:?}");
+    assert_eq!(ten_years.body["services"][0]["name"], "shop");
+    let planned = ten_years.body["services"][0]["availability"]["scheduled_ms"]
+        .as_i64()
+        .expect("scheduled_ms");
+    assert!(
+        planned < 3_660 * 86_400_000,
+        "the nightly window is excluded"
+    );
+}
+
+/// A window written before the bounds existed (straight into the store
+/// here) is skipped with a warning: it neither crashes nor poisons later
+/// reports, and a good window beside it still counts.
+#[tokio::test]
+async fn a_stored_poison_window_is_skipped_and_does_not_poison_reports() {
+    let app = App::new().await;
+    let host = app.host("poisoned", &[]).await;
+    app.outage(&host, 3_600_000).await;
+    let now = rollcall_proto::now_ms();
+    let poison = |id: &str, starts_at: i64, ends_at: i64, recurrence: &str| MaintenanceWindow {
+        id: id.into(),
+        scope: "host".into(),
+        target: host.clone(),
+        starts_at,
+        ends_at,
+        recurrence: recurrence.into(),
+        reason: "poison".into(),
+        created_at: now,
+    };
+    for window in [
+        poison("min", i64::MIN, now, "daily"),
+        poison("max", now - 1, i64::MAX, "weekly"),
+        poison("both", i64::MIN, i64::MAX, ""),
+        poison("good", now - 1_800_000, now, ""),
+    ] {
+        app.state
+            .store
+            .create_maintenance(&window)
+            .await
+            .expect("a pre-fix row");
+    }
+    for _ in 0..2 {
+        let report = app
+            .get(
+                &format!("/api/v1/availability?host_id={host}&window=1d"),
+                &app.viewer,
+            )
+            .await;
+        assert_eq!(report.status, StatusCode::OK, "{report:?}");
+        let figures = &report.body["hosts"][0]["availability"];
+        assert_eq!(
+            figures["scheduled_ms"].as_i64(),
+            Some(86_400_000 - 1_800_000),
+            "only the good window is excluded: {figures}"
+        );
+        let down = figures["unplanned_downtime_ms"].as_i64().expect("downtime");
+        assert!(
+            (1_700_000..=1_900_000).contains(&down),
+            "an hour down, half of it in the good window: {down}"
+        );
+    }
+    let listed = app.get("/api/v1/maintenance", &app.viewer).await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(4),
+        "still listed, so an operator can delete them"
+    );
 }

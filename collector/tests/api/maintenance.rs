@@ -6,9 +6,12 @@ use serde_json::{Value, json};
 
 use crate::support::App;
 
+/// 2027-01-15T00:00:00Z (ms).
+const START: i64 = 1_800_000_000_000;
+
 fn window(scope: &str) -> Value {
     json!({
-        "scope": scope, "target": "web", "starts_at": 1_000, "ends_at": 2_000,
+        "scope": scope, "target": "web", "starts_at": START, "ends_at": START + 3_600_000,
         "recurrence": "weekly", "reason": "patching",
     })
 }
@@ -97,7 +100,7 @@ async fn viewers_may_not_change_maintenance() {
 async fn maintenance_rejects_bad_bodies() {
     let app = App::new().await;
     let mut backwards = window("host");
-    backwards["ends_at"] = json!(500);
+    backwards["ends_at"] = json!(START - 1);
     let mut monthly = window("host");
     monthly["recurrence"] = json!("monthly");
     let mut untargeted = window("host");
@@ -120,4 +123,71 @@ async fn maintenance_rejects_bad_bodies() {
             .await;
         App::assert_bad_request(&reply, needle);
     }
+}
+
+/// The probe's poison windows and other extremes: each is a 400 naming the
+/// limit, and nothing is written.
+#[tokio::test]
+async fn out_of_range_windows_are_refused_and_nothing_is_written() {
+    let app = App::new().await;
+    let day: i64 = 86_400_000;
+    let with = |changes: Value| {
+        let mut body = window("service");
+        for (key, value) in changes.as_object().into_iter().flatten() {
+            body[key] = value.clone();
+        }
+        body
+    };
+    for (body, needle) in [
+        (
+            with(json!({ "starts_at": i64::MIN, "recurrence": "daily" })),
+            "starts_at -9223372036854775808 is out of range",
+        ),
+        (
+            with(json!({ "ends_at": i64::MAX, "recurrence": "" })),
+            "ends_at 9223372036854775807 is out of range",
+        ),
+        (
+            with(json!({ "starts_at": i64::MIN, "ends_at": i64::MAX })),
+            "between 946684800000 (2000-01-01) and 7258118400000 (2200-01-01)",
+        ),
+        (with(json!({ "starts_at": 0, "ends_at": 1 })), "starts_at 0"),
+        (
+            with(json!({ "ends_at": START + 2 * day, "recurrence": "daily" })),
+            "a daily window lasts at most 1 days",
+        ),
+        (
+            with(json!({ "ends_at": START + 30 * day, "recurrence": "weekly" })),
+            "a weekly window lasts at most 7 days",
+        ),
+        (
+            with(json!({ "ends_at": START + 400 * day, "recurrence": "" })),
+            "a one-off window lasts at most 366 days",
+        ),
+        (
+            with(json!({ "recurrence": "daily".repeat(100_000) })),
+            "recurrence must be empty, daily or weekly",
+        ),
+    ] {
+        let reply = app
+            .send(
+                Method::POST,
+                "/api/v1/maintenance",
+                Some(&app.operator),
+                Some(body),
+            )
+            .await;
+        App::assert_bad_request(&reply, needle);
+    }
+    assert!(
+        app.state
+            .store
+            .maintenance_windows()
+            .await
+            .expect("windows")
+            .is_empty(),
+        "nothing was written"
+    );
+    let report = app.get("/api/v1/availability?window=1d", &app.viewer).await;
+    assert_eq!(report.status, StatusCode::OK, "{report:?}");
 }

@@ -51,3 +51,18 @@ async fn outages_reject_bad_queries() {
         "unknown field `host`",
     );
 }
+
+#[tokio::test]
+async fn outage_lists_refuse_times_out_of_range() {
+    let app = App::new().await;
+    App::assert_bad_request(
+        &app.get(&format!("/api/v1/outages?since={}", i64::MIN), &app.viewer)
+            .await,
+        "since -9223372036854775808 is out of range",
+    );
+    App::assert_bad_request(
+        &app.get(&format!("/api/v1/outages?until={}", i64::MAX), &app.viewer)
+            .await,
+        "until 9223372036854775807 is out of range",
+    );
+}

@@ -91,6 +91,7 @@ use writes::*;
 conformance!(
     silent_host_outage_begins_at_the_last_heartbeat,
     down_inside_a_maintenance_window_is_planned_without_incident,
+    a_hostile_stored_window_does_not_stop_the_monitor,
     flapping_host_keeps_one_incident_open_until_stable,
     enrollment_tokens_count_uses_and_expire,
     api_tokens_are_found_by_hash_only,

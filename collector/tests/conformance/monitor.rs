@@ -170,6 +170,50 @@ pub async fn down_inside_a_maintenance_window_is_planned_without_incident(store:
     );
 }
 
+/// Finding 1 of issue 12: a host-scoped window with `starts_at = i64::MIN`
+/// (a database written before the bounds) made `in_maintenance` overflow
+/// and the monitor die with no API call. Now such rows are skipped: the
+/// host's outage is unplanned with an incident, and the monitor ticks on.
+pub async fn a_hostile_stored_window_does_not_stop_the_monitor(store: Arc<dyn Store>) {
+    let host_id = host(&store, "m4").await;
+    for (id, starts_at, ends_at, recurrence) in [
+        ("mw-min", i64::MIN, NOW + 3_600_000, "daily"),
+        ("mw-max", NOW - 1, i64::MAX, "weekly"),
+        ("mw-both", i64::MIN, i64::MAX, ""),
+    ] {
+        store
+            .create_maintenance(&MaintenanceWindow {
+                id: id.into(),
+                scope: "host".into(),
+                target: host_id.clone(),
+                starts_at,
+                ends_at,
+                recurrence: recurrence.into(),
+                reason: "poison".into(),
+                created_at: NOW,
+            })
+            .await
+            .unwrap();
+    }
+    let driven = driven(&store).await;
+    driven.monitor.heard(&host_id, NOW);
+    driven.at(NOW + 5_000).await;
+    let outages = store
+        .outages(&OutageFilter {
+            host_id: Some(host_id.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(outages.len(), 1, "{outages:?}");
+    assert_eq!(outages[0].kind, "unplanned", "the poison rows do not count");
+    assert_eq!(incidents(&store).await.len(), 1);
+    driven.monitor.heard(&host_id, NOW + 6_000);
+    driven.at(NOW + 6_100).await;
+    assert_eq!(store.host(&host_id).await.unwrap().unwrap().presence, "up");
+}
+
 pub async fn flapping_host_keeps_one_incident_open_until_stable(store: Arc<dyn Store>) {
     let host_id = host(&store, "m3").await;
     let driven = driven(&store).await;

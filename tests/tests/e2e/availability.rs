@@ -1,12 +1,13 @@
 //! Outage detection end to end with real agent processes: silent failure
 //! (SIGSTOP), clean stop, planned absence with a goodbye, collector restart,
-//! storm control and dependencies.
+//! storm control and dependencies; and the bounds on report and
+//! maintenance windows against the real collector process.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rollcall_tests::{Agent, Collector, CollectorOptions, Process, fake_host_root, wait_for};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Heartbeat 1 s, so down_after is 3 s and the startup grace 6 s.
 const DOWN_AFTER_MS: i64 = 3_000;
@@ -502,5 +503,87 @@ async fn a_child_behind_a_down_parent_is_not_notified() -> Result<()> {
     );
     parent.1.signal(libc::SIGCONT);
     child.1.signal(libc::SIGCONT);
+    Ok(())
+}
+
+/// Issue 12, finding 1: with a daily window on a business service, a viewer
+/// asking for `until=i64::MAX` made the collector allocate until it died,
+/// and a window starting at `i64::MIN` poisoned every later report. Both
+/// are 400s now, nothing is written, and the collector keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_report_window_is_a_400_and_the_collector_keeps_serving() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let admin = Some(collector.admin_token.as_str());
+    let post = reqwest::Method::POST;
+    let (status, service) = collector
+        .api(
+            post.clone(),
+            "/api/v1/services",
+            admin,
+            Some(json!({ "name": "shop", "min_up": 1 })),
+        )
+        .await?;
+    assert_eq!(status, 201, "{service}");
+    let now = rollcall_proto::now_ms();
+    let window = |starts_at: i64, ends_at: i64| {
+        json!({
+            "scope": "service", "target": service["id"], "starts_at": starts_at,
+            "ends_at": ends_at, "recurrence": "daily", "reason": "nightly backup",
+        })
+    };
+    let (status, body) = collector
+        .api(
+            post.clone(),
+            "/api/v1/maintenance",
+            admin,
+            Some(window(now - 3_600_000, now)),
+        )
+        .await?;
+    assert_eq!(status, 201, "{body}");
+    let (status, viewer) = collector
+        .api(
+            post.clone(),
+            "/api/v1/api-tokens",
+            admin,
+            Some(json!({ "name": "probe", "role": "viewer" })),
+        )
+        .await?;
+    assert_eq!(status, 201, "{viewer}");
+    let viewer = viewer["token"].as_str().unwrap_or_default().to_string();
+
+    let endless = format!("/api/v1/availability?since={now}&until={}", i64::MAX);
+    let (status, body) = collector
+        .api(reqwest::Method::GET, &endless, Some(&viewer), None)
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("until 9223372036854775807 is out of range"),
+        "{error}"
+    );
+    assert!(
+        error.contains("7258118400000 (2200-01-01)"),
+        "names the limit: {error}"
+    );
+    for poison in [window(i64::MIN, now), window(now, i64::MAX)] {
+        let (status, body) = collector
+            .api(post.clone(), "/api/v1/maintenance", admin, Some(poison))
+            .await?;
+        assert_eq!(status, 400, "{body}");
+    }
+
+    let (status, _) = collector
+        .api(reqwest::Method::GET, "/healthz", None, None)
+        .await?;
+    assert_eq!(status, 200, "the collector is still serving");
+    let report = collector.get("/api/v1/availability?window=1d").await?;
+    assert_eq!(report["services"][0]["name"], "shop", "{report}");
+    let listed = collector.get("/api/v1/maintenance").await?;
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(1),
+        "nothing written: {listed}"
+    );
     Ok(())
 }
