@@ -60,10 +60,14 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     if !shared.config.checks.is_empty() {
         tasks.spawn(checks_loop(shared.clone(), shutdown.clone()));
     }
-    session::connection_loop(shared.clone(), credentials, shutdown.clone()).await;
+    let outcome = session::connection_loop(shared.clone(), credentials, shutdown.clone()).await;
+    if outcome.is_err() {
+        // Revoked: the producers have no one to report to.
+        shutdown.cancel();
+    }
     tasks.close();
     tasks.wait().await;
-    Ok(())
+    outcome
 }
 
 /// Runs the agent as `rollcall-agent run` does: writes `agent.pid` in the

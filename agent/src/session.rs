@@ -40,12 +40,14 @@ pub fn backoff(attempt: u32, cap: Duration) -> Duration {
 }
 
 /// Keeps a session with one of the collectors until `shutdown` is
-/// cancelled (or a session ends cleanly), reconnecting with backoff.
+/// cancelled (or a session ends cleanly), reconnecting with backoff. A
+/// collector that says the agent is revoked ends it: `Error::Revoked`, and
+/// no more reconnecting.
 pub(crate) async fn connection_loop(
     shared: Arc<Shared>,
     credentials: Credentials,
     shutdown: CancellationToken,
-) {
+) -> Result<()> {
     let endpoints: Vec<String> = if shared.config.collectors.is_empty() {
         vec![credentials.enrollment.collector.clone()]
     } else {
@@ -73,6 +75,10 @@ pub(crate) async fn connection_loop(
                     ended_cleanly = true;
                     break;
                 }
+                Err(error @ Error::Revoked(_)) => {
+                    tracing::error!(collector = %url, error = %error, "agent revoked; not reconnecting");
+                    return Err(error);
+                }
                 Err(error) => {
                     tracing::warn!(collector = %url, error = %error, "session failed");
                     if started.elapsed() > Duration::from_secs(60) {
@@ -82,11 +88,11 @@ pub(crate) async fn connection_loop(
                 }
             }
             if shutdown.is_cancelled() {
-                return;
+                return Ok(());
             }
         }
         if ended_cleanly || shutdown.is_cancelled() {
-            return;
+            return Ok(());
         }
         let delay = backoff(attempt, cap);
         attempt = attempt.saturating_add(1);
@@ -95,9 +101,10 @@ pub(crate) async fn connection_loop(
             "reconnecting after backoff"
         );
         if !sleep_or_cancel(delay, &shutdown).await {
-            return;
+            return Ok(());
         }
     }
+    Ok(())
 }
 
 fn hello(shared: &Shared, credentials: &Credentials) -> AgentMessage {
@@ -155,7 +162,9 @@ async fn session(
         client = client.send_compressed(CompressionEncoding::Gzip);
     }
     let opening_error = |status: tonic::Status| {
-        if compress && refuses_gzip(&status) {
+        if status.code() == tonic::Code::PermissionDenied {
+            Error::Revoked(status.message().to_string())
+        } else if compress && refuses_gzip(&status) {
             Error::GzipRefused(url.to_string())
         } else {
             Error::Connect(explain_status(url, &status))
@@ -242,7 +251,13 @@ async fn session_loop(
         let heartbeat = intervals.borrow_and_update().heartbeat;
         tokio::select! {
             message = inbound.message() => {
-                let message = message.map_err(|status| Error::Connect(explain_status(url, &status)))?;
+                let message = message.map_err(|status| {
+                    if status.code() == tonic::Code::PermissionDenied {
+                        Error::Revoked(status.message().to_string())
+                    } else {
+                        Error::Connect(explain_status(url, &status))
+                    }
+                })?;
                 let Some(message) = message else {
                     return Err(Error::Connect(format!("{url}: the collector ended the session")));
                 };
@@ -265,6 +280,7 @@ async fn session_loop(
                         if update.inventory_interval_s > 0 { next.inventory = Duration::from_secs(update.inventory_interval_s.into()); }
                         shared.intervals.send_replace(next);
                     }
+                    Some(Reply::Revoked(revoked)) => return Err(Error::Revoked(revoked.reason)),
                     Some(Reply::Welcome(_)) | None => {}
                 }
             }

@@ -8,6 +8,7 @@ mod history;
 mod identify;
 mod lists;
 mod monitor;
+mod revocation;
 mod writes;
 
 use std::sync::Arc;
@@ -84,6 +85,7 @@ use history::*;
 use identify::*;
 use lists::*;
 use monitor::*;
+use revocation::*;
 use writes::*;
 
 conformance!(
@@ -113,4 +115,7 @@ conformance!(
     host_lists_filter_and_page,
     incident_lists_filter_by_state_ci_rule_and_parent,
     outage_lists_filter_by_host_kind_and_overlap,
+    api_tokens_expire_list_and_revoke_with_an_audit_entry,
+    revoked_enrollment_tokens_and_agents_are_audited,
+    a_renewed_certificate_replaces_the_old_one,
 );
