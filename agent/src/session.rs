@@ -12,7 +12,7 @@ use rollcall_proto::v1::agent_message::Body;
 use rollcall_proto::v1::collector_message::Body as Reply;
 use rollcall_proto::v1::rollcall_client::RollcallClient;
 use rollcall_proto::v1::{AgentMessage, Heartbeat, Hello, Identity};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
@@ -45,14 +45,10 @@ pub fn backoff(attempt: u32, cap: Duration) -> Duration {
 /// no more reconnecting.
 pub(crate) async fn connection_loop(
     shared: Arc<Shared>,
-    credentials: Credentials,
+    latest: watch::Receiver<Credentials>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let endpoints: Vec<String> = if shared.config.collectors.is_empty() {
-        vec![credentials.enrollment.collector.clone()]
-    } else {
-        shared.config.collectors.clone()
-    };
+    let endpoints = endpoints(&shared.config, &latest.borrow());
     let cap = Duration::from_secs(shared.config.max_backoff_s.into());
     let mut attempt = 0u32;
     let mut preferred = 0usize;
@@ -64,6 +60,8 @@ pub(crate) async fn connection_loop(
             let index = (preferred + offset) % endpoints.len();
             let url = &endpoints[index];
             let started = tokio::time::Instant::now();
+            // The newest certificate (`renew` replaces it as it ages).
+            let credentials = latest.borrow().clone();
             let mut outcome = session(&shared, &credentials, url, !plain[index], &shutdown).await;
             if let Err(Error::GzipRefused(_)) = &outcome {
                 tracing::warn!(collector = %url, "collector does not accept gzip; reconnecting uncompressed");
@@ -105,6 +103,19 @@ pub(crate) async fn connection_loop(
         }
     }
     Ok(())
+}
+
+/// The collector endpoints to try in turn: the configured list, else the
+/// one the agent enrolled with.
+pub(crate) fn endpoints(
+    config: &crate::config::AgentConfig,
+    credentials: &Credentials,
+) -> Vec<String> {
+    if config.collectors.is_empty() {
+        vec![credentials.enrollment.collector.clone()]
+    } else {
+        config.collectors.clone()
+    }
 }
 
 fn hello(shared: &Shared, credentials: &Credentials) -> AgentMessage {

@@ -6,4 +6,5 @@ mod availability;
 mod cmdb;
 mod integrations;
 mod loadgen;
+mod revocation;
 mod skeleton;
