@@ -208,7 +208,8 @@ mod tests {
         assert_eq!(renew_after(10_000, 5_000), MIN_WAIT, "expired: at once");
         assert_eq!(
             renew_after(i64::MIN, i64::MAX),
-            Duration::from_millis(u64::MAX / 3 * 2)
+            Duration::from_millis(i64::MAX as u64 / 3 * 2),
+            "no overflow at the extremes: the remaining life saturates"
         );
     }
 

@@ -1,6 +1,7 @@
 //! Revocation, expiry, the audit log and certificate renewal (issue 12):
 //! each revocation is made and audited in one transaction, revoked tokens
 //! stop working, and a renewed certificate replaces the old one.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
