@@ -262,7 +262,8 @@ pub async fn channel(url: &str, ca_pem: &str, identity: Option<(&str, &str)>) ->
         .map_err(|error| Error::Connect(explain(url, &error)))
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+/// Writes `contents` to `path` atomically with mode 0600 (`files::write_private`).
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<()> {
     Ok(crate::files::write_private(path, contents.as_bytes())?)
 }
 
@@ -326,6 +327,7 @@ pub async fn enroll(
 
 /// Loads the credentials written by `enroll`.
 pub fn load_credentials(state_dir: &Path) -> Result<Credentials> {
+    crate::renew::finish_interrupted(state_dir)?;
     let [meta, cert, key, ca] = paths(state_dir);
     if !meta.exists() || !cert.exists() || !key.exists() {
         return Err(Error::NotEnrolled(state_dir.display().to_string()));

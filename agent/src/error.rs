@@ -24,6 +24,12 @@ pub enum Error {
     /// collector); the session is retried uncompressed.
     #[error("{0}: the collector does not accept gzip-compressed messages")]
     GzipRefused(String),
+    /// The collector revoked this agent: it stops reconnecting and must be
+    /// enrolled again.
+    #[error(
+        "this agent was revoked by the collector ({0}); it stops reporting until enrolled again with `rollcall-agent enroll`"
+    )]
+    Revoked(String),
     /// The spool failed.
     #[error("spool: {0}")]
     Spool(String),

@@ -1,6 +1,6 @@
 //! Rollcall agent library: discovery of inventory and health on the local
 //! host (`discovery`, `health`, `checks`), inventory deltas (`delta`),
-//! enrollment (`enroll`), the on-disk spool (`spool`) and what else survives
+//! enrollment (`enroll`) and certificate renewal (`renew`), the on-disk spool (`spool`) and what else survives
 //! a restart (`durable`), and the runtime: the producer loops (`runtime`),
 //! the session with the collector (`session`) and planned stops (`stop`),
 //! which share one lock-guarded state (`shared`).
@@ -14,6 +14,7 @@ pub mod enroll;
 pub mod error;
 pub mod files;
 pub mod health;
+pub mod renew;
 pub mod runtime;
 pub mod session;
 mod shared;

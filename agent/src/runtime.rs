@@ -17,9 +17,9 @@ use crate::durable::{self, SequenceAllocator};
 use crate::enroll;
 use crate::error::{Error, Result};
 use crate::health::HealthSampler;
-use crate::session;
 use crate::shared::{Inner, Intervals, Shared};
 use crate::spool::{Kind, Spool};
+use crate::{renew, session};
 
 /// Runs the agent until `shutdown` is cancelled.
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()> {
@@ -60,10 +60,22 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     if !shared.config.checks.is_empty() {
         tasks.spawn(checks_loop(shared.clone(), shutdown.clone()));
     }
-    session::connection_loop(shared.clone(), credentials, shutdown.clone()).await;
+    let endpoints = session::endpoints(&shared.config, &credentials);
+    let (credentials, latest) = watch::channel(credentials);
+    tasks.spawn(renew::renewal_loop(
+        shared.config.state_dir.clone(),
+        endpoints,
+        credentials,
+        shutdown.clone(),
+    ));
+    let outcome = session::connection_loop(shared.clone(), latest, shutdown.clone()).await;
+    if outcome.is_err() {
+        // Revoked: the producers have no one to report to.
+        shutdown.cancel();
+    }
     tasks.close();
     tasks.wait().await;
-    Ok(())
+    outcome
 }
 
 /// Runs the agent as `rollcall-agent run` does: writes `agent.pid` in the

@@ -12,7 +12,7 @@ use rollcall_proto::v1::agent_message::Body;
 use rollcall_proto::v1::collector_message::Body as Reply;
 use rollcall_proto::v1::rollcall_client::RollcallClient;
 use rollcall_proto::v1::{AgentMessage, Heartbeat, Hello, Identity};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
@@ -40,17 +40,15 @@ pub fn backoff(attempt: u32, cap: Duration) -> Duration {
 }
 
 /// Keeps a session with one of the collectors until `shutdown` is
-/// cancelled (or a session ends cleanly), reconnecting with backoff.
+/// cancelled (or a session ends cleanly), reconnecting with backoff. A
+/// collector that says the agent is revoked ends it: `Error::Revoked`, and
+/// no more reconnecting.
 pub(crate) async fn connection_loop(
     shared: Arc<Shared>,
-    credentials: Credentials,
+    latest: watch::Receiver<Credentials>,
     shutdown: CancellationToken,
-) {
-    let endpoints: Vec<String> = if shared.config.collectors.is_empty() {
-        vec![credentials.enrollment.collector.clone()]
-    } else {
-        shared.config.collectors.clone()
-    };
+) -> Result<()> {
+    let endpoints = endpoints(&shared.config, &latest.borrow());
     let cap = Duration::from_secs(shared.config.max_backoff_s.into());
     let mut attempt = 0u32;
     let mut preferred = 0usize;
@@ -62,6 +60,8 @@ pub(crate) async fn connection_loop(
             let index = (preferred + offset) % endpoints.len();
             let url = &endpoints[index];
             let started = tokio::time::Instant::now();
+            // The newest certificate (`renew` replaces it as it ages).
+            let credentials = latest.borrow().clone();
             let mut outcome = session(&shared, &credentials, url, !plain[index], &shutdown).await;
             if let Err(Error::GzipRefused(_)) = &outcome {
                 tracing::warn!(collector = %url, "collector does not accept gzip; reconnecting uncompressed");
@@ -73,6 +73,10 @@ pub(crate) async fn connection_loop(
                     ended_cleanly = true;
                     break;
                 }
+                Err(error @ Error::Revoked(_)) => {
+                    tracing::error!(collector = %url, error = %error, "agent revoked; not reconnecting");
+                    return Err(error);
+                }
                 Err(error) => {
                     tracing::warn!(collector = %url, error = %error, "session failed");
                     if started.elapsed() > Duration::from_secs(60) {
@@ -82,11 +86,11 @@ pub(crate) async fn connection_loop(
                 }
             }
             if shutdown.is_cancelled() {
-                return;
+                return Ok(());
             }
         }
         if ended_cleanly || shutdown.is_cancelled() {
-            return;
+            return Ok(());
         }
         let delay = backoff(attempt, cap);
         attempt = attempt.saturating_add(1);
@@ -95,8 +99,22 @@ pub(crate) async fn connection_loop(
             "reconnecting after backoff"
         );
         if !sleep_or_cancel(delay, &shutdown).await {
-            return;
+            return Ok(());
         }
+    }
+    Ok(())
+}
+
+/// The collector endpoints to try in turn: the configured list, else the
+/// one the agent enrolled with.
+pub(crate) fn endpoints(
+    config: &crate::config::AgentConfig,
+    credentials: &Credentials,
+) -> Vec<String> {
+    if config.collectors.is_empty() {
+        vec![credentials.enrollment.collector.clone()]
+    } else {
+        config.collectors.clone()
     }
 }
 
@@ -155,7 +173,9 @@ async fn session(
         client = client.send_compressed(CompressionEncoding::Gzip);
     }
     let opening_error = |status: tonic::Status| {
-        if compress && refuses_gzip(&status) {
+        if status.code() == tonic::Code::PermissionDenied {
+            Error::Revoked(status.message().to_string())
+        } else if compress && refuses_gzip(&status) {
             Error::GzipRefused(url.to_string())
         } else {
             Error::Connect(explain_status(url, &status))
@@ -242,7 +262,13 @@ async fn session_loop(
         let heartbeat = intervals.borrow_and_update().heartbeat;
         tokio::select! {
             message = inbound.message() => {
-                let message = message.map_err(|status| Error::Connect(explain_status(url, &status)))?;
+                let message = message.map_err(|status| {
+                    if status.code() == tonic::Code::PermissionDenied {
+                        Error::Revoked(status.message().to_string())
+                    } else {
+                        Error::Connect(explain_status(url, &status))
+                    }
+                })?;
                 let Some(message) = message else {
                     return Err(Error::Connect(format!("{url}: the collector ended the session")));
                 };
@@ -265,6 +291,7 @@ async fn session_loop(
                         if update.inventory_interval_s > 0 { next.inventory = Duration::from_secs(update.inventory_interval_s.into()); }
                         shared.intervals.send_replace(next);
                     }
+                    Some(Reply::Revoked(revoked)) => return Err(Error::Revoked(revoked.reason)),
                     Some(Reply::Welcome(_)) | None => {}
                 }
             }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod serve;
 
 mod agents;
+mod audit;
 mod availability;
 mod changes;
 mod hosts;
@@ -60,7 +61,19 @@ pub fn router(state: Shared) -> Router {
             "/api/v1/enrollment-tokens",
             post(tokens::create_enrollment_token).get(tokens::list_enrollment_tokens),
         )
-        .route("/api/v1/api-tokens", post(tokens::create_api_token))
+        .route(
+            "/api/v1/enrollment-tokens/{id}/revoke",
+            post(tokens::revoke_enrollment_token),
+        )
+        .route(
+            "/api/v1/api-tokens",
+            post(tokens::create_api_token).get(tokens::list_api_tokens),
+        )
+        .route(
+            "/api/v1/api-tokens/{id}/revoke",
+            post(tokens::revoke_api_token),
+        )
+        .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/agents/{id}", get(agents::show))
         .route("/api/v1/agents/{id}/revoke", post(agents::revoke))
         .route("/api/v1/outages", get(outages::list))

@@ -18,8 +18,8 @@ use clap::{Args, Parser, Subcommand};
 
 use self::client::Client;
 use self::commands::{
-    Context, availability, changes, hosts, incidents, integrations, outages, outbox, software,
-    tokens,
+    Context, agents, api_tokens, audit, availability, changes, hosts, incidents, integrations,
+    outages, outbox, software, tokens,
 };
 pub use self::error::{CliError, Result};
 pub use self::output::Format;
@@ -95,6 +95,33 @@ pub enum Command {
         /// Token command.
         #[command(subcommand)]
         command: TokenCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Agents: show one, or revoke it (its session ends at once).
+    Agents {
+        /// Agents command.
+        #[command(subcommand)]
+        command: AgentsCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// API tokens: create (with a role and an optional expiry), list, revoke.
+    ApiToken {
+        /// API token command.
+        #[command(subcommand)]
+        command: ApiTokenCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// The audit log: who revoked what, and when.
+    Audit {
+        /// How many entries, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
         /// API options.
         #[command(flatten)]
         api: ApiOptions,
@@ -193,6 +220,50 @@ pub enum TokenCommand {
     },
     /// List enrollment tokens.
     List,
+    /// Revoke an enrollment token.
+    Revoke {
+        /// Token id.
+        id: String,
+    },
+}
+
+/// `rollcall agents …`
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Show one agent.
+    Show {
+        /// Agent id.
+        id: String,
+    },
+    /// Revoke an agent: its session ends, it cannot reconnect or renew.
+    Revoke {
+        /// Agent id.
+        id: String,
+    },
+}
+
+/// `rollcall api-token …`
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCommand {
+    /// Create an API token; the secret is printed once.
+    Create {
+        /// Name (shown as the author of acknowledgements and comments).
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Seconds until it expires; never when not given.
+        #[arg(long)]
+        expires_in_s: Option<i64>,
+    },
+    /// List API tokens (never their secrets).
+    List,
+    /// Revoke an API token.
+    Revoke {
+        /// Token id.
+        id: String,
+    },
 }
 
 /// `rollcall incidents …`
@@ -289,8 +360,29 @@ pub async fn run(cli: Cli) -> Result<()> {
                     description,
                 } => tokens::create(&context, uses, ttl_s, &description).await,
                 TokenCommand::List => tokens::list(&context).await,
+                TokenCommand::Revoke { id } => tokens::revoke(&context, &id).await,
             }
         }
+        Command::Agents { command, api } => {
+            let context = api.context()?;
+            match command {
+                AgentsCommand::Show { id } => agents::show(&context, &id).await,
+                AgentsCommand::Revoke { id } => agents::revoke(&context, &id).await,
+            }
+        }
+        Command::ApiToken { command, api } => {
+            let context = api.context()?;
+            match command {
+                ApiTokenCommand::Create {
+                    name,
+                    role,
+                    expires_in_s,
+                } => api_tokens::create(&context, &name, &role, expires_in_s).await,
+                ApiTokenCommand::List => api_tokens::list(&context).await,
+                ApiTokenCommand::Revoke { id } => api_tokens::revoke(&context, &id).await,
+            }
+        }
+        Command::Audit { limit, api } => audit::list(&api.context()?, limit).await,
         Command::Integrations { command, api } => {
             let context = api.context()?;
             match command {

@@ -166,6 +166,27 @@ pub struct AgentIntervals {
     pub inventory_interval_s: u32,
     /// Days an agent certificate stays valid.
     pub certificate_validity_days: u32,
+    /// Seconds an agent certificate stays valid, instead of
+    /// `certificate_validity_days` when set (short lives for tests; at least
+    /// `MIN_CERTIFICATE_VALIDITY_S`).
+    pub certificate_validity_s: Option<u32>,
+}
+
+/// Shortest agent certificate life `agents.certificate_validity_s` may set.
+pub const MIN_CERTIFICATE_VALIDITY_S: u32 = 30;
+/// Longest agent certificate life, in days.
+pub const MAX_CERTIFICATE_VALIDITY_DAYS: u32 = 3650;
+
+impl AgentIntervals {
+    /// How long the certificates issued to agents stay valid.
+    pub fn certificate_validity(&self) -> std::time::Duration {
+        match self.certificate_validity_s {
+            Some(seconds) => std::time::Duration::from_secs(seconds.into()),
+            None => {
+                std::time::Duration::from_secs(u64::from(self.certificate_validity_days) * 86_400)
+            }
+        }
+    }
 }
 
 impl Default for AgentIntervals {
@@ -175,6 +196,7 @@ impl Default for AgentIntervals {
             health_interval_s: 60,
             inventory_interval_s: 600,
             certificate_validity_days: 365,
+            certificate_validity_s: None,
         }
     }
 }
@@ -296,10 +318,19 @@ impl Config {
                 "agent intervals must be at least 1 second".into(),
             ));
         }
-        if intervals.certificate_validity_days == 0 {
-            return Err(Error::Config(
-                "agents.certificate_validity_days must be at least 1".into(),
-            ));
+        if !(1..=MAX_CERTIFICATE_VALIDITY_DAYS).contains(&intervals.certificate_validity_days) {
+            return Err(Error::Config(format!(
+                "agents.certificate_validity_days must be between 1 and {MAX_CERTIFICATE_VALIDITY_DAYS}"
+            )));
+        }
+        if let Some(seconds) = intervals.certificate_validity_s
+            && !(MIN_CERTIFICATE_VALIDITY_S..=MAX_CERTIFICATE_VALIDITY_DAYS * 86_400)
+                .contains(&seconds)
+        {
+            return Err(Error::Config(format!(
+                "agents.certificate_validity_s must be between {MIN_CERTIFICATE_VALIDITY_S} and {} (3650 days)",
+                MAX_CERTIFICATE_VALIDITY_DAYS * 86_400
+            )));
         }
         if self.ingest.max_message_bytes < 1024 {
             return Err(Error::Config(

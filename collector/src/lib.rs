@@ -19,6 +19,7 @@ pub mod integrations;
 pub mod metrics;
 pub mod pki;
 pub mod rate;
+pub mod revocation;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -119,6 +119,17 @@ impl Pki {
         agent_id: &str,
         validity_days: u32,
     ) -> Result<String> {
+        let validity = std::time::Duration::from_secs(u64::from(validity_days) * 86_400);
+        self.sign_agent_request_for(csr_pem, agent_id, validity)
+    }
+
+    /// Signs an agent's CSR for `validity` from now: CN = agent id, client auth only.
+    pub fn sign_agent_request_for(
+        &self,
+        csr_pem: &str,
+        agent_id: &str,
+        validity: std::time::Duration,
+    ) -> Result<String> {
         let request = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|error| {
             Error::InvalidInput(format!("certificate signing request is not valid: {error}"))
         })?;
@@ -132,7 +143,7 @@ impl Pki {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let now = time_now();
         params.not_before = now - std::time::Duration::from_secs(300);
-        params.not_after = now + std::time::Duration::from_secs(u64::from(validity_days) * 86_400);
+        params.not_after = now + validity;
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&rand::random::<[u8; 16]>()));
         let signing = CertificateSigningRequestParams {
             params,

@@ -16,6 +16,7 @@ use crate::integrations::Integrations;
 use crate::metrics::Metrics;
 use crate::pki::Pki;
 use crate::rate::Limiter;
+use crate::revocation::Revocations;
 use crate::store::{Seen, Store};
 
 /// State shared by the gRPC service and the API.
@@ -37,6 +38,8 @@ pub struct State {
     pub sessions: TaskTracker,
     /// Open agent sessions.
     pub open_sessions: AtomicI64,
+    /// The open sessions of each agent, ended when it is revoked.
+    pub revocations: Revocations,
     /// Ingest counters.
     pub metrics: Metrics,
     /// Presence of every host.
@@ -90,6 +93,7 @@ impl State {
             shutdown,
             sessions: TaskTracker::new(),
             open_sessions: AtomicI64::new(0),
+            revocations: Revocations::default(),
             metrics: Metrics::default(),
             monitor,
             integrations,

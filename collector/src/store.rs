@@ -25,8 +25,8 @@ pub mod services;
 pub mod sql;
 
 pub use agents::{
-    Agent, AgentStore, ApiToken, EnrollRefusal, EnrollmentToken, NewAgent, NewEnrollmentToken,
-    TokenStore,
+    Agent, AgentStore, ApiToken, AuditEntry, EnrollRefusal, EnrollmentToken, NewAgent,
+    NewEnrollmentToken, Revocable, Revocation, TokenStore,
 };
 pub use changes::{Change, ChangeFilter, ChangeStore};
 pub use hosts::{

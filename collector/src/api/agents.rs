@@ -1,5 +1,6 @@
-//! Agents: one agent's record, and revoking it (admin; its certificate is
-//! refused from then on and it cannot renew).
+//! Agents: one agent's record, and revoking it (admin; audited; its live
+//! sessions end within a second, its certificate is refused from then on and
+//! it cannot renew).
 
 use axum::Json;
 use axum::extract::{Path, State as AxumState};
@@ -8,6 +9,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::auth::{Admin, Caller};
 use crate::error::{Error, Result};
+use crate::store::{Revocable, Revocation};
 
 /// `GET /api/v1/agents/{id}`.
 pub(super) async fn show(
@@ -23,18 +25,24 @@ pub(super) async fn show(
     Ok(Json(json!(agent)))
 }
 
-/// `POST /api/v1/agents/{id}/revoke`.
+/// `POST /api/v1/agents/{id}/revoke`: stored (and audited) first, then the
+/// agent's open sessions are told, so a session that opens in between finds
+/// the revocation in the store.
 pub(super) async fn revoke(
-    _admin: Admin,
+    Admin(caller): Admin,
     AxumState(state): AxumState<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    if !state
-        .store
-        .revoke_agent(&id, rollcall_proto::now_ms())
-        .await?
-    {
+    let revocation = Revocation {
+        what: Revocable::Agent,
+        id: id.clone(),
+        by: caller.token_id,
+        at: rollcall_proto::now_ms(),
+    };
+    if !state.store.revoke(&revocation).await? {
         return Err(Error::NotFound(format!("agent {id} (or already revoked)")));
     }
-    Ok(Json(json!({ "revoked": id })))
+    let sessions = state.revocations.revoke(&id);
+    tracing::warn!(agent_id = %id, sessions, "agent revoked");
+    Ok(Json(json!({ "revoked": id, "sessions_ended": sessions })))
 }

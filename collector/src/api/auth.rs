@@ -58,6 +58,9 @@ impl FromRequestParts<Shared> for Caller {
             .ok_or_else(|| {
                 Error::Unauthenticated("API token is not valid or was revoked".into())
             })?;
+        if stored.expired(rollcall_proto::now_ms()) {
+            return Err(Error::Unauthenticated("API token expired".into()));
+        }
         let role = Role::parse(&stored.role)
             .ok_or_else(|| Error::Internal(format!("token {} has unknown role", stored.id)))?;
         Ok(Caller {

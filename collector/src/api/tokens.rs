@@ -1,8 +1,10 @@
 //! Tokens (admin only): enrollment tokens that let agents enroll, and API
-//! tokens with a role. Secrets are returned once, at creation; only their
-//! hashes are stored. On first start `bootstrap_admin` creates the admin token.
+//! tokens with a role and an optional expiry. Secrets are returned once, at
+//! creation; only their hashes are stored, and lists show neither. Both kinds
+//! can be revoked, and each revocation is audited. On first start
+//! `bootstrap_admin` creates the admin token.
 
-use axum::extract::State as AxumState;
+use axum::extract::{Path, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,7 +15,10 @@ use super::auth::Admin;
 use super::extract::Json;
 use crate::auth::{self, Role};
 use crate::error::{Error, Result};
-use crate::store::{NewEnrollmentToken, Store};
+use crate::store::{NewEnrollmentToken, Revocable, Revocation, Store};
+
+/// The longest an API token may live: ten years.
+pub const MAX_API_TOKEN_LIFE_S: i64 = 3650 * 86_400;
 
 /// Body of `POST /api/v1/enrollment-tokens`.
 #[derive(Debug, Deserialize)]
@@ -90,6 +95,32 @@ pub struct NewApiTokenRequest {
     name: String,
     /// `viewer`, `operator` or `admin`.
     role: String,
+    /// Seconds until the token expires (at most ten years); no expiry when
+    /// neither this nor `expires_at` is given.
+    expires_in_s: Option<i64>,
+    /// When the token expires (ms since the epoch), instead of `expires_in_s`.
+    expires_at: Option<i64>,
+}
+
+/// The expiry (ms) a creation request asks for, checked against `now`.
+fn api_token_expiry(request: &NewApiTokenRequest, now: i64) -> Result<Option<i64>> {
+    let latest = now + MAX_API_TOKEN_LIFE_S * 1000;
+    match (request.expires_in_s, request.expires_at) {
+        (Some(_), Some(_)) => Err(Error::InvalidInput(
+            "give expires_in_s or expires_at, not both".into(),
+        )),
+        (Some(seconds), None) if !(1..=MAX_API_TOKEN_LIFE_S).contains(&seconds) => {
+            Err(Error::InvalidInput(format!(
+                "expires_in_s must be between 1 and {MAX_API_TOKEN_LIFE_S} (ten years)"
+            )))
+        }
+        (Some(seconds), None) => Ok(Some(now + seconds * 1000)),
+        (None, Some(at)) if at <= now || at > latest => Err(Error::InvalidInput(
+            "expires_at must be in the future and at most ten years away (ms since the epoch)"
+                .into(),
+        )),
+        (None, at) => Ok(at),
+    }
 }
 
 /// `POST /api/v1/api-tokens`: 201 with the secret.
@@ -107,23 +138,83 @@ pub(super) async fn create_api_token(
     if request.name.trim().is_empty() || request.name.len() > 128 {
         return Err(Error::InvalidInput("name must be 1 to 128 bytes".into()));
     }
+    let now = rollcall_proto::now_ms();
+    let expires_at = api_token_expiry(&request, now)?;
     let secret = auth::generate_secret("rcapi");
     let id = auth::new_id();
     state
         .store
-        .create_api_token(
+        .create_expiring_api_token(
             &id,
             &request.name,
             role.as_str(),
             &auth::hash_secret(&secret),
-            rollcall_proto::now_ms(),
+            now,
+            expires_at,
         )
         .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "id": id, "token": secret, "role": role })),
+        axum::Json(json!({ "id": id, "token": secret, "role": role, "expires_at": expires_at })),
     )
         .into_response())
+}
+
+/// `GET /api/v1/api-tokens`: every token with its role, expiry and
+/// revocation; never a secret or a hash.
+pub(super) async fn list_api_tokens(
+    _admin: Admin,
+    AxumState(state): AxumState<Shared>,
+) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(
+        json!({ "items": state.store.api_tokens().await? }),
+    ))
+}
+
+/// `POST /api/v1/api-tokens/{id}/revoke`: refused with 401 from then on.
+pub(super) async fn revoke_api_token(
+    Admin(caller): Admin,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>> {
+    revoke(&state, Revocable::ApiToken, id, caller.token_id).await
+}
+
+/// `POST /api/v1/enrollment-tokens/{id}/revoke`: no agent enrolls with it
+/// from then on.
+pub(super) async fn revoke_enrollment_token(
+    Admin(caller): Admin,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>> {
+    revoke(&state, Revocable::EnrollmentToken, id, caller.token_id).await
+}
+
+async fn revoke(
+    state: &Shared,
+    what: Revocable,
+    id: String,
+    by: String,
+) -> Result<axum::Json<Value>> {
+    let revocation = Revocation {
+        what,
+        id,
+        by,
+        at: rollcall_proto::now_ms(),
+    };
+    if !state.store.revoke(&revocation).await? {
+        let kind = match what {
+            Revocable::ApiToken => "API token",
+            Revocable::EnrollmentToken => "enrollment token",
+            Revocable::Agent => "agent",
+        };
+        return Err(Error::NotFound(format!(
+            "{kind} {} (or already revoked)",
+            revocation.id
+        )));
+    }
+    tracing::warn!(action = what.action(), id = %revocation.id, by = %revocation.by, "revoked");
+    Ok(axum::Json(json!({ "revoked": revocation.id })))
 }
 
 /// Creates the admin token on first start; returns its secret once.

@@ -2,6 +2,9 @@
 //! Each command asks the [`Client`] and prints through `output`; none parses
 //! the command line, which stays in `cli.rs`.
 
+pub mod agents;
+pub mod api_tokens;
+pub mod audit;
 pub mod availability;
 pub mod changes;
 pub mod hosts;

@@ -37,10 +37,10 @@ pub async fn enroll(state: &State, request: EnrollRequest) -> Result<EnrollRespo
         ));
     }
     let agent_id = auth::new_id();
-    let certificate_pem = state.pki.sign_agent_request(
+    let certificate_pem = state.pki.sign_agent_request_for(
         &request.csr_pem,
         &agent_id,
-        state.config.agents.certificate_validity_days,
+        state.config.agents.certificate_validity(),
     )?;
     let der = pem_to_der(&certificate_pem)?;
     let agent = NewAgent {

@@ -1,5 +1,5 @@
-//! The tonic service agents talk to: `Enroll` (see `enroll`) and the
-//! bidirectional `Session` stream, authenticated by client certificate and
+//! The tonic service agents talk to: `Enroll` (see `enroll`), `Renew` (see
+//! `renew`) and the bidirectional `Session` stream, authenticated by client certificate and
 //! run by `session`. This is the only ingest file that knows tonic: it
 //! adapts the stream to `session::Inbound` and maps errors to statuses.
 
@@ -10,15 +10,17 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use rollcall_proto::v1::rollcall_server::{Rollcall, RollcallServer};
-use rollcall_proto::v1::{AgentMessage, CollectorMessage, EnrollRequest, EnrollResponse};
+use rollcall_proto::v1::{
+    AgentMessage, CollectorMessage, EnrollRequest, EnrollResponse, RenewRequest, RenewResponse,
+};
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::Router;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::enroll;
 use super::session::{self, Inbound, SessionError};
 use super::wire::CountSessionBytes;
+use super::{enroll, renew};
 use crate::error::{Error, Result};
 use crate::pki::fingerprint;
 use crate::state::State;
@@ -69,7 +71,9 @@ impl RollcallService {
         Self { state }
     }
 
-    async fn authenticate<T>(&self, request: &Request<T>) -> Result<Agent, Status> {
+    /// The agent the request's client certificate belongs to, and that
+    /// certificate's fingerprint; revoked agents are refused.
+    async fn authenticate<T>(&self, request: &Request<T>) -> Result<(Agent, String), Status> {
         let certificates = request.peer_certs().filter(|certs| !certs.is_empty()).ok_or_else(|| {
             Status::unauthenticated(
                 "a client certificate is required for Session; enroll this agent first with `rollcall-agent enroll`",
@@ -89,7 +93,7 @@ impl RollcallService {
                 agent.id
             )));
         }
-        Ok(agent)
+        Ok((agent, fingerprint))
     }
 }
 
@@ -105,13 +109,31 @@ impl Rollcall for RollcallService {
         Ok(Response::new(response))
     }
 
+    async fn renew(
+        &self,
+        request: Request<RenewRequest>,
+    ) -> Result<Response<RenewResponse>, Status> {
+        let (agent, presented) = self.authenticate(&request).await?;
+        let response = renew::renew(&self.state, &agent, &presented, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
     type SessionStream = SessionStream;
 
     async fn session(
         &self,
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<SessionStream>, Status> {
-        let agent = self.authenticate(&request).await?;
+        let (agent, presented) = self.authenticate(&request).await?;
+        if agent.previous_fingerprint.is_some() && presented == agent.cert_fingerprint {
+            // The renewed certificate is in use: the one it replaced is done.
+            self.state
+                .store
+                .retire_previous_certificate(&agent.id, &presented)
+                .await
+                .map_err(Status::from)?;
+            tracing::info!(agent_id = %agent.id, "renewed certificate in use; the previous one is refused from now on");
+        }
         // tonic has already refused an encoding it does not accept; what is
         // left is gzip or none (older agents).
         let compressed = request

@@ -14,10 +14,11 @@ use rollcall_proto::inventory;
 use rollcall_proto::v1::agent_message::Body;
 use rollcall_proto::v1::collector_message::Body as Reply;
 use rollcall_proto::v1::{
-    Ack, AgentMessage, CollectorMessage, Hello, RequestFullInventory, Throttle, Welcome,
+    Ack, AgentMessage, CollectorMessage, Hello, RequestFullInventory, Revoked, Throttle, Welcome,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 use super::resync::{mismatched_sections, rebuild_inventory};
 use super::validate;
@@ -280,10 +281,23 @@ async fn run(
             "the first message of a session must be Hello".into(),
         ));
     };
+    // Registered before `welcome` reads the agent again, so a revocation
+    // either shows there or cancels this registration (`revocation`).
+    let registration = state.revocations.register(&agent.id);
     let (host_id, last_applied) = welcome(state, &agent, &hello, outbound).await?;
     state.sessions_opened();
     state.monitor.heard(&host_id, rollcall_proto::now_ms());
-    let result = apply_loop(state, &agent, &host_id, last_applied, inbound, outbound).await;
+    let revoked = registration.token();
+    let result = apply_loop(
+        state,
+        &agent,
+        &host_id,
+        last_applied,
+        inbound,
+        outbound,
+        revoked,
+    )
+    .await;
     state.sessions_closed();
     state
         .monitor
@@ -325,12 +339,15 @@ async fn welcome(
             Some(state.config.cmdb.takeover_after_ms()),
         )
         .await?;
-    let last_applied = state
-        .store
-        .agent(&agent.id)
-        .await?
-        .map(|a| a.last_seq)
-        .unwrap_or(0);
+    let stored = state.store.agent(&agent.id).await?;
+    if stored.as_ref().is_some_and(|a| a.revoked_at.is_some()) {
+        return Err(Error::PermissionDenied(format!(
+            "agent {} has been revoked; re-enroll it to reconnect",
+            agent.id
+        ))
+        .into());
+    }
+    let last_applied = stored.map(|a| a.last_seq).unwrap_or(0);
     tracing::info!(agent_id = %agent.id, host_id = %attachment.host_id, rule = %attachment.rule, "session started");
     let intervals = &state.config.agents;
     send(
@@ -424,6 +441,7 @@ async fn apply_loop(
     last_applied: i64,
     inbound: impl Inbound,
     outbound: &Outbound,
+    revoked: &CancellationToken,
 ) -> Result<(), SessionError> {
     let ingest = &state.config.ingest;
     let mut gate = Gate::new(ingest.per_agent_rate, ingest.per_agent_burst);
@@ -455,6 +473,14 @@ async fn apply_loop(
     )));
     loop {
         let item = tokio::select! {
+            // Revocation first: once signalled, nothing more is applied.
+            biased;
+            _ = revoked.cancelled() => {
+                tracing::warn!(agent_id = %agent.id, "agent revoked; ending its session");
+                let reason = "this agent was revoked by an operator; re-enroll it to report again";
+                let _ = send(outbound, Reply::Revoked(Revoked { reason: reason.into() })).await;
+                return Ok(());
+            }
             item = queued.recv() => item,
             _ = state.shutdown.cancelled() => {
                 return Err(SessionError::Unavailable("collector is shutting down".into()));
@@ -476,6 +502,9 @@ async fn apply_loop(
                 .await?;
             }
             gate.ready(&state.global_limiter).await;
+            if revoked.is_cancelled() {
+                continue;
+            }
         }
         let now = rollcall_proto::now_ms();
         let classified = sequence.classify(message.seq)?;

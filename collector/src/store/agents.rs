@@ -19,6 +19,67 @@ pub struct ApiToken {
     pub created_at: i64,
     /// Revocation time (ms), if revoked.
     pub revoked_at: Option<i64>,
+    /// Expiry (ms); `None` for a token that does not expire.
+    pub expires_at: Option<i64>,
+}
+
+impl ApiToken {
+    /// Whether the token is past its expiry at `now` (ms).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|expires_at| expires_at <= now)
+    }
+}
+
+/// What a revocation applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocable {
+    /// An agent: its certificate is refused and its sessions end.
+    Agent,
+    /// An API token: refused with 401 from then on.
+    ApiToken,
+    /// An enrollment token: no agent can enroll with it any more.
+    EnrollmentToken,
+}
+
+impl Revocable {
+    /// The action recorded in the audit log.
+    pub fn action(self) -> &'static str {
+        match self {
+            Revocable::Agent => "revoke_agent",
+            Revocable::ApiToken => "revoke_api_token",
+            Revocable::EnrollmentToken => "revoke_enrollment_token",
+        }
+    }
+}
+
+/// One revocation, audited in the same transaction that makes it.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    /// What is revoked.
+    pub what: Revocable,
+    /// Its id.
+    pub id: String,
+    /// Who revoked it: the caller's API token id.
+    pub by: String,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// An audit log entry.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// Entry id (increasing).
+    pub id: i64,
+    /// When (ms).
+    pub at: i64,
+    /// Who: the API token id of the caller.
+    pub actor: String,
+    /// What was done (`revoke_agent`, `revoke_api_token`, …).
+    pub action: String,
+    /// The id of what it was done to.
+    pub target: String,
+    /// Free text.
+    pub detail: String,
 }
 
 /// A new enrollment token.
@@ -93,6 +154,9 @@ pub struct Agent {
     pub version: String,
     /// Revocation time (ms).
     pub revoked_at: Option<i64>,
+    /// The fingerprint of the certificate a renewal replaced; accepted until
+    /// a session opens with the new one.
+    pub previous_fingerprint: Option<String>,
 }
 
 /// Why enrollment was refused.
@@ -123,8 +187,24 @@ pub trait TokenStore {
         role: &str,
         token_hash: &str,
         at: i64,
+    ) -> Result<()> {
+        self.create_expiring_api_token(id, name, role, token_hash, at, None)
+            .await
+    }
+    /// Stores a new API token that expires at `expires_at` (ms), or never.
+    async fn create_expiring_api_token(
+        &self,
+        id: &str,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        at: i64,
+        expires_at: Option<i64>,
     ) -> Result<()>;
-    /// Finds a live API token by the hash of its secret.
+    /// Lists API tokens (never their hashes), oldest first.
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
+    /// Finds an unrevoked API token by the hash of its secret (the caller
+    /// checks its expiry, to say why it is refused).
     async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
     /// Number of API tokens ever created.
     async fn api_token_count(&self) -> Result<i64>;
@@ -133,6 +213,13 @@ pub trait TokenStore {
     async fn create_enrollment_token(&self, token: &NewEnrollmentToken) -> Result<()>;
     /// Lists enrollment tokens.
     async fn enrollment_tokens(&self) -> Result<Vec<EnrollmentToken>>;
+
+    /// Revokes an agent or a token and records it in the audit log, in one
+    /// transaction; false when there is no such unrevoked one.
+    async fn revoke(&self, revocation: &Revocation) -> Result<bool>;
+    /// The audit log, newest first, at most `limit` entries with ids below
+    /// `before` (all when `None`).
+    async fn audit_log(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
 }
 
 /// Enrolled agents.
@@ -144,10 +231,24 @@ pub trait AgentStore {
         token_hash: &str,
         agent: &NewAgent,
     ) -> Result<std::result::Result<(), EnrollRefusal>>;
-    /// Finds an agent by its certificate fingerprint.
+    /// Finds an agent by its certificate fingerprint (the current one, or
+    /// the one a renewal replaced until the new one is used).
     async fn agent_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Agent>>;
     /// Finds an agent by id.
     async fn agent(&self, agent_id: &str) -> Result<Option<Agent>>;
     /// Revokes an agent: its sessions are refused from now on.
     async fn revoke_agent(&self, agent_id: &str, at: i64) -> Result<bool>;
+    /// Renewal: the unrevoked agent that presented the certificate
+    /// `presented` now has the certificate `renewed`; `presented` stays
+    /// accepted until `retire_previous_certificate`. False when the agent is
+    /// revoked or `presented` is neither of its certificates.
+    async fn renew_agent_certificate(
+        &self,
+        agent_id: &str,
+        presented: &str,
+        renewed: &str,
+    ) -> Result<bool>;
+    /// The agent's renewed certificate `current` is in use: the one it
+    /// replaced is refused from now on.
+    async fn retire_previous_certificate(&self, agent_id: &str, current: &str) -> Result<()>;
 }

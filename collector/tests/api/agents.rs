@@ -18,7 +18,10 @@ async fn agents_are_shown_and_revoked() {
 
     let revoke = "/api/v1/agents/agent-db-07/revoke";
     let revoked = app.send(Method::POST, revoke, Some(&app.admin), None).await;
-    assert_eq!(revoked.body, json!({ "revoked": "agent-db-07" }));
+    assert_eq!(
+        revoked.body,
+        json!({ "revoked": "agent-db-07", "sessions_ended": 0 })
+    );
     let shown = app.get("/api/v1/agents/agent-db-07", &app.viewer).await;
     assert!(shown.body["revoked_at"].is_i64(), "{shown:?}");
     let again = app.send(Method::POST, revoke, Some(&app.admin), None).await;

@@ -18,6 +18,7 @@ mod maintenance;
 mod outages;
 mod outbox;
 mod relationships;
+mod revocation;
 mod services;
 mod software;
 mod tokens;

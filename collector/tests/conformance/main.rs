@@ -9,6 +9,7 @@ mod identify;
 mod lists;
 mod monitor;
 mod ownership;
+mod revocation;
 mod writes;
 
 use std::sync::Arc;
@@ -86,6 +87,7 @@ use identify::*;
 use lists::*;
 use monitor::*;
 use ownership::*;
+use revocation::*;
 use writes::*;
 
 conformance!(
@@ -119,4 +121,7 @@ conformance!(
     host_lists_filter_and_page,
     incident_lists_filter_by_state_ci_rule_and_parent,
     outage_lists_filter_by_host_kind_and_overlap,
+    api_tokens_expire_list_and_revoke_with_an_audit_entry,
+    revoked_enrollment_tokens_and_agents_are_audited,
+    a_renewed_certificate_replaces_the_old_one,
 );

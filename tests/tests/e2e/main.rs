@@ -8,5 +8,6 @@ mod integrations;
 mod limits;
 mod loadgen;
 mod modes;
+mod revocation;
 mod security;
 mod skeleton;

@@ -1,4 +1,4 @@
-//! `rollcall token create|list`: enrollment tokens (`/api/v1/enrollment-tokens`).
+//! `rollcall token create|list|revoke`: enrollment tokens (`/api/v1/enrollment-tokens`).
 
 use serde_json::{Value, json};
 
@@ -15,6 +15,7 @@ const COLUMNS: &[Column] = &[
     Column::plain("uses"),
     Column::plain("max_uses"),
     Column::time("expires_at"),
+    Column::time("revoked_at"),
 ];
 
 /// Creates a token for `uses` enrollments, valid for `ttl_s` seconds.
@@ -34,6 +35,21 @@ pub async fn create(context: &Context, uses: i64, ttl_s: i64, description: &str)
 pub async fn list(context: &Context) -> Result<()> {
     let list = context.client.get(&Endpoint::new(RESOURCE)).await?;
     output::print(&output::list(&list, COLUMNS, context.format))
+}
+
+/// Revokes an enrollment token: no agent enrolls with it from then on.
+pub async fn revoke(context: &Context, id: &str) -> Result<()> {
+    let revoked = context
+        .client
+        .post(&Endpoint::new(RESOURCE).segment(id).segment("revoke"), None)
+        .await?;
+    output::print(&match context.format {
+        Format::Json => output::compact(&revoked),
+        Format::Table | Format::Csv => format!(
+            "revoked enrollment token {}\n",
+            output::cell(&revoked["revoked"])
+        ),
+    })
 }
 
 /// The new token, its uses, expiry and the CA fingerprint, one per line.

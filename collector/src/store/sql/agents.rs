@@ -6,40 +6,61 @@ use sqlx::{AssertSqlSafe, Row};
 use super::SqlStore;
 use crate::error::Result;
 use crate::store::{
-    Agent, AgentStore, ApiToken, EnrollRefusal, EnrollmentToken, NewAgent, NewEnrollmentToken,
-    TokenStore,
+    Agent, AgentStore, ApiToken, AuditEntry, EnrollRefusal, EnrollmentToken, NewAgent,
+    NewEnrollmentToken, Revocable, Revocation, TokenStore,
 };
 
-const AGENT_COLUMNS: &str = "id, cert_fingerprint, hostname, enrolled_at, host_id, last_seq, last_seen_at, version, revoked_at";
+const AGENT_COLUMNS: &str = "id, cert_fingerprint, hostname, enrolled_at, host_id, last_seq, last_seen_at, version, revoked_at, previous_fingerprint";
+
+const API_TOKEN_COLUMNS: &str = "id, name, role, created_at, revoked_at, expires_at";
+
+/// The table each kind of revocation updates.
+fn revocable_table(what: Revocable) -> &'static str {
+    match what {
+        Revocable::Agent => "agents",
+        Revocable::ApiToken => "api_tokens",
+        Revocable::EnrollmentToken => "enrollment_tokens",
+    }
+}
 
 #[async_trait]
 impl TokenStore for SqlStore {
-    async fn create_api_token(
+    async fn create_expiring_api_token(
         &self,
         id: &str,
         name: &str,
         role: &str,
         token_hash: &str,
         at: i64,
+        expires_at: Option<i64>,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO api_tokens (id, name, role, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id)
             .bind(name)
             .bind(role)
             .bind(token_hash)
             .bind(at)
+            .bind(expires_at)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let sql = format!("SELECT {API_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id");
+        Ok(sqlx::query_as::<_, ApiToken>(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-        Ok(sqlx::query_as::<_, ApiToken>(
-            "SELECT id, name, role, created_at, revoked_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        let sql = format!(
+            "SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
+        );
+        Ok(sqlx::query_as::<_, ApiToken>(AssertSqlSafe(sql))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn api_token_count(&self) -> Result<i64> {
@@ -70,6 +91,42 @@ impl TokenStore for SqlStore {
             "SELECT id, description, max_uses, uses, expires_at, created_at, revoked_at FROM enrollment_tokens \
              ORDER BY created_at",
         )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let table = revocable_table(revocation.what);
+        let sql =
+            format!("UPDATE {table} SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL");
+        let revoked = sqlx::query(AssertSqlSafe(sql))
+            .bind(revocation.at)
+            .bind(&revocation.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if !revoked {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO audit_log (at, actor, action, target) VALUES ($1, $2, $3, $4)")
+            .bind(revocation.at)
+            .bind(&revocation.by)
+            .bind(revocation.what.action())
+            .bind(&revocation.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn audit_log(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
+        Ok(sqlx::query_as::<_, AuditEntry>(
+            "SELECT id, at, actor, action, target, detail FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -130,7 +187,10 @@ impl AgentStore for SqlStore {
     }
 
     async fn agent_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Agent>> {
-        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE cert_fingerprint = $1");
+        let sql = format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE cert_fingerprint = $1 \
+             UNION ALL SELECT {AGENT_COLUMNS} FROM agents WHERE previous_fingerprint = $1 LIMIT 1"
+        );
         Ok(sqlx::query_as::<_, Agent>(AssertSqlSafe(sql))
             .bind(fingerprint)
             .fetch_optional(&self.pool)
@@ -153,5 +213,36 @@ impl AgentStore for SqlStore {
                 .execute(&self.pool)
                 .await?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn renew_agent_certificate(
+        &self,
+        agent_id: &str,
+        presented: &str,
+        renewed: &str,
+    ) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE agents SET previous_fingerprint = $1, cert_fingerprint = $2 \
+             WHERE id = $3 AND revoked_at IS NULL \
+             AND (cert_fingerprint = $1 OR previous_fingerprint = $1)",
+        )
+        .bind(presented)
+        .bind(renewed)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn retire_previous_certificate(&self, agent_id: &str, current: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET previous_fingerprint = NULL \
+             WHERE id = $1 AND cert_fingerprint = $2 AND previous_fingerprint IS NOT NULL",
+        )
+        .bind(agent_id)
+        .bind(current)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
