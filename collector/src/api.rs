@@ -17,7 +17,7 @@ pub mod list;
 pub mod metrics;
 
 mod agents;
-mod availability;
+pub mod availability;
 mod changes;
 mod hosts;
 mod incidents;

@@ -17,6 +17,7 @@ use serde_json::Value;
 pub mod events;
 pub mod footprint;
 pub mod loadgen;
+pub mod source;
 pub mod vendors;
 
 /// Whether the run is in CI, where a missing dependency fails instead of skipping.
