@@ -57,7 +57,9 @@ fresh() {
 # Enrolment as fast as the collector can sign: the scenarios enrol thousands
 # of agents at once (the default, 50/s after 200, suits a real fleet).
 ENROLL_FAST='enroll_rate = 5000
-enroll_burst = 10000'
+enroll_burst = 10000
+enroll_rate_per_source = 5000
+enroll_burst_per_source = 10000'
 # Large ingest limits: the scenarios measure the collector, not its limiter.
 UNLIMITED="[ingest]
 per_agent_rate = 100000

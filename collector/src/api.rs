@@ -19,7 +19,7 @@ pub mod serve;
 
 mod agents;
 mod audit;
-mod availability;
+pub mod availability;
 mod changes;
 mod hosts;
 mod identity;

@@ -217,6 +217,11 @@ pub struct IngestConfig {
     pub enroll_rate: u32,
     /// Enrollments admitted at once before `enroll_rate` applies.
     pub enroll_burst: u32,
+    /// Sustained enrollment attempts per second from one source address
+    /// (IPv6: one /64), so that a guesser cannot spend the global limit.
+    pub enroll_rate_per_source: u32,
+    /// Attempts admitted at once from one source before its rate applies.
+    pub enroll_burst_per_source: u32,
 }
 
 impl Default for IngestConfig {
@@ -228,6 +233,8 @@ impl Default for IngestConfig {
             global_rate: 200_000,
             enroll_rate: 50,
             enroll_burst: 200,
+            enroll_rate_per_source: 5,
+            enroll_burst_per_source: 50,
         }
     }
 }
@@ -342,9 +349,13 @@ impl Config {
                 "ingest rates must be at least 1 message per second".into(),
             ));
         }
-        if self.ingest.enroll_rate == 0 || self.ingest.enroll_burst == 0 {
+        if self.ingest.enroll_rate == 0
+            || self.ingest.enroll_burst == 0
+            || self.ingest.enroll_rate_per_source == 0
+            || self.ingest.enroll_burst_per_source == 0
+        {
             return Err(Error::Config(
-                "ingest.enroll_rate and ingest.enroll_burst must be at least 1 (enrollments per second, and at once)".into(),
+                "ingest.enroll_rate, enroll_burst and their _per_source forms must be at least 1 (enrollments per second, and at once)".into(),
             ));
         }
         if let Some(url) = &self.database_url
@@ -470,6 +481,8 @@ mod tests {
         for text in [
             "[ingest]\nenroll_rate = 0\n",
             "[ingest]\nenroll_burst = 0\n",
+            "[ingest]\nenroll_rate_per_source = 0\n",
+            "[ingest]\nenroll_burst_per_source = 0\n",
         ] {
             let error = Config::from_toml(text).unwrap().validate().unwrap_err();
             assert!(error.to_string().contains("ingest.enroll_rate"), "{error}");

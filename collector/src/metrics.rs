@@ -1,6 +1,8 @@
 //! Counters the ingest path bumps. They are rendered for Prometheus by
 //! `api::metrics` (`/metrics`).
 
+pub mod enroll;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of the ingest path.
@@ -36,6 +38,8 @@ pub struct Metrics {
     pub session_wire_bytes: AtomicU64,
     /// Protobuf bytes of the agent messages decoded from those bodies.
     pub session_message_bytes: AtomicU64,
+    /// Enrolment: refusals by reason, signatures, enrolments.
+    pub enroll: enroll::EnrollCounters,
 }
 
 impl Metrics {

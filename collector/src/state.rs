@@ -15,7 +15,7 @@ use crate::incidents::engine::Engine;
 use crate::integrations::Integrations;
 use crate::metrics::Metrics;
 use crate::pki::Pki;
-use crate::rate::Limiter;
+use crate::rate::{Limiter, SourceLimiter};
 use crate::revocation::Revocations;
 use crate::store::{Seen, Store};
 
@@ -30,8 +30,10 @@ pub struct State {
     pub pki: Pki,
     /// Global ingest limit.
     pub global_limiter: Limiter,
-    /// Enrollment attempts limit.
+    /// Enrollment attempts limit, all sources together.
     pub enroll_limiter: Limiter,
+    /// Enrollment attempts limit per source address.
+    pub enroll_source_limiter: SourceLimiter,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
     /// Agent session tasks (and their readers), so shutdown can wait for them.
@@ -87,6 +89,10 @@ impl State {
             engine: Engine::new(store.clone()),
             global_limiter: Limiter::new(config.ingest.global_rate, config.ingest.global_rate),
             enroll_limiter: Limiter::new(config.ingest.enroll_rate, config.ingest.enroll_burst),
+            enroll_source_limiter: SourceLimiter::new(
+                config.ingest.enroll_rate_per_source,
+                config.ingest.enroll_burst_per_source,
+            ),
             config,
             store,
             pki,

@@ -24,6 +24,7 @@ pub mod events;
 pub mod footprint;
 pub mod loadgen;
 pub mod raw;
+pub mod source;
 pub mod vendors;
 
 pub use agent::Agent;

@@ -35,17 +35,17 @@ pub struct ListQuery {
 
 impl ListQuery {
     /// The page size: 100 by default, at most 1000.
-    pub(crate) fn limit(&self) -> Result<i64> {
+    pub fn limit(&self) -> Result<i64> {
         page_limit(self.limit, 100, 1000)
     }
 
     /// Whether CSV was asked for.
-    pub(crate) fn csv(&self) -> Result<bool> {
+    pub fn csv(&self) -> Result<bool> {
         wants_csv(self.format.as_deref())
     }
 
     /// The version conditions given (`version_lt=…` and so on).
-    pub(crate) fn version_conditions(&self) -> Vec<VersionCondition> {
+    pub fn version_conditions(&self) -> Vec<VersionCondition> {
         [
             (Comparison::Lt, &self.version_lt),
             (Comparison::Le, &self.version_le),
@@ -64,7 +64,7 @@ impl ListQuery {
     }
 
     /// The cursor as a numeric id (change ids), if one was given.
-    pub(crate) fn numeric_cursor(&self) -> Result<Option<i64>> {
+    pub fn numeric_cursor(&self) -> Result<Option<i64>> {
         self.cursor
             .as_deref()
             .map(|cursor| {
@@ -96,12 +96,12 @@ pub struct Filters {
 
 impl Filters {
     /// The page size: 500 by default, at most 10,000.
-    pub(crate) fn limit(&self) -> Result<i64> {
+    pub fn limit(&self) -> Result<i64> {
         page_limit(self.limit, 500, 10_000)
     }
 
     /// Whether CSV was asked for.
-    pub(crate) fn csv(&self) -> Result<bool> {
+    pub fn csv(&self) -> Result<bool> {
         wants_csv(self.format.as_deref())
     }
 }

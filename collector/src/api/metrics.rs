@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text exposition format: fleet by presence,
-//! sessions, ingest counts and apply latency, wire bytes, open incidents and
-//! outbox depth. The counters themselves live in `crate::metrics`.
+//! sessions, ingest counts and apply latency, wire bytes, enrolment refusals
+//! and signatures, open incidents and outbox depth. The counters themselves live in `crate::metrics`.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Shared;
+use crate::metrics::enroll::{EnrollCounters, Refusal};
 use crate::state::State;
 use crate::store::IncidentFilter;
 
@@ -31,6 +32,38 @@ fn line(out: &mut String, name: &str, help: &str, kind: &str) {
 fn single(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::fmt::Display) {
     line(out, name, help, kind);
     let _ = writeln!(out, "{name} {value}");
+}
+
+/// The enrolment counters.
+fn enroll_metrics(out: &mut String, enroll: &EnrollCounters) {
+    line(
+        out,
+        "rollcall_enroll_refused_total",
+        "Enroll calls refused, by reason (token guesses are unknown_token or rate limited).",
+        "counter",
+    );
+    for reason in Refusal::ALL {
+        let _ = writeln!(
+            out,
+            "rollcall_enroll_refused_total{{reason=\"{}\"}} {}",
+            reason.as_str(),
+            enroll.refused_count(reason)
+        );
+    }
+    single(
+        out,
+        "rollcall_enroll_signed_total",
+        "Agent certificates signed (only after the enrollment token was checked).",
+        "counter",
+        enroll.signed.load(Ordering::Relaxed),
+    );
+    single(
+        out,
+        "rollcall_enrolled_total",
+        "Agents enrolled.",
+        "counter",
+        enroll.enrolled.load(Ordering::Relaxed),
+    );
 }
 
 /// Renders every metric.
@@ -145,6 +178,7 @@ pub async fn render(state: &State) -> String {
         "counter",
         metrics.session_message_bytes.load(Ordering::Relaxed),
     );
+    enroll_metrics(&mut out, &metrics.enroll);
     let open = state
         .store
         .incidents(&IncidentFilter {

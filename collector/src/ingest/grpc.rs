@@ -105,7 +105,13 @@ impl Rollcall for RollcallService {
         &self,
         request: Request<EnrollRequest>,
     ) -> Result<Response<EnrollResponse>, Status> {
-        let response = enroll::enroll(&self.state, request.into_inner()).await?;
+        // Tonic's TLS listener always knows the peer; without one (an
+        // in-process transport) all such callers share one limit.
+        let source = request
+            .remote_addr()
+            .map(|peer| peer.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let response = enroll::enroll(&self.state, source, request.into_inner()).await?;
         Ok(Response::new(response))
     }
 

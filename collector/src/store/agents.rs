@@ -225,6 +225,14 @@ pub trait TokenStore {
 /// Enrolled agents.
 #[async_trait]
 pub trait AgentStore {
+    /// Whether the token could enroll an agent at `at` (known, not revoked,
+    /// not expired, a use left), without consuming a use: enrolment checks
+    /// this before it signs anything, then redeems with [`Self::enroll_agent`].
+    async fn check_enrollment_token(
+        &self,
+        token_hash: &str,
+        at: i64,
+    ) -> Result<std::result::Result<(), EnrollRefusal>>;
     /// Consumes one use of a token and records the agent, atomically.
     async fn enroll_agent(
         &self,

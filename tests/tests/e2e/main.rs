@@ -4,6 +4,7 @@
 mod agent;
 mod availability;
 mod cmdb;
+mod enrolment;
 mod integrations;
 mod limits;
 mod loadgen;

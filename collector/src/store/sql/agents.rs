@@ -132,8 +132,50 @@ impl TokenStore for SqlStore {
     }
 }
 
+/// The columns [`token_state`] reads, by token hash.
+const TOKEN_STATE: &str =
+    "SELECT max_uses, uses, expires_at, revoked_at FROM enrollment_tokens WHERE token_hash = $1";
+
+/// Whether a token row (from [`TOKEN_STATE`]) could enroll an agent at `at`. The same rules as `enroll_agent`
+/// applies in its transaction (kept there as is so that concurrent work on
+/// redemption merges cleanly; fold it into this when that settles).
+fn token_state(
+    row: Option<sqlx::any::AnyRow>,
+    at: i64,
+) -> Result<std::result::Result<(), EnrollRefusal>> {
+    let Some(row) = row else {
+        return Ok(Err(EnrollRefusal::Unknown));
+    };
+    let max_uses: i64 = row.try_get("max_uses")?;
+    let uses: i64 = row.try_get("uses")?;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+    if revoked_at.is_some() {
+        return Ok(Err(EnrollRefusal::Revoked));
+    }
+    if expires_at <= at {
+        return Ok(Err(EnrollRefusal::Expired));
+    }
+    if uses >= max_uses {
+        return Ok(Err(EnrollRefusal::UsedUp(max_uses)));
+    }
+    Ok(Ok(()))
+}
+
 #[async_trait]
 impl AgentStore for SqlStore {
+    async fn check_enrollment_token(
+        &self,
+        token_hash: &str,
+        at: i64,
+    ) -> Result<std::result::Result<(), EnrollRefusal>> {
+        let row = sqlx::query(TOKEN_STATE)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        token_state(row, at)
+    }
+
     async fn enroll_agent(
         &self,
         token_hash: &str,
