@@ -1,5 +1,6 @@
 //! The change history: one host's (`/hosts/{id}/changes`) or the whole
-//! fleet's (`/changes`), newest first, paged by change id.
+//! fleet's (`/changes`), newest first, paged by change id; `since` and
+//! `until` within the bounds of `availability::bounds`.
 
 use axum::extract::{Path, State as AxumState};
 use axum::response::Response;
@@ -8,6 +9,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{ListQuery, list_response, next_cursor, to_values};
+use crate::availability::bounds::check_time;
 use crate::error::{Error, Result};
 use crate::state::State;
 use crate::store::ChangeFilter;
@@ -16,8 +18,14 @@ async fn changes(state: &State, host_id: Option<String>, params: ListQuery) -> R
     let limit = params.limit()?;
     let filter = ChangeFilter {
         host_id,
-        since: params.since,
-        until: params.until,
+        since: params
+            .since
+            .map(|since| check_time("since", since))
+            .transpose()?,
+        until: params
+            .until
+            .map(|until| check_time("until", until))
+            .transpose()?,
         class: params.class.clone(),
         item_key: params.key.clone(),
         after_id: params.numeric_cursor()?,

@@ -79,3 +79,29 @@ async fn changes_reject_bad_queries() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{missing:?}");
 }
+
+#[tokio::test]
+async fn change_history_refuses_times_out_of_range() {
+    let app = App::new().await;
+    let a = app.host("a", &[]).await;
+    App::assert_bad_request(
+        &app.get("/api/v1/changes?until=9223372036854775807", &app.viewer)
+            .await,
+        "until 9223372036854775807 is out of range",
+    );
+    App::assert_bad_request(
+        &app.get(
+            &format!("/api/v1/hosts/{a}/changes?since=-9223372036854775808"),
+            &app.viewer,
+        )
+        .await,
+        "since -9223372036854775808 is out of range",
+    );
+    let fine = app
+        .get(
+            "/api/v1/changes?since=946684800000&until=7258118400000",
+            &app.viewer,
+        )
+        .await;
+    assert_eq!(fine.status, StatusCode::OK, "{fine:?}");
+}
