@@ -627,7 +627,15 @@ async fn a_real_agent_going_down_reaches_two_targets_once_each_and_both_resolve(
     );
     let sys_id = external_ref(&list, "snow");
     let created = servicenow.object(&sys_id).unwrap_or_default();
-    assert_eq!(created["correlation_id"], key.as_str());
+    // The correlation id is the hash of the dedup key (no agent-chosen text
+    // in a ServiceNow query); the readable key is in the description.
+    assert_eq!(created["correlation_id"], correlation_id(&key).as_str());
+    assert!(
+        created["description"]
+            .as_str()
+            .is_some_and(|text| text.contains(key.as_str())),
+        "{created}"
+    );
     assert!(
         created["short_description"]
             .as_str()
