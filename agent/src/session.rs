@@ -292,6 +292,7 @@ async fn session_loop(
                         shared.intervals.send_replace(next);
                     }
                     Some(Reply::Revoked(revoked)) => return Err(Error::Revoked(revoked.reason)),
+                    Some(Reply::Refused(refused)) => shared.on_refused(refused.seq, &refused.reason),
                     Some(Reply::Welcome(_)) | None => {}
                 }
             }

@@ -135,4 +135,22 @@ impl Shared {
         self.acked.notify_waiters();
         Ok(())
     }
+
+    /// The collector refused message `seq` (it failed validation; nothing of
+    /// it was stored) and acknowledges it next, so it leaves the spool. A
+    /// refused inventory message leaves the collector without this
+    /// baseline: the next inventory is sent in full.
+    pub(crate) fn on_refused(&self, seq: u64, reason: &str) {
+        let mut inner = self.lock();
+        let inventory = inner
+            .spool
+            .after(seq.saturating_sub(1))
+            .next()
+            .is_some_and(|record| record.seq == seq && record.kind == Kind::Inventory);
+        if inventory {
+            inner.baseline = None;
+        }
+        drop(inner);
+        tracing::warn!(seq, inventory, reason = %reason, "the collector refused a message; it is dropped");
+    }
 }

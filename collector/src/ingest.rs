@@ -1,9 +1,12 @@
-//! The agent-facing pipeline: the tonic service (`grpc`, with `wire` counting
-//! its bytes), enrolment (`enroll`), one session's sequence numbers, limits
-//! and dispatch (`session`, free of tonic types), the limits on every message
+//! The agent-facing pipeline: the port's TLS accept loop and its time-outs
+//! (`accept`), the tonic service (`grpc`, with `wire` counting its bytes), enrolment (`enroll`), one session's sequence numbers, limits
+//! (`session`, free of tonic types), validation then application of each
+//! message (`dispatch`), the limits on every message
 //! (`validate`), the digest check of a reconnecting agent (`resync`), the
 //! batched heard-from writes (`liveness`), and certificate renewal (`renew`).
 
+pub mod accept;
+pub mod dispatch;
 pub mod enroll;
 pub mod grpc;
 pub mod liveness;

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub checks: AtomicU64,
     /// Messages answered with an error status.
     pub rejected: AtomicU64,
+    /// Messages refused by validation (dropped and acknowledged; the session went on).
+    pub refused: AtomicU64,
     /// Sequence gaps: messages that arrived with numbers skipped before them.
     pub sequence_gaps: AtomicU64,
     /// Sequence numbers skipped in those gaps (never sent, or dropped by the

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -162,11 +161,16 @@ pub async fn start(
         ),
     );
 
-    let router = crate::ingest::grpc::server(state.clone())?;
+    let router = crate::ingest::grpc::server(state.clone());
     let grpc_shutdown = shutdown.child_token();
     let grpc_address = grpc_listener.local_addr()?;
+    let incoming = crate::ingest::accept::incoming(
+        grpc_listener,
+        crate::ingest::accept::tls_acceptor(&state.pki)?,
+        &state.config.grpc,
+        grpc_shutdown.clone(),
+    );
     subsystems.spawn("grpc server", async move {
-        let incoming = TcpListenerStream::new(grpc_listener);
         if let Err(error) = router
             .serve_with_incoming_shutdown(incoming, grpc_shutdown.cancelled_owned())
             .await

@@ -99,6 +99,21 @@ pub async fn session(
     }
 }
 
+/// The collector's `Refused` replies among `replies`: (seq, reason).
+pub fn refusals(replies: &[Vec<u8>]) -> Vec<(u64, String)> {
+    use prost::Message;
+    use rollcall_proto::v1::CollectorMessage;
+    use rollcall_proto::v1::collector_message::Body;
+    replies
+        .iter()
+        .filter_map(|bytes| CollectorMessage::decode(bytes.as_slice()).ok())
+        .filter_map(|message| match message.body {
+            Some(Body::Refused(refused)) => Some((refused.seq, refused.reason)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn async_stream(
     frames: Vec<Vec<u8>>,
 ) -> impl tokio_stream::Stream<Item = Vec<u8>> + Send + 'static {

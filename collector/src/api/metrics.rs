@@ -120,6 +120,13 @@ pub async fn render(state: &State) -> String {
     );
     single(
         &mut out,
+        "rollcall_messages_refused_total",
+        "Agent messages that failed validation: dropped whole, acknowledged, the session kept.",
+        "counter",
+        metrics.refused.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
         "rollcall_sequence_gaps_total",
         "Agent messages applied after a gap in the sequence numbers.",
         "counter",

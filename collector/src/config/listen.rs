@@ -56,15 +56,27 @@ pub struct GrpcConfig {
     /// Time a client has to complete the TLS handshake, in ms; a connection
     /// that never starts TLS is closed after it.
     pub tls_handshake_timeout_ms: u64,
+    /// Time a client has, once TLS is up, to send the HTTP/2 connection
+    /// preface, in ms; a connection that sends nothing is closed after it.
+    pub first_bytes_timeout_ms: u64,
+    /// Longest life of a connection without a client certificate, in ms.
+    /// Such connections can only call `Enroll`, which takes milliseconds; an
+    /// idle one is closed at this age instead of being held open forever.
+    pub unauthenticated_connection_max_ms: u64,
 }
 
 impl Default for GrpcConfig {
     fn default() -> Self {
         Self {
             tls_handshake_timeout_ms: 10_000,
+            first_bytes_timeout_ms: 10_000,
+            unauthenticated_connection_max_ms: 60_000,
         }
     }
 }
+
+/// Bounds of `grpc.unauthenticated_connection_max_ms`.
+pub const UNAUTHENTICATED_CONNECTION_MAX_MS: (u64, u64) = (1_000, 3_600_000);
 
 /// Bounds of the time-outs (ms) and of the body limit (bytes).
 pub const HANDSHAKE_TIMEOUT_MS: (u64, u64) = (100, 60_000);
@@ -152,7 +164,27 @@ impl GrpcConfig {
             "grpc.tls_handshake_timeout_ms",
             self.tls_handshake_timeout_ms,
             HANDSHAKE_TIMEOUT_MS,
+        )?;
+        within(
+            "grpc.first_bytes_timeout_ms",
+            self.first_bytes_timeout_ms,
+            HANDSHAKE_TIMEOUT_MS,
+        )?;
+        within(
+            "grpc.unauthenticated_connection_max_ms",
+            self.unauthenticated_connection_max_ms,
+            UNAUTHENTICATED_CONNECTION_MAX_MS,
         )
+    }
+
+    /// `first_bytes_timeout_ms` as a duration.
+    pub fn first_bytes_timeout(&self) -> Duration {
+        Duration::from_millis(self.first_bytes_timeout_ms)
+    }
+
+    /// `unauthenticated_connection_max_ms` as a duration.
+    pub fn unauthenticated_connection_max(&self) -> Duration {
+        Duration::from_millis(self.unauthenticated_connection_max_ms)
     }
 
     /// `tls_handshake_timeout_ms` as a duration.
@@ -258,12 +290,35 @@ mod tests {
         for value in [99, 60_001] {
             let error = GrpcConfig {
                 tls_handshake_timeout_ms: value,
+                ..GrpcConfig::default()
             }
             .validate()
             .unwrap_err()
             .to_string();
             assert!(error.contains("grpc.tls_handshake_timeout_ms"), "{error}");
+            let error = GrpcConfig {
+                first_bytes_timeout_ms: value,
+                ..GrpcConfig::default()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("grpc.first_bytes_timeout_ms"), "{error}");
         }
+        for value in [999, 3_600_001] {
+            let error = GrpcConfig {
+                unauthenticated_connection_max_ms: value,
+                ..GrpcConfig::default()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains("grpc.unauthenticated_connection_max_ms"),
+                "{error}"
+            );
+        }
+        GrpcConfig::default().validate().unwrap();
     }
 
     #[test]

@@ -14,33 +14,23 @@ use rollcall_proto::v1::{
     AgentMessage, CollectorMessage, EnrollRequest, EnrollResponse, RenewRequest, RenewResponse,
 };
 use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
 use tonic::transport::server::Router;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::session::{self, Inbound, SessionError};
 use super::wire::CountSessionBytes;
 use super::{enroll, renew};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::pki::fingerprint;
 use crate::state::State;
 use crate::store::Agent;
 
-/// The agent-facing gRPC server: TLS with optional client certificates
-/// (`Enroll` comes before the agent has one; `Session` requires one), gzip
-/// accepted, message sizes bounded, byte counting on `Session`.
-pub fn server(state: Arc<State>) -> Result<Router> {
-    let tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(
-            &state.pki.server_chain_pem,
-            &state.pki.server_key_pem,
-        ))
-        .client_ca_root(Certificate::from_pem(state.pki.ca_cert_pem()))
-        // Enroll is called before the agent has a certificate; Session checks for one.
-        .client_auth_optional(true)
-        // A connection that never starts (or never finishes) TLS is closed
-        // after this; without it tonic waits for the handshake forever.
-        .timeout(state.config.grpc.tls_handshake_timeout());
+/// The agent-facing gRPC server: gzip accepted, message sizes bounded, byte
+/// counting on `Session`. TLS is not tonic's: `accept::incoming` does the
+/// handshake and bounds what comes after it, and hands tonic the TLS streams
+/// (whose peer certificates tonic still records for `authenticate`).
+pub fn server(state: Arc<State>) -> Router {
     let max = state.config.ingest.max_message_bytes;
     // Agents gzip their messages; older agents that send them uncompressed
     // are still accepted. `max` bounds the decompressed size too (tonic stops
@@ -50,13 +40,10 @@ pub fn server(state: Arc<State>) -> Result<Router> {
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     let service = CountSessionBytes::new(service, state.clone());
-    let router = Server::builder()
-        .tls_config(tls)
-        .map_err(|error| Error::Pki(format!("cannot configure TLS: {error}")))?
+    Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_service(service);
-    Ok(router)
+        .add_service(service)
 }
 
 /// The gRPC service implementation.

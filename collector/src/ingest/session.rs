@@ -7,25 +7,27 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rollcall_proto::inventory;
 use rollcall_proto::v1::agent_message::Body;
 use rollcall_proto::v1::collector_message::Body as Reply;
 use rollcall_proto::v1::{
-    Ack, AgentMessage, CollectorMessage, Hello, RequestFullInventory, Revoked, Throttle, Welcome,
+    Ack, AgentMessage, CollectorMessage, Hello, Refused, RequestFullInventory, Revoked, Throttle,
+    Welcome,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use super::dispatch;
 use super::resync::{mismatched_sections, rebuild_inventory};
 use super::validate;
 use crate::error::Error;
 use crate::rate::Limiter;
 use crate::state::State;
-use crate::store::{Agent, ApplyContext, InventoryChange, Seen};
+use crate::store::{Agent, ApplyContext, Seen};
 
 /// How long an agent has to send `Hello` after opening a session.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -508,7 +510,6 @@ async fn apply_loop(
         }
         let now = rollcall_proto::now_ms();
         let classified = sequence.classify(message.seq)?;
-        validate::check_timestamp("sent_at_ms", message.sent_at_ms, now)?;
         let seq = match classified {
             Sequenced::Replayed { ack } => {
                 // Replayed from the agent's spool and already applied: acknowledge again.
@@ -526,97 +527,53 @@ async fn apply_loop(
             seq,
             at: now,
         };
-        dispatch(state, agent, &context, message.body).await?;
+        let checked = validate::check_timestamp("sent_at_ms", message.sent_at_ms, now)
+            .map_err(SessionError::from)
+            .and_then(|()| dispatch::check(message.body, now));
+        match checked {
+            Ok(checked) => dispatch::apply(state, agent, &context, checked).await?,
+            Err(error) => {
+                let Some(reason) = dispatch::is_refusal(&error) else {
+                    return Err(error);
+                };
+                refuse(state, agent, &context, reason, outbound).await?;
+            }
+        }
         sequence.applied(seq);
         send(outbound, Reply::Ack(Ack { seq: seq as u64 })).await?;
     }
 }
 
-/// Validates one sequenced message body (refusing it whole, before
-/// anything of it is stored) and applies it.
-async fn dispatch(
+/// Refuses message `context.seq` of `agent`: counted, logged, told to the
+/// agent (`Refused`), and recorded as handled like an applied message so the
+/// agent's spool lets it go (the caller acknowledges it). Nothing of it is
+/// stored; the session goes on. Ending the session instead would wedge the
+/// agent, which resends its spool on every reconnect.
+async fn refuse(
     state: &State,
     agent: &Agent,
     context: &ApplyContext,
-    body: Option<Body>,
+    reason: &str,
+    outbound: &Outbound,
 ) -> Result<(), SessionError> {
-    let (host_id, seq, now) = (context.host_id.as_str(), context.seq, context.at);
-    match body {
-        Some(Body::Heartbeat(_)) | None => {
-            state.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
-            state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
-        }
-        Some(Body::Snapshot(snapshot)) => {
-            let inventory = snapshot.inventory.unwrap_or_default();
-            let change = validate::snapshot_change(&inventory, now)?;
-            apply_inventory(state, context, change, &state.metrics.snapshots).await?;
-        }
-        Some(Body::Delta(delta)) => {
-            let change = validate::delta_change(&delta, now)?;
-            apply_inventory(state, context, change, &state.metrics.deltas).await?;
-        }
-        Some(Body::Health(report)) => {
-            let data = validate::health(&report, now)?;
-            let stored = state
-                .store
-                .record_health(context, report.sampled_at_ms, &data)
-                .await?;
-            if stored {
-                state.metrics.health.fetch_add(1, Ordering::Relaxed);
-                let rules = &state.config.availability.rules;
-                if let Err(error) = state
-                    .engine
-                    .evaluate_health(host_id, &agent.hostname, &report, rules, now)
-                    .await
-                {
-                    tracing::error!(error = %error, "cannot evaluate health rules");
-                }
-            }
-        }
-        Some(Body::Checks(results)) => {
-            validate::checks(&results.results, now)?;
-            state.metrics.checks.fetch_add(1, Ordering::Relaxed);
-            state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
-            if let Err(error) = state
-                .engine
-                .evaluate_checks(host_id, &agent.hostname, &results.results, now)
-                .await
-            {
-                tracing::error!(error = %error, "cannot evaluate check results");
-            }
-        }
-        Some(Body::Goodbye(goodbye)) => {
-            validate::goodbye(&goodbye)?;
-            state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
-            tracing::info!(agent_id = %agent.id, reason = %goodbye.reason, back_within_s = goodbye.back_within_s, "agent said goodbye");
-            let back_within_ms =
-                i64::try_from(goodbye.back_within_s.min(366 * 86_400)).unwrap_or(0) * 1000;
-            state
-                .monitor
-                .goodbye(host_id, &goodbye.reason, back_within_ms, now);
-        }
-        Some(Body::Hello(_)) => {
-            return Err(SessionError::Protocol(
-                "Hello may only be the first message of a session".into(),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Applies an inventory change set, timing it and counting it in `counter`.
-async fn apply_inventory(
-    state: &State,
-    context: &ApplyContext,
-    change: InventoryChange,
-    counter: &AtomicU64,
-) -> Result<(), SessionError> {
-    let started = std::time::Instant::now();
-    let outcome = state.store.apply_inventory(context, change).await?;
-    state.metrics.applied(started.elapsed());
-    counter.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(agent_id = %context.agent_id, ?outcome, "inventory applied");
-    Ok(())
+    state.metrics.refused.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(agent_id = %agent.id, seq = context.seq, reason = %reason, "message refused");
+    state
+        .seen(Seen::new(
+            &agent.id,
+            &context.host_id,
+            context.seq,
+            context.at,
+        ))
+        .await;
+    send(
+        outbound,
+        Reply::Refused(Refused {
+            seq: context.seq as u64,
+            reason: reason.to_string(),
+        }),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -607,3 +607,68 @@ async fn sessions_are_gzipped_on_the_wire_and_uncompressed_agents_still_work() -
     assert_eq!(metric(&metrics, "rollcall_sessions_open"), 1.0, "{metrics}");
     Ok(())
 }
+
+/// Adds a package whose key (`name:arch`) is over the collector's 1 KiB key
+/// limit, so any inventory holding it is refused.
+fn add_oversized_package(root: &Path) -> Result<()> {
+    let path = root.join("var/lib/dpkg/status");
+    let mut text = std::fs::read_to_string(&path)?;
+    text.push_str(&format!(
+        "\nPackage: {}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n",
+        "x".repeat(2000)
+    ));
+    let temporary = path.with_extension("new");
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, &path)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_inventory_is_dropped_once_and_the_agent_keeps_its_session() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = fixture_root(dir.path())?;
+    let pristine = std::fs::read(root.join("var/lib/dpkg/status"))?;
+    add_oversized_package(&root)?;
+    let collector = fast_inventory_collector(dir.path())?;
+    let agent = enrolled_agent(&collector, dir.path(), &format!("root = {root:?}\n")).await?;
+    let process = agent.run()?;
+    wait_for(
+        "the collector to refuse the oversized inventory",
+        Duration::from_secs(30),
+        || async {
+            let metrics = metrics_text(&collector).await.ok()?;
+            (metric(&metrics, "rollcall_messages_refused_total") >= 1.0).then_some(())
+        },
+    )
+    .await?;
+    // Several inventory intervals: the refused snapshot is not resent from
+    // the spool on reconnects (there are none), and the session carries on.
+    tokio::time::sleep(Duration::from_secs(3 * INVENTORY_INTERVAL_S + 1)).await;
+    let log = process.stderr_text();
+    assert!(
+        log.contains("the collector refused a message"),
+        "the agent logs the refusal: {log}"
+    );
+    assert_eq!(
+        count_lines(&log, "session established"),
+        1,
+        "no reconnect: {log}"
+    );
+    let metrics = metrics_text(&collector).await?;
+    assert_eq!(
+        metric(&metrics, "rollcall_messages_rejected_total"),
+        0.0,
+        "no session ended on an error: {metrics}"
+    );
+    let hosts = collector.hosts().await?;
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert_eq!(hosts[0]["presence"], "up", "{hosts:?}");
+    // Once the package is gone, the next inventory is sent in full (the
+    // refused one left the collector without a baseline) and is stored.
+    let temporary = root.join("var/lib/dpkg/status.new");
+    std::fs::write(&temporary, pristine)?;
+    std::fs::rename(&temporary, root.join("var/lib/dpkg/status"))?;
+    let host_id = host_with_packages(&collector, 4).await?;
+    assert_stored_equals_local(&collector, &host_id, &agent).await?;
+    Ok(())
+}

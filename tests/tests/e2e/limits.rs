@@ -173,7 +173,9 @@ async fn a_flood_of_failures_opens_one_incident_per_family_with_clean_text() -> 
         assert!(key.len() <= 100, "dedup key {key}");
     }
 
-    // A 200 KB unit name with markup and ANSI escapes: refused, nothing stored.
+    // A 200 KB unit name with markup and ANSI escapes: refused, nothing
+    // stored, and acknowledged so the agent's spool lets it go; the session
+    // goes on and its next message applies.
     let samples_before = collector
         .get(&format!("/api/v1/hosts/{host_id}/health"))
         .await?["items"]
@@ -184,17 +186,26 @@ async fn a_flood_of_failures_opens_one_incident_per_family_with_clean_text() -> 
         "x".repeat(200 * 1024)
     );
     let channel = raw::agent_channel(&collector.grpc_url, &agent.state_dir).await?;
-    let status = raw::session(
+    let replies = raw::session(
         channel,
-        vec![hello.clone(), frame(3, health(vec![hostile]))],
+        vec![
+            hello.clone(),
+            frame(3, health(vec![hostile])),
+            frame(4, Body::Heartbeat(Heartbeat { agent_uptime_s: 1 })),
+        ],
     )
-    .await
-    .expect_err("a 200 KB unit name was accepted");
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    assert!(
-        status.message().contains("failed_units") && status.message().contains("limit"),
-        "{}",
-        status.message()
+    .await?;
+    match raw::refusals(&replies).as_slice() {
+        [(3, reason)] => assert!(
+            reason.contains("failed_units") && reason.contains("limit"),
+            "{reason}"
+        ),
+        other => bail!("expected one refusal of seq 3, got {other:?}"),
+    }
+    assert_eq!(
+        last_ack(&replies),
+        Some(4),
+        "the refused message is acknowledged and the next one applies"
     );
     let samples_after = collector
         .get(&format!("/api/v1/hosts/{host_id}/health"))
@@ -225,7 +236,7 @@ async fn a_flood_of_failures_opens_one_incident_per_family_with_clean_text() -> 
     );
     let channel = raw::agent_channel(&collector.grpc_url, &agent.state_dir).await?;
     let far = frame(
-        2 + 1_000_001,
+        4 + 1_000_001,
         Body::Heartbeat(Heartbeat { agent_uptime_s: 1 }),
     );
     let status = raw::session(channel, vec![hello.clone(), far])
@@ -239,19 +250,19 @@ async fn a_flood_of_failures_opens_one_incident_per_family_with_clean_text() -> 
         channel,
         vec![
             hello.clone(),
-            frame(3, health(vec!["late.service".into()])),
-            // 4 never sent: a gap, applied but reported.
-            frame(5, Body::Heartbeat(Heartbeat { agent_uptime_s: 2 })),
+            frame(5, health(vec!["late.service".into()])),
+            // 6 never sent: a gap, applied but reported.
+            frame(7, Body::Heartbeat(Heartbeat { agent_uptime_s: 2 })),
         ],
     )
     .await?;
     assert_eq!(
         last_ack(&replies),
-        Some(5),
+        Some(7),
         "the next correct messages are applied"
     );
     let agent_row = collector.get(&format!("/api/v1/agents/{agent_id}")).await?;
-    assert_eq!(agent_row["last_seq"], 5, "{agent_row}");
+    assert_eq!(agent_row["last_seq"], 7, "{agent_row}");
     let incidents = open_incidents(&collector, &host_id).await?;
     let units: Vec<&Value> = incidents
         .iter()
@@ -272,7 +283,7 @@ async fn a_flood_of_failures_opens_one_incident_per_family_with_clean_text() -> 
         ),
         other => bail!("expected one failed_unit incident, got {other:#?}"),
     }
-    // The gap before 5 was not acknowledged silently: it is in /metrics.
+    // The gap before 7 was not acknowledged silently: it is in /metrics.
     let metrics = collector
         .api(reqwest::Method::GET, "/metrics", None, None)
         .await?
@@ -284,6 +295,10 @@ async fn a_flood_of_failures_opens_one_incident_per_family_with_clean_text() -> 
     );
     assert!(
         metrics.contains("rollcall_sequence_missed_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rollcall_messages_refused_total 1"),
         "{metrics}"
     );
     Ok(())

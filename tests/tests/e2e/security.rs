@@ -199,6 +199,84 @@ fn an_idle_connection_on_the_grpc_port_that_never_starts_tls_is_closed() -> Resu
     Ok(())
 }
 
+/// Completes TLS with the gRPC port (no client certificate, ALPN h2), writes
+/// `sent`, and returns how long the collector took to close the connection.
+async fn tls_closed_after(
+    collector: &Collector,
+    sent: &[u8],
+    give_up: Duration,
+) -> Result<Duration> {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(collector.data_dir.join("ca.pem"))? {
+        roots.add(certificate?)?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let address = authority(&collector.grpc_url);
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from(host.to_string())?, tcp)
+        .await
+        .context("the TLS handshake with the gRPC port")?;
+    tls.write_all(sent).await?;
+    tls.flush().await?;
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(give_up, tls.read(&mut buffer)).await {
+            Err(_) => bail!("the TLS connection was still open after {give_up:?}"),
+            Ok(Ok(0) | Err(_)) => return Ok(started.elapsed()),
+            // The server's SETTINGS and the like; keep waiting for the close.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_finishes_tls_then_stays_silent_is_closed() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = collector_with(
+        dir.path(),
+        "[grpc]
+first_bytes_timeout_ms = 1000
+unauthenticated_connection_max_ms = 3000
+",
+    )?;
+    // Nothing after the handshake: closed at the first-bytes time-out.
+    let silent = tls_closed_after(&collector, b"", Duration::from_secs(15)).await?;
+    assert!(silent < Duration::from_secs(3), "closed after {silent:?}");
+    // Half a preface is not a preface.
+    let trickle = tls_closed_after(&collector, b"PRI * HTTP/2.0", Duration::from_secs(15)).await?;
+    assert!(trickle < Duration::from_secs(3), "closed after {trickle:?}");
+    // A whole preface but no client certificate and no call: such a
+    // connection is for Enroll only, and it is closed at its maximum age.
+    let idle = tls_closed_after(
+        &collector,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+        Duration::from_secs(15),
+    )
+    .await?;
+    assert!(
+        idle >= Duration::from_secs(2) && idle < Duration::from_secs(6),
+        "closed after {idle:?}"
+    );
+    // Real agents still enroll and report through the same accept loop.
+    let token = collector.enrollment_token(1, 600).await?;
+    let agent = rollcall_tests::Agent::new(dir.path(), "agent", &[&collector.grpc_url], "")?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let _process = agent.run()?;
+    collector.host_with_inventory().await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_answer_carries_the_security_headers_and_bodies_are_bounded() -> Result<()> {
     let dir = tempfile::tempdir()?;

@@ -1,0 +1,147 @@
+//! One sequenced message body, in two steps: `check` validates it whole
+//! (nothing of it is stored yet; a failure is a refusal of this message
+//! only), then `apply` hands it to the store, the presence monitor and the
+//! incident engine.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rollcall_proto::v1::agent_message::Body;
+use rollcall_proto::v1::{CheckResult, Goodbye, HealthReport};
+
+use super::session::SessionError;
+use super::validate;
+use crate::error::Error;
+use crate::state::State;
+use crate::store::{Agent, ApplyContext, InventoryChange, Seen};
+
+/// A message body that passed validation.
+#[derive(Debug)]
+pub enum Checked {
+    /// A heartbeat (or an empty body): liveness only.
+    Heartbeat,
+    /// A full inventory, flattened to CMDB items.
+    Snapshot(InventoryChange),
+    /// An inventory delta, flattened to CMDB items.
+    Delta(InventoryChange),
+    /// A health sample and its stored form.
+    Health(Box<HealthReport>, String),
+    /// Check results.
+    Checks(Vec<CheckResult>),
+    /// A planned stop.
+    Goodbye(Goodbye),
+}
+
+/// Validates `body` received at `now`. `Err(Error::InvalidInput)` refuses
+/// this message alone; a `SessionError` other than `Rejected` ends the
+/// session (a Hello in the middle of it is a protocol error).
+pub fn check(body: Option<Body>, now: i64) -> Result<Checked, SessionError> {
+    Ok(match body {
+        Some(Body::Heartbeat(_)) | None => Checked::Heartbeat,
+        Some(Body::Snapshot(snapshot)) => {
+            let inventory = snapshot.inventory.unwrap_or_default();
+            Checked::Snapshot(validate::snapshot_change(&inventory, now)?)
+        }
+        Some(Body::Delta(delta)) => Checked::Delta(validate::delta_change(&delta, now)?),
+        Some(Body::Health(report)) => {
+            let data = validate::health(&report, now)?;
+            Checked::Health(Box::new(report), data)
+        }
+        Some(Body::Checks(results)) => {
+            validate::checks(&results.results, now)?;
+            Checked::Checks(results.results)
+        }
+        Some(Body::Goodbye(goodbye)) => {
+            validate::goodbye(&goodbye)?;
+            Checked::Goodbye(goodbye)
+        }
+        Some(Body::Hello(_)) => {
+            return Err(SessionError::Protocol(
+                "Hello may only be the first message of a session".into(),
+            ));
+        }
+    })
+}
+
+/// Whether `error` refuses the message it came from rather than ending the
+/// session: a validation failure of its content.
+pub fn is_refusal(error: &SessionError) -> Option<&str> {
+    match error {
+        SessionError::Rejected(Error::InvalidInput(reason)) => Some(reason),
+        _ => None,
+    }
+}
+
+/// Applies a checked message of `agent` in `context`.
+pub async fn apply(
+    state: &State,
+    agent: &Agent,
+    context: &ApplyContext,
+    checked: Checked,
+) -> Result<(), SessionError> {
+    let (host_id, seq, now) = (context.host_id.as_str(), context.seq, context.at);
+    match checked {
+        Checked::Heartbeat => {
+            state.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
+            state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
+        }
+        Checked::Snapshot(change) => {
+            apply_inventory(state, context, change, &state.metrics.snapshots).await?;
+        }
+        Checked::Delta(change) => {
+            apply_inventory(state, context, change, &state.metrics.deltas).await?;
+        }
+        Checked::Health(report, data) => {
+            let stored = state
+                .store
+                .record_health(context, report.sampled_at_ms, &data)
+                .await?;
+            if stored {
+                state.metrics.health.fetch_add(1, Ordering::Relaxed);
+                let rules = &state.config.availability.rules;
+                if let Err(error) = state
+                    .engine
+                    .evaluate_health(host_id, &agent.hostname, &report, rules, now)
+                    .await
+                {
+                    tracing::error!(error = %error, "cannot evaluate health rules");
+                }
+            }
+        }
+        Checked::Checks(results) => {
+            state.metrics.checks.fetch_add(1, Ordering::Relaxed);
+            state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
+            if let Err(error) = state
+                .engine
+                .evaluate_checks(host_id, &agent.hostname, &results, now)
+                .await
+            {
+                tracing::error!(error = %error, "cannot evaluate check results");
+            }
+        }
+        Checked::Goodbye(goodbye) => {
+            state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
+            tracing::info!(agent_id = %agent.id, reason = %goodbye.reason, back_within_s = goodbye.back_within_s, "agent said goodbye");
+            let back_within_ms =
+                i64::try_from(goodbye.back_within_s.min(366 * 86_400)).unwrap_or(0) * 1000;
+            state
+                .monitor
+                .goodbye(host_id, &goodbye.reason, back_within_ms, now);
+        }
+    }
+    Ok(())
+}
+
+/// Applies an inventory change set, timing it and counting it in `counter`.
+async fn apply_inventory(
+    state: &State,
+    context: &ApplyContext,
+    change: InventoryChange,
+    counter: &AtomicU64,
+) -> Result<(), SessionError> {
+    let started = std::time::Instant::now();
+    let outcome = state.store.apply_inventory(context, change).await?;
+    state.metrics.applied(started.elapsed());
+    counter.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(agent_id = %context.agent_id, ?outcome, "inventory applied");
+    Ok(())
+}
