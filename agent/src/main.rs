@@ -125,8 +125,20 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rollcall-agent: {error}");
-            ExitCode::FAILURE
+            exit_code(&error)
         }
+    }
+}
+
+/// Exit status of a revoked agent: restarting it cannot help until it is
+/// enrolled again, so the systemd unit names it in `RestartPreventExitStatus`.
+const EXIT_REVOKED: u8 = 3;
+
+/// The exit status for `error`: [`EXIT_REVOKED`] for a revocation, 1 otherwise.
+fn exit_code(error: &Error) -> ExitCode {
+    match error {
+        Error::Revoked(_) => ExitCode::from(EXIT_REVOKED),
+        _ => ExitCode::FAILURE,
     }
 }
 

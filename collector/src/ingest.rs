@@ -1,9 +1,11 @@
 //! The agent-facing pipeline: the port's TLS accept loop and its time-outs
-//! (`accept`), the tonic service (`grpc`, with `wire` counting its bytes), enrolment (`enroll`), one session's sequence numbers, limits
+//! (`accept`), the tonic service (`grpc`, with `wire` counting its bytes),
+//! enrolment (`enroll`), one session's sequence numbers and limits
 //! (`session`, free of tonic types), validation then application of each
-//! message (`dispatch`), the limits on every message
-//! (`validate`), the digest check of a reconnecting agent (`resync`), the
-//! batched heard-from writes (`liveness`), and certificate renewal (`renew`).
+//! message (`dispatch`), the limits on every message (`validate`), the digest
+//! check of a reconnecting agent (`resync`), the batched heard-from writes
+//! (`liveness`), certificate renewal (`renew`), and revocations served by
+//! another collector of a group (`revocation_watch`).
 
 pub mod accept;
 pub mod dispatch;
@@ -12,6 +14,7 @@ pub mod grpc;
 pub mod liveness;
 pub mod renew;
 pub mod resync;
+pub mod revocation_watch;
 pub mod session;
 pub mod validate;
 pub mod wire;

@@ -26,7 +26,7 @@ pub mod sql;
 
 pub use agents::{
     Agent, AgentStore, ApiToken, AuditEntry, EnrollRefusal, EnrollmentToken, NewAgent,
-    NewEnrollmentToken, Revocable, Revocation, TokenStore,
+    NewAuditEntry, NewEnrollmentToken, Revocable, Revocation, TokenStore,
 };
 pub use changes::{Change, ChangeFilter, ChangeStore};
 pub use hosts::{

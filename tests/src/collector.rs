@@ -48,9 +48,36 @@ impl Default for CollectorOptions {
 impl Collector {
     /// Starts a collector in a new data directory under `dir`.
     pub fn start(dir: &Path, options: &CollectorOptions) -> Result<Collector> {
-        let data_dir = dir.join("collector");
+        Self::start_named(dir, "collector", options, "", None)
+    }
+
+    /// Starts another collector of `first`'s group: its own data directory
+    /// `dir/<name>` and ports, the database of `options` (the same as
+    /// `first`'s), and `first`'s CA, as collectors of a group share one.
+    pub fn start_peer(
+        dir: &Path,
+        name: &str,
+        options: &CollectorOptions,
+        first: &Collector,
+    ) -> Result<Collector> {
+        let tls = format!(
+            "[tls]\nca_cert = {:?}\nca_key = {:?}\n",
+            first.data_dir.join("ca.pem").display().to_string(),
+            first.data_dir.join("ca-key.pem").display().to_string()
+        );
+        Self::start_named(dir, name, options, &tls, Some(first.admin_token.clone()))
+    }
+
+    fn start_named(
+        dir: &Path,
+        name: &str,
+        options: &CollectorOptions,
+        sections: &str,
+        admin_token: Option<String>,
+    ) -> Result<Collector> {
+        let data_dir = dir.join(name);
         std::fs::create_dir_all(&data_dir)?;
-        let config_path = dir.join("collector.toml");
+        let config_path = dir.join(format!("{name}.toml"));
         let mut toml = format!(
             "data_dir = {:?}\ngrpc_listen = \"127.0.0.1:{}\"\napi_listen = \"127.0.0.1:{}\"\n",
             data_dir.display().to_string(),
@@ -61,8 +88,10 @@ impl Collector {
             toml.push_str(&format!("database_url = {url:?}\n"));
         }
         toml.push_str(&options.extra_toml);
+        toml.push('\n');
+        toml.push_str(sections);
         std::fs::write(&config_path, toml)?;
-        Self::launch(data_dir, config_path, None)
+        Self::launch(data_dir, config_path, admin_token)
     }
 
     fn launch(

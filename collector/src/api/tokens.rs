@@ -15,7 +15,7 @@ use super::auth::Admin;
 use super::extract::Json;
 use crate::auth::{self, Role};
 use crate::error::{Error, Result};
-use crate::store::{NewEnrollmentToken, Revocable, Revocation, Store};
+use crate::store::{NewAuditEntry, NewEnrollmentToken, Revocable, Revocation, Store};
 
 /// The longest an API token may live: ten years.
 pub const MAX_API_TOKEN_LIFE_S: i64 = 3650 * 86_400;
@@ -35,7 +35,7 @@ pub struct NewEnrollmentTokenRequest {
 
 /// `POST /api/v1/enrollment-tokens`: 201 with the secret.
 pub(super) async fn create_enrollment_token(
-    _admin: Admin,
+    Admin(caller): Admin,
     AxumState(state): AxumState<Shared>,
     Json(request): Json<NewEnrollmentTokenRequest>,
 ) -> Result<Response> {
@@ -67,6 +67,16 @@ pub(super) async fn create_enrollment_token(
         created_at: now,
     };
     state.store.create_enrollment_token(&token).await?;
+    state
+        .store
+        .audit(&NewAuditEntry {
+            at: now,
+            actor: caller.token_id,
+            action: "create_enrollment_token",
+            target: token.id.clone(),
+            detail: format!("max_uses {max_uses}, expires_at {}", token.expires_at),
+        })
+        .await?;
     let body = json!({
         "id": token.id,
         "token": secret,
@@ -125,7 +135,7 @@ fn api_token_expiry(request: &NewApiTokenRequest, now: i64) -> Result<Option<i64
 
 /// `POST /api/v1/api-tokens`: 201 with the secret.
 pub(super) async fn create_api_token(
-    _admin: Admin,
+    Admin(caller): Admin,
     AxumState(state): AxumState<Shared>,
     Json(request): Json<NewApiTokenRequest>,
 ) -> Result<Response> {
@@ -152,6 +162,20 @@ pub(super) async fn create_api_token(
             now,
             expires_at,
         )
+        .await?;
+    state
+        .store
+        .audit(&NewAuditEntry {
+            at: now,
+            actor: caller.token_id,
+            action: "create_api_token",
+            target: id.clone(),
+            detail: format!(
+                "role {}, expires_at {}",
+                role.as_str(),
+                expires_at.map_or_else(|| "never".to_string(), |at| at.to_string())
+            ),
+        })
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -82,6 +82,21 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An audit entry to record (revocations record their own, in `revoke`).
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    /// When (ms).
+    pub at: i64,
+    /// Who: the API token id of the caller.
+    pub actor: String,
+    /// What was done (`create_api_token`, `create_enrollment_token`, …).
+    pub action: &'static str,
+    /// The id of what it was done to.
+    pub target: String,
+    /// Free text.
+    pub detail: String,
+}
+
 /// A new enrollment token.
 #[derive(Debug, Clone)]
 pub struct NewEnrollmentToken {
@@ -220,6 +235,11 @@ pub trait TokenStore {
     /// The audit log, newest first, at most `limit` entries with ids below
     /// `before` (all when `None`).
     async fn audit_log(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
+    /// Records an action that is not a revocation in the audit log.
+    async fn audit(&self, entry: &NewAuditEntry) -> Result<()>;
+    /// Audit entries with ids above `after`, oldest first, at most `limit`:
+    /// how each collector of a group learns of revocations served by another.
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>>;
 }
 
 /// Enrolled agents.

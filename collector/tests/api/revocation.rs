@@ -86,14 +86,25 @@ async fn api_tokens_are_listed_without_secrets_and_revoked_with_an_audit_entry()
     let audit = app.get("/api/v1/audit", &app.admin).await;
     assert_eq!(audit.status, StatusCode::OK, "{audit:?}");
     let entries = audit.body["items"].as_array().expect("items");
-    assert_eq!(entries.len(), 1, "one revocation, one entry: {audit:?}");
+    assert_eq!(
+        entries.len(),
+        2,
+        "the creation and the revocation: {audit:?}"
+    );
+    let admin_id = token_id(&app, &app.admin).await;
     assert_eq!(entries[0]["action"], "revoke_api_token");
     assert_eq!(entries[0]["target"], id.as_str());
-    assert_eq!(
-        entries[0]["actor"],
-        token_id(&app, &app.admin).await.as_str()
-    );
+    assert_eq!(entries[0]["actor"], admin_id.as_str());
     assert!(entries[0]["at"].as_i64().is_some_and(|at| at >= now));
+    assert_eq!(entries[1]["action"], "create_api_token", "newest first");
+    assert_eq!(entries[1]["target"], id.as_str());
+    assert_eq!(entries[1]["actor"], admin_id.as_str());
+    assert!(
+        entries[1]["detail"].as_str().is_some_and(
+            |detail| detail.contains("role viewer") && detail.contains(&expires_at.to_string())
+        ),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test]
@@ -215,6 +226,14 @@ async fn a_revoked_enrollment_token_cannot_enroll() {
     let audit = app.get("/api/v1/audit", &app.admin).await;
     assert_eq!(audit.body["items"][0]["action"], "revoke_enrollment_token");
     assert_eq!(audit.body["items"][0]["target"], id.as_str());
+    assert_eq!(audit.body["items"][1]["action"], "create_enrollment_token");
+    assert_eq!(audit.body["items"][1]["target"], id.as_str());
+    assert!(
+        audit.body["items"][1]["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("max_uses 10")),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test]

@@ -123,5 +123,6 @@ conformance!(
     outage_lists_filter_by_host_kind_and_overlap,
     api_tokens_expire_list_and_revoke_with_an_audit_entry,
     revoked_enrollment_tokens_and_agents_are_audited,
+    audit_entries_are_read_on_from_an_id_oldest_first,
     a_renewed_certificate_replaces_the_old_one,
 );

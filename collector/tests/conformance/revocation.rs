@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rollcall_collector::store::{EnrollRefusal, Revocable, Revocation, Store};
+use rollcall_collector::store::{EnrollRefusal, NewAuditEntry, Revocable, Revocation, Store};
 
 use crate::cases::{DAY, NOW, agent, new_agent, token};
 
@@ -130,6 +130,55 @@ pub async fn revoked_enrollment_tokens_and_agents_are_audited(store: Arc<dyn Sto
     let older = store.audit_log(Some(audit[0].id), 1).await.unwrap();
     assert_eq!(older.len(), 1);
     assert_eq!(older[0].id, audit[1].id, "paged by id");
+}
+
+pub async fn audit_entries_are_read_on_from_an_id_oldest_first(store: Arc<dyn Store>) {
+    for (at, target) in [(NOW, "t-a"), (NOW + 1, "t-b")] {
+        store
+            .audit(&NewAuditEntry {
+                at,
+                actor: "admin-token".into(),
+                action: "create_api_token",
+                target: target.into(),
+                detail: "role viewer".into(),
+            })
+            .await
+            .unwrap();
+    }
+    agent(&store, "rw").await;
+    assert!(
+        store
+            .revoke(&revocation(Revocable::Agent, "rw", NOW + 2))
+            .await
+            .unwrap()
+    );
+    let all = store.audit_after(0, 100).await.unwrap();
+    let read: Vec<(&str, &str, &str)> = all
+        .iter()
+        .map(|entry| {
+            (
+                entry.action.as_str(),
+                entry.target.as_str(),
+                entry.detail.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("create_api_token", "t-a", "role viewer"),
+            ("create_api_token", "t-b", "role viewer"),
+            ("revoke_agent", "rw", "")
+        ],
+        "oldest first"
+    );
+    let after_first = store.audit_after(all[0].id, 1).await.unwrap();
+    assert_eq!(after_first.len(), 1, "bounded by the limit");
+    assert_eq!(after_first[0].id, all[1].id);
+    assert!(
+        store.audit_after(all[2].id, 100).await.unwrap().is_empty(),
+        "nothing after the newest"
+    );
 }
 
 pub async fn a_renewed_certificate_replaces_the_old_one(store: Arc<dyn Store>) {

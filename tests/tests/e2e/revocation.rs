@@ -178,9 +178,10 @@ async fn revoking_an_agent_mid_session_ends_its_stream_within_a_second_and_stops
     )
     .await?;
     let exit = process.wait_exit(Duration::from_secs(10));
-    assert!(
-        exit.is_some_and(|status| !status.success()),
-        "the revoked agent exits with an error instead of reconnecting: {exit:?}\n{}",
+    assert_eq!(
+        exit.and_then(|status| status.code()),
+        Some(3),
+        "the revoked agent exits with status 3 (systemd's RestartPreventExitStatus) instead of reconnecting: {exit:?}\n{}",
         process.stderr_text()
     );
     assert!(
@@ -389,6 +390,89 @@ async fn a_revoked_agent_cannot_renew_its_certificate() -> Result<()> {
         agent_record(&collector, &agent_id).await?["cert_fingerprint"],
         before,
         "nothing was renewed"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_served_by_one_collector_of_a_group_ends_the_session_on_another() -> Result<()> {
+    let Some(url) = rollcall_tests::postgres_url().await else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let options = CollectorOptions {
+        database_url: Some(url),
+        ..CollectorOptions::default()
+    };
+    let first = Collector::start(dir.path(), &options)?;
+    let second = Collector::start_peer(dir.path(), "collector-2", &options, &first)?;
+    assert_eq!(first.ca_fingerprint, second.ca_fingerprint, "one CA");
+    // Enrolled through the first, streaming to the second only.
+    let token = first.enrollment_token(1, 600).await?;
+    let root = fixture_root(&dir.path().join("agent"))?;
+    let agent = Agent::new(
+        dir.path(),
+        "agent",
+        &[&second.grpc_url],
+        &format!("root = {:?}\n", root.display().to_string()),
+    )?;
+    let (ok, output) = agent.enroll(&first.grpc_url, &token, &first.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let agent_id = agent.agent_id()?;
+    let mut process = agent.run()?;
+    wait_for(
+        "the agent reporting through the second collector",
+        Duration::from_secs(60),
+        || async { (last_seq(&first, &agent_id).await.ok()? > 2).then_some(()) },
+    )
+    .await?;
+
+    let revoked_at = Instant::now();
+    let (status, body) = first
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/v1/agents/{agent_id}/revoke"),
+            Some(&first.admin_token),
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sessions_ended"], 0, "none on the first: {body}");
+    // The second reads the revocation from the shared audit log (every
+    // 500 ms) and ends its session: the agent is told and stops.
+    wait_for(
+        "the agent to learn of its revocation from the second collector",
+        Duration::from_secs(10),
+        || async {
+            process
+                .stderr_text()
+                .contains("not reconnecting")
+                .then_some(())
+        },
+    )
+    .await?;
+    let told_after = revoked_at.elapsed();
+    eprintln!("the session on the other collector ended {told_after:?} after the revoke");
+    let exit = process.wait_exit(Duration::from_secs(10));
+    assert!(
+        exit.is_some_and(|status| !status.success()),
+        "the revoked agent exits instead of reconnecting: {exit:?}\n{}",
+        process.stderr_text()
+    );
+    assert!(
+        second
+            .process
+            .stderr_text()
+            .contains("agent revoked elsewhere; ending its sessions here"),
+        "{}",
+        second.process.stderr_text()
+    );
+    let frozen = last_seq(&first, &agent_id).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        last_seq(&first, &agent_id).await?,
+        frozen,
+        "nothing applied"
     );
     Ok(())
 }
