@@ -12,7 +12,7 @@ pub mod discovery;
 pub mod durable;
 pub mod enroll;
 pub mod error;
-pub mod files;
+pub use rollcall_proto::files;
 pub mod health;
 pub mod renew;
 pub mod runtime;

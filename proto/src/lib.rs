@@ -21,4 +21,5 @@ pub fn now_ms() -> i64 {
 }
 
 pub mod codec;
+pub mod files;
 pub mod inventory;

@@ -10,7 +10,7 @@ use super::auth::Caller;
 use super::extract::Query;
 use super::list::{ListQuery, list_response, next_cursor, to_values};
 use crate::availability::bounds::check_time;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::State;
 use crate::store::ChangeFilter;
 
@@ -44,11 +44,7 @@ pub(super) async fn of_host(
     Path(id): Path<String>,
     params: Result<Query<ListQuery>>,
 ) -> Result<Response> {
-    state
-        .store
-        .host(&id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    super::hosts::known_host(&state, &id).await?;
     let Query(params) = params?;
     changes(&state, Some(id), params).await
 }

@@ -69,11 +69,7 @@ pub(super) async fn of_host(
     Path(id): Path<String>,
     params: Result<Query<EventQuery>>,
 ) -> Result<Response> {
-    state
-        .store
-        .host(&id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    super::hosts::known_host(&state, &id).await?;
     let Query(params) = params?;
     events(&state, Some(id), params).await
 }

@@ -116,19 +116,7 @@ pub struct Serving {
 /// ones finish their request (the caller's deadline aborts the rest).
 pub async fn run(listener: TcpListener, serving: Serving, shutdown: CancellationToken) {
     let connections = TaskTracker::new();
-    loop {
-        let stream = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    // Out of file descriptors, mostly: back off instead of spinning.
-                    tracing::warn!(error = %error, "api accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some(stream) = crate::net::accept(&listener, "api", &shutdown).await {
         let _ = stream.set_nodelay(true);
         connections.spawn(connection(stream, serving.clone(), shutdown.clone()));
     }

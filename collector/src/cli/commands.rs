@@ -26,3 +26,18 @@ pub struct Context {
     /// The output format.
     pub format: Format,
 }
+
+/// Posts `body` to `endpoint` and prints the answer: compact JSON for
+/// `--format json`, `render(answer)` for a table or CSV.
+pub(crate) async fn post_and_print(
+    context: &Context,
+    endpoint: &crate::cli::client::Endpoint,
+    body: Option<serde_json::Value>,
+    render: impl FnOnce(&serde_json::Value) -> String,
+) -> crate::cli::error::Result<()> {
+    let answer = context.client.post(endpoint, body).await?;
+    crate::cli::output::print(&match context.format {
+        Format::Json => crate::cli::output::compact(&answer),
+        Format::Table | Format::Csv => render(&answer),
+    })
+}

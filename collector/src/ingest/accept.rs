@@ -89,19 +89,7 @@ pub fn incoming(
         unauthenticated: config.unauthenticated_connection_max(),
     };
     tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        // Out of file descriptors, mostly: back off instead of spinning.
-                        tracing::warn!(error = %error, "grpc accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
+        while let Some(stream) = crate::net::accept(&listener, "grpc", &shutdown).await {
             let (acceptor, ready) = (acceptor.clone(), ready.clone());
             tokio::spawn(async move {
                 let peer = stream.peer_addr().ok();
@@ -305,7 +293,7 @@ mod tests {
         );
         peer.write_all(&[0u8; PREFACE_BYTES]).await.unwrap();
         let mut buffer = [0u8; 64];
-        stream.read(&mut buffer).await.unwrap();
+        assert_eq!(stream.read(&mut buffer).await.unwrap(), PREFACE_BYTES);
         let started = tokio::time::Instant::now();
         let error = stream.read(&mut buffer).await.unwrap_err();
         assert!(error.to_string().contains("maximum age"), "{error}");

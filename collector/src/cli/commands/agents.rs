@@ -19,16 +19,13 @@ pub async fn show(context: &Context, id: &str) -> Result<()> {
 
 /// Revokes an agent: its session ends and it can neither reconnect nor renew.
 pub async fn revoke(context: &Context, id: &str) -> Result<()> {
-    let revoked = context
-        .client
-        .post(&Endpoint::new(RESOURCE).segment(id).segment("revoke"), None)
-        .await?;
-    output::print(&match context.format {
-        output::Format::Json => output::compact(&revoked),
-        output::Format::Table | output::Format::Csv => format!(
+    let endpoint = Endpoint::new(RESOURCE).segment(id).segment("revoke");
+    crate::cli::commands::post_and_print(context, &endpoint, None, |revoked| {
+        format!(
             "revoked agent {} ({} live session(s) ended)\n",
             output::cell(&revoked["revoked"]),
             revoked["sessions_ended"]
-        ),
+        )
     })
+    .await
 }

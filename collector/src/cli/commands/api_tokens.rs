@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::cli::client::Endpoint;
-use crate::cli::commands::Context;
+use crate::cli::commands::{Context, post_and_print};
 use crate::cli::error::Result;
-use crate::cli::output::{self, Column, Format};
+use crate::cli::output::{self, Column};
 
 const RESOURCE: &str = "api-tokens";
 
@@ -31,14 +31,7 @@ pub async fn create(
     if let Some(seconds) = expires_in_s {
         body["expires_in_s"] = json!(seconds);
     }
-    let created = context
-        .client
-        .post(&Endpoint::new(RESOURCE), Some(body))
-        .await?;
-    output::print(&match context.format {
-        Format::Json => output::compact(&created),
-        Format::Table | Format::Csv => created_block(&created),
-    })
+    post_and_print(context, &Endpoint::new(RESOURCE), Some(body), created_block).await
 }
 
 /// Lists API tokens (never their secrets).
@@ -49,16 +42,11 @@ pub async fn list(context: &Context) -> Result<()> {
 
 /// Revokes an API token: refused from then on.
 pub async fn revoke(context: &Context, id: &str) -> Result<()> {
-    let revoked = context
-        .client
-        .post(&Endpoint::new(RESOURCE).segment(id).segment("revoke"), None)
-        .await?;
-    output::print(&match context.format {
-        Format::Json => output::compact(&revoked),
-        Format::Table | Format::Csv => {
-            format!("revoked API token {}\n", output::cell(&revoked["revoked"]))
-        }
+    let endpoint = Endpoint::new(RESOURCE).segment(id).segment("revoke");
+    post_and_print(context, &endpoint, None, |revoked| {
+        format!("revoked API token {}\n", output::cell(&revoked["revoked"]))
     })
+    .await
 }
 
 fn created_block(created: &Value) -> String {

@@ -3,9 +3,9 @@
 use serde_json::{Value, json};
 
 use crate::cli::client::Endpoint;
-use crate::cli::commands::Context;
+use crate::cli::commands::{Context, post_and_print};
 use crate::cli::error::Result;
-use crate::cli::output::{self, Column, Format};
+use crate::cli::output::{self, Column};
 
 const RESOURCE: &str = "enrollment-tokens";
 
@@ -21,14 +21,7 @@ const COLUMNS: &[Column] = &[
 /// Creates a token for `uses` enrollments, valid for `ttl_s` seconds.
 pub async fn create(context: &Context, uses: i64, ttl_s: i64, description: &str) -> Result<()> {
     let body = json!({ "max_uses": uses, "ttl_s": ttl_s, "description": description });
-    let created = context
-        .client
-        .post(&Endpoint::new(RESOURCE), Some(body))
-        .await?;
-    output::print(&match context.format {
-        Format::Json => output::compact(&created),
-        Format::Table | Format::Csv => created_block(&created),
-    })
+    post_and_print(context, &Endpoint::new(RESOURCE), Some(body), created_block).await
 }
 
 /// Lists enrollment tokens.
@@ -39,17 +32,14 @@ pub async fn list(context: &Context) -> Result<()> {
 
 /// Revokes an enrollment token: no agent enrolls with it from then on.
 pub async fn revoke(context: &Context, id: &str) -> Result<()> {
-    let revoked = context
-        .client
-        .post(&Endpoint::new(RESOURCE).segment(id).segment("revoke"), None)
-        .await?;
-    output::print(&match context.format {
-        Format::Json => output::compact(&revoked),
-        Format::Table | Format::Csv => format!(
+    let endpoint = Endpoint::new(RESOURCE).segment(id).segment("revoke");
+    post_and_print(context, &endpoint, None, |revoked| {
+        format!(
             "revoked enrollment token {}\n",
             output::cell(&revoked["revoked"])
-        ),
+        )
     })
+    .await
 }
 
 /// The new token, its uses, expiry and the CA fingerprint, one per line.

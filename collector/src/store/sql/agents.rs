@@ -158,13 +158,12 @@ impl TokenStore for SqlStore {
     }
 }
 
-/// The columns [`token_state`] reads, by token hash.
-const TOKEN_STATE: &str =
-    "SELECT max_uses, uses, expires_at, revoked_at FROM enrollment_tokens WHERE token_hash = $1";
+/// The columns [`token_state`] reads (and the id `enroll_agent` redeems), by
+/// token hash.
+const TOKEN_STATE: &str = "SELECT id, max_uses, uses, expires_at, revoked_at FROM enrollment_tokens WHERE token_hash = $1";
 
-/// Whether a token row (from [`TOKEN_STATE`]) could enroll an agent at `at`. The same rules as `enroll_agent`
-/// applies in its transaction (kept there as is so that concurrent work on
-/// redemption merges cleanly; fold it into this when that settles).
+/// Whether a token row (from [`TOKEN_STATE`]) could enroll an agent at `at`:
+/// the one rule both the check before signing and the redemption apply.
 fn token_state(
     row: Option<sqlx::any::AnyRow>,
     at: i64,
@@ -208,26 +207,17 @@ impl AgentStore for SqlStore {
         agent: &NewAgent,
     ) -> Result<std::result::Result<(), EnrollRefusal>> {
         let mut tx = self.begin_write().await?;
-        let Some(row) = sqlx::query(
-            "SELECT id, max_uses, uses, expires_at, revoked_at FROM enrollment_tokens WHERE token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(Err(EnrollRefusal::Unknown));
-        };
-        let token_id: String = row.try_get("id")?;
-        let max_uses: i64 = row.try_get("max_uses")?;
-        let uses: i64 = row.try_get("uses")?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-        if revoked_at.is_some() {
-            return Ok(Err(EnrollRefusal::Revoked));
+        let row = sqlx::query(TOKEN_STATE)
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let token_id: Option<String> = row.as_ref().map(|row| row.try_get("id")).transpose()?;
+        let max_uses: i64 = row.as_ref().map_or(Ok(0), |row| row.try_get("max_uses"))?;
+        if let Err(refusal) = token_state(row, agent.enrolled_at)? {
+            return Ok(Err(refusal));
         }
-        if expires_at <= agent.enrolled_at {
-            return Ok(Err(EnrollRefusal::Expired));
-        }
+        // Redeemed in the same transaction; `uses < max_uses` again, for a
+        // concurrent enrolment on another connection (PostgreSQL).
         let consumed = sqlx::query(
             "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = $1 AND uses < max_uses",
         )
@@ -235,7 +225,7 @@ impl AgentStore for SqlStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if consumed == 0 || uses >= max_uses {
+        if consumed == 0 {
             return Ok(Err(EnrollRefusal::UsedUp(max_uses)));
         }
         sqlx::query(

@@ -1,16 +1,19 @@
-//! Files the collector writes that hold secrets or data (the database, the
-//! CA and server keys, quickstart's admin token): created mode 0600 in
-//! directories of mode 0700, so other local users can read none of them.
-//! A directory or file found with looser modes (made by an older version,
-//! or by hand) is tightened at start, with a WARN naming it.
+//! Files the agent and the collector write that hold secrets or data (the
+//! collector's database, CA and server keys, quickstart's admin token; the
+//! agent's key, certificate, CA, enrolment record, spool, sequence
+//! reservation, baseline, pid and stop files): created mode 0600 in
+//! directories of mode 0700, so other local users can read none of them. A
+//! directory or file found with looser modes (made by an older version, or by
+//! hand) is tightened at start, with a WARN naming it. Here because this is
+//! the one crate both binaries depend on.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// Mode of every directory the collector creates for its data.
+/// Mode of every directory created for data or secrets.
 pub const DIR_MODE: u32 = 0o700;
-/// Mode of every file the collector creates for its data.
+/// Mode of every file created for data or secrets.
 pub const FILE_MODE: u32 = 0o600;
 
 /// Creates `dir` (and missing parents) mode 0700, or tightens an existing
@@ -39,13 +42,14 @@ pub fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
         path = %path.display(),
         was = %format!("{current:o}"),
         now = %format!("{mode:o}"),
-        "tightened the mode of a collector file that other users could reach"
+        "tightened the mode of a file that other users could reach"
     );
     Ok(())
 }
 
 /// Creates `path` empty with mode 0600 unless it exists, and tightens it if
-/// it does: used before a library (SQLite) creates the file with the umask.
+/// it does: used before a library (SQLite) would create the file with the
+/// umask, or before a file is opened for appending.
 pub fn private_file(path: &Path) -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .write(true)
