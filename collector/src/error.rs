@@ -33,6 +33,11 @@ pub enum Error {
     /// The store failed.
     #[error("store: {0}")]
     Store(String),
+    /// The store is overloaded for now (no connection within the pool's
+    /// time-out, or SQLite busy): the same call may succeed later. Ingest waits
+    /// and retries instead of ending a session; the API answers 503.
+    #[error("busy: {0}")]
+    Busy(String),
     /// Certificate handling failed.
     #[error("pki: {0}")]
     Pki(String),
@@ -62,6 +67,8 @@ impl Error {
     pub fn public_message(&self) -> String {
         if self.is_public() {
             self.to_string()
+        } else if matches!(self, Error::Busy(_)) {
+            "the collector is busy; try again shortly".to_string()
         } else {
             "internal error; see the collector log".to_string()
         }
@@ -76,6 +83,7 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config(_)
             | Error::Store(_)
             | Error::Pki(_)
@@ -93,6 +101,7 @@ impl Error {
             Error::NotFound(_) => tonic::Code::NotFound,
             Error::Conflict(_) => tonic::Code::FailedPrecondition,
             Error::RateLimited(_) => tonic::Code::ResourceExhausted,
+            Error::Busy(_) => tonic::Code::Unavailable,
             Error::Config(_)
             | Error::Store(_)
             | Error::Pki(_)

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub rejected: AtomicU64,
     /// Messages refused by validation (dropped and acknowledged; the session went on).
     pub refused: AtomicU64,
+    /// Times a session's write found the store busy and waited to try again.
+    pub store_busy: AtomicU64,
     /// Sequence gaps: messages that arrived with numbers skipped before them.
     pub sequence_gaps: AtomicU64,
     /// Sequence numbers skipped in those gaps (never sent, or dropped by the

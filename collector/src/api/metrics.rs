@@ -127,6 +127,13 @@ pub async fn render(state: &State) -> String {
     );
     single(
         &mut out,
+        "rollcall_store_busy_total",
+        "Times a session's write found the store busy (no connection in time, or SQLite locked) and waited to try again instead of ending the session.",
+        "counter",
+        metrics.store_busy.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
         "rollcall_sequence_gaps_total",
         "Agent messages applied after a gap in the sequence numbers.",
         "counter",

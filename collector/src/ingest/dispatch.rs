@@ -14,9 +14,10 @@ use crate::error::Error;
 use crate::state::State;
 use crate::store::{Agent, ApplyContext, InventoryChange, Seen};
 
-/// A message body that passed validation.
+/// A message body that passed validation (borrowing the message, so that a
+/// store that was busy can be tried again with it).
 #[derive(Debug)]
-pub enum Checked {
+pub enum Checked<'a> {
     /// A heartbeat (or an empty body): liveness only.
     Heartbeat,
     /// A full inventory, flattened to CMDB items.
@@ -24,34 +25,31 @@ pub enum Checked {
     /// An inventory delta, flattened to CMDB items.
     Delta(InventoryChange),
     /// A health sample and its stored form.
-    Health(Box<HealthReport>, String),
+    Health(&'a HealthReport, String),
     /// Check results.
-    Checks(Vec<CheckResult>),
+    Checks(&'a [CheckResult]),
     /// A planned stop.
-    Goodbye(Goodbye),
+    Goodbye(&'a Goodbye),
 }
 
 /// Validates `body` received at `now`. `Err(Error::InvalidInput)` refuses
 /// this message alone; a `SessionError` other than `Rejected` ends the
 /// session (a Hello in the middle of it is a protocol error).
-pub fn check(body: Option<Body>, now: i64) -> Result<Checked, SessionError> {
+pub fn check(body: &Option<Body>, now: i64) -> Result<Checked<'_>, SessionError> {
     Ok(match body {
         Some(Body::Heartbeat(_)) | None => Checked::Heartbeat,
-        Some(Body::Snapshot(snapshot)) => {
-            let inventory = snapshot.inventory.unwrap_or_default();
-            Checked::Snapshot(validate::snapshot_change(&inventory, now)?)
-        }
-        Some(Body::Delta(delta)) => Checked::Delta(validate::delta_change(&delta, now)?),
-        Some(Body::Health(report)) => {
-            let data = validate::health(&report, now)?;
-            Checked::Health(Box::new(report), data)
-        }
+        Some(Body::Snapshot(snapshot)) => Checked::Snapshot(match &snapshot.inventory {
+            Some(inventory) => validate::snapshot_change(inventory, now)?,
+            None => validate::snapshot_change(&Default::default(), now)?,
+        }),
+        Some(Body::Delta(delta)) => Checked::Delta(validate::delta_change(delta, now)?),
+        Some(Body::Health(report)) => Checked::Health(report, validate::health(report, now)?),
         Some(Body::Checks(results)) => {
             validate::checks(&results.results, now)?;
-            Checked::Checks(results.results)
+            Checked::Checks(&results.results)
         }
         Some(Body::Goodbye(goodbye)) => {
-            validate::goodbye(&goodbye)?;
+            validate::goodbye(goodbye)?;
             Checked::Goodbye(goodbye)
         }
         Some(Body::Hello(_)) => {
@@ -76,7 +74,7 @@ pub async fn apply(
     state: &State,
     agent: &Agent,
     context: &ApplyContext,
-    checked: Checked,
+    checked: Checked<'_>,
 ) -> Result<(), SessionError> {
     let (host_id, seq, now) = (context.host_id.as_str(), context.seq, context.at);
     match checked {
@@ -100,7 +98,7 @@ pub async fn apply(
                 let rules = &state.config.availability.rules;
                 if let Err(error) = state
                     .engine
-                    .evaluate_health(host_id, &agent.hostname, &report, rules, now)
+                    .evaluate_health(host_id, &agent.hostname, report, rules, now)
                     .await
                 {
                     tracing::error!(error = %error, "cannot evaluate health rules");
@@ -112,7 +110,7 @@ pub async fn apply(
             state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
             if let Err(error) = state
                 .engine
-                .evaluate_checks(host_id, &agent.hostname, &results, now)
+                .evaluate_checks(host_id, &agent.hostname, results, now)
                 .await
             {
                 tracing::error!(error = %error, "cannot evaluate check results");

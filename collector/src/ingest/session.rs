@@ -22,6 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch;
+use super::reader::{self, Queued, READ_AHEAD};
 use super::resync::{mismatched_sections, rebuild_inventory};
 use super::validate;
 use crate::error::Error;
@@ -34,11 +35,6 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Replies a session queues before the transport takes them.
 const OUTBOUND_QUEUE: usize = 256;
-
-/// Messages a session's reader takes ahead of the apply loop: 5 minutes of
-/// heartbeats at the default 10 s interval, 32 s at 1 s, far more than
-/// `down_after` either way, so a live host stays heard while applies wait.
-const READ_AHEAD: usize = 32;
 
 /// Furthest a sequence number may be ahead of the last applied one. An
 /// agent numbers its messages one by one and its spool holds far fewer than
@@ -286,7 +282,22 @@ async fn run(
     // Registered before `welcome` reads the agent again, so a revocation
     // either shows there or cancels this registration (`revocation`).
     let registration = state.revocations.register(&agent.id);
-    let (host_id, last_applied) = welcome(state, &agent, &hello, outbound).await?;
+    // Heard as soon as its Hello is in, before any store work: a busy store
+    // must not make a reconnecting host look silent.
+    if let Some(known) = &agent.host_id {
+        state.monitor.heard(known, rollcall_proto::now_ms());
+    }
+    let Some((host_id, last_applied)) = patiently(state, registration.token(), || {
+        welcome(state, &agent, &hello, outbound)
+    })
+    .await?
+    else {
+        return Err(Error::PermissionDenied(format!(
+            "agent {} has been revoked; re-enroll it to reconnect",
+            agent.id
+        ))
+        .into());
+    };
     state.sessions_opened();
     state.monitor.heard(&host_id, rollcall_proto::now_ms());
     let revoked = registration.token();
@@ -410,32 +421,6 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// What the session's reader queues: the next message, boxed. An
-/// `AgentMessage` is about 1 KiB inline (a snapshot's `Inventory` is stored
-/// in place) and a tokio channel allocates its slots 32 at a time, so queueing
-/// them unboxed cost every session ~33 KiB whether anything was queued or not;
-/// boxed, a slot is 16 bytes.
-type Queued = Result<Option<Box<AgentMessage>>, SessionError>;
-
-/// Reads the session's messages into `queue`, marking the host heard on arrival.
-async fn read_messages(
-    mut inbound: impl Inbound,
-    queue: mpsc::Sender<Queued>,
-    state: Arc<State>,
-    host_id: String,
-) {
-    loop {
-        let item = inbound.next().await.map(|next| next.map(Box::new));
-        let more = matches!(item, Ok(Some(_)));
-        if more {
-            state.monitor.heard(&host_id, rollcall_proto::now_ms());
-        }
-        if queue.send(item).await.is_err() || !more {
-            return;
-        }
-    }
-}
-
 async fn apply_loop(
     state: &Arc<State>,
     agent: &Agent,
@@ -461,18 +446,18 @@ async fn apply_loop(
     .await?;
     // A reader task takes messages off the stream as they arrive and counts
     // the host as heard at once: a slow store apply must not make a live
-    // host look silent (a false host-down under load).
-    // The queue holds READ_AHEAD decoded messages (~1 KiB each, even a
-    // heartbeat); past it the reader waits and further messages stay in
-    // HTTP/2 and TCP as a few dozen encoded bytes each, so an overloaded
-    // collector does not hold thousands of decoded messages per session.
+    // host look silent (a false host-down under load). See `reader` for what
+    // it holds and when it leaves messages to HTTP/2 flow control.
     let (queue, mut queued) = mpsc::channel::<Queued>(READ_AHEAD);
-    let reader = AbortOnDrop(state.sessions.spawn(read_messages(
-        inbound,
-        queue,
-        state.clone(),
-        host_id.to_string(),
-    )));
+    let heard = {
+        let (state, host_id) = (state.clone(), host_id.to_string());
+        move || state.monitor.heard(&host_id, rollcall_proto::now_ms())
+    };
+    let reader = AbortOnDrop(
+        state
+            .sessions
+            .spawn(reader::read_messages(inbound, queue, heard)),
+    );
     loop {
         let item = tokio::select! {
             // Revocation first: once signalled, nothing more is applied.
@@ -527,20 +512,73 @@ async fn apply_loop(
             seq,
             at: now,
         };
-        let checked = validate::check_timestamp("sent_at_ms", message.sent_at_ms, now)
-            .map_err(SessionError::from)
-            .and_then(|()| dispatch::check(message.body, now));
-        match checked {
-            Ok(checked) => dispatch::apply(state, agent, &context, checked).await?,
-            Err(error) => {
-                let Some(reason) = dispatch::is_refusal(&error) else {
-                    return Err(error);
-                };
-                refuse(state, agent, &context, reason, outbound).await?;
-            }
+        let handled = patiently(state, revoked, || {
+            handle(state, agent, &context, &message, outbound)
+        })
+        .await?;
+        if handled.is_none() {
+            // Revoked while the store was busy: the loop's top says so.
+            continue;
         }
         sequence.applied(seq);
         send(outbound, Reply::Ack(Ack { seq: seq as u64 })).await?;
+    }
+}
+
+/// First and longest pause between tries of a write the store answered `Busy`.
+const BUSY_WAIT: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+
+/// Runs `attempt` until the store does not answer it `Busy`, pausing between
+/// tries (back-pressure: a slow store slows the session down and never ends
+/// it); `None` if `stop` fires first. A shutdown ends the wait with
+/// `Unavailable`.
+async fn patiently<T, F, Fut>(
+    state: &State,
+    stop: &CancellationToken,
+    mut attempt: F,
+) -> Result<Option<T>, SessionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SessionError>>,
+{
+    let mut wait = BUSY_WAIT.0;
+    loop {
+        match attempt().await {
+            Err(SessionError::Rejected(Error::Busy(reason))) => {
+                state.metrics.store_busy.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(reason = %reason, wait_ms = wait.as_millis() as u64, "store busy; waiting to try again");
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => return Ok(None),
+                    () = state.shutdown.cancelled() => {
+                        return Err(SessionError::Unavailable("collector is shutting down".into()));
+                    }
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(BUSY_WAIT.1);
+            }
+            other => return other.map(Some),
+        }
+    }
+}
+
+/// Validates and applies one sequenced message, or refuses it.
+async fn handle(
+    state: &State,
+    agent: &Agent,
+    context: &ApplyContext,
+    message: &AgentMessage,
+    outbound: &Outbound,
+) -> Result<(), SessionError> {
+    let checked = validate::check_timestamp("sent_at_ms", message.sent_at_ms, context.at)
+        .map_err(SessionError::from)
+        .and_then(|()| dispatch::check(&message.body, context.at));
+    match checked {
+        Ok(checked) => dispatch::apply(state, agent, context, checked).await,
+        Err(error) => match dispatch::is_refusal(&error) {
+            Some(reason) => refuse(state, agent, context, reason, outbound).await,
+            None => Err(error),
+        },
     }
 }
 

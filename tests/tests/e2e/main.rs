@@ -3,6 +3,7 @@
 
 mod agent;
 mod availability;
+mod backpressure;
 mod cmdb;
 mod enrolment;
 mod integrations;

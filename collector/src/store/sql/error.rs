@@ -1,7 +1,8 @@
 //! Driver errors become store errors here, and only here: a unique or
 //! primary-key violation is `Conflict` (the caller asked for something that
-//! exists, HTTP 409), every other driver error is `Store` (internal, logged,
-//! never shown to clients).
+//! exists, HTTP 409), no connection within the pool's time-out or a busy
+//! SQLite database is `Busy` (try again later), every other driver error is
+//! `Store` (internal, logged, never shown to clients).
 
 use crate::error::Error;
 
@@ -15,6 +16,13 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(database) if database.is_unique_violation() => {
                 tracing::debug!(error = %database, constraint = database.constraint(), "unique violation");
                 Error::Conflict(CONFLICT.to_string())
+            }
+            sqlx::Error::PoolTimedOut => Error::Busy(error.to_string()),
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), past busy_timeout.
+            sqlx::Error::Database(database)
+                if matches!(database.code().as_deref(), Some("5" | "6" | "517" | "262")) =>
+            {
+                Error::Busy(error.to_string())
             }
             _ => Error::Store(error.to_string()),
         }

@@ -220,6 +220,12 @@ async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Write>) {
     let results = match apply_together(pool, dialect, &ops).await {
         Ok(results) => results,
         Err(error) if ops.len() == 1 => vec![Err(error)],
+        // Busy is the store's state, not one write's fault: one by one would
+        // only wait for the lock once per write. Every caller tries again.
+        Err(Error::Busy(reason)) => ops
+            .iter()
+            .map(|_| Err(Error::Busy(reason.clone())))
+            .collect(),
         Err(error) => {
             tracing::debug!(error = %error, writes = ops.len(), "batched write failed; applying its writes one by one");
             let mut results = Vec::with_capacity(ops.len());
