@@ -26,7 +26,9 @@ const T0: i64 = 1_790_000_000_000;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let path = std::env::args().nth(1).expect("usage: upgrade_fixture PATH");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: upgrade_fixture PATH");
     let _ = std::fs::remove_file(&path);
     let store: Arc<dyn Store> = Arc::new(
         SqlStore::connect(&format!("sqlite://{path}?mode=rwc"))
@@ -174,14 +176,21 @@ async fn main() {
             resolved_at: None,
             updated_at: began + 3_000,
         };
-        assert!(store.insert_incident(&incident, Some("opened")).await.unwrap());
+        assert!(
+            store
+                .insert_incident(&incident, Some("opened"))
+                .await
+                .unwrap()
+        );
         store.link_outage(id, &incident.id).await.unwrap();
         if let Some(ended) = ended {
             store.close_outages(host, ended).await.unwrap();
-            assert!(store
-                .resolve_incident(&incident.id, ended, Some("resolved"))
-                .await
-                .unwrap());
+            assert!(
+                store
+                    .resolve_incident(&incident.id, ended, Some("resolved"))
+                    .await
+                    .unwrap()
+            );
         }
     }
     let outages = store

@@ -3,6 +3,7 @@
 //! they print a notice and skip, except with `CI=true`, where they fail.
 
 mod cases;
+mod catalogue;
 mod conflicts;
 mod history;
 mod identify;
@@ -10,6 +11,7 @@ mod lists;
 mod monitor;
 mod ownership;
 mod revocation;
+mod upgrade;
 mod writes;
 
 use std::sync::Arc;
@@ -81,6 +83,7 @@ macro_rules! conformance {
 }
 
 use cases::*;
+use catalogue::*;
 use conflicts::*;
 use history::*;
 use identify::*;
@@ -124,4 +127,7 @@ conformance!(
     api_tokens_expire_list_and_revoke_with_an_audit_entry,
     revoked_enrollment_tokens_and_agents_are_audited,
     a_renewed_certificate_replaces_the_old_one,
+    version_filters_agree_with_dpkg,
+    version_filters_agree_with_rpmvercmp,
+    history_rebuilds_an_earlier_state_exactly,
 );

@@ -16,6 +16,7 @@
 //! batches off the same queue ([`Dialect::writers`]). Writes of one
 //! agent never race: a session waits for each apply before sending the next.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool};
@@ -24,7 +25,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::apply;
+use super::catalogue::Catalogue;
 use super::dialect::Dialect;
+use crate::cmdb::catalogue::{Installed, PackageId};
 use crate::error::{Error, Result};
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
 
@@ -47,6 +50,7 @@ enum Op {
     Inventory {
         context: ApplyContext,
         change: InventoryChange,
+        package_ids: HashMap<PackageId, i64>,
     },
     Health {
         context: ApplyContext,
@@ -70,11 +74,13 @@ impl Op {
 
     async fn apply(&self, connection: &mut AnyConnection, dialect: Dialect) -> Result<Applied> {
         match self {
-            Op::Inventory { context, change } => {
-                apply::apply_inventory(connection, dialect, context, change)
-                    .await
-                    .map(Applied::Inventory)
-            }
+            Op::Inventory {
+                context,
+                change,
+                package_ids,
+            } => apply::apply_inventory(connection, dialect, context, change, package_ids)
+                .await
+                .map(Applied::Inventory),
             Op::Health {
                 context,
                 sampled_at,
@@ -89,6 +95,9 @@ impl Op {
 /// The handle through which the store queues writes.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
+    pool: AnyPool,
+    dialect: Dialect,
+    catalogue: Arc<Catalogue>,
     queue: mpsc::Sender<Write>,
     receiver: Arc<Mutex<mpsc::Receiver<Write>>>,
     tasks: TaskTracker,
@@ -108,6 +117,9 @@ impl Writer {
         }
         tasks.close();
         Self {
+            pool,
+            dialect,
+            catalogue: Arc::new(Catalogue::default()),
             queue,
             receiver,
             tasks,
@@ -141,16 +153,35 @@ impl Writer {
             .map_err(|_| Error::Store("the store's writer stopped before answering".into()))?
     }
 
-    /// Applies an inventory change set (see `Store::apply_inventory`).
+    /// Applies an inventory change set (see `Store::apply_inventory`). The
+    /// catalogue ids of its packages are found (and new packages added)
+    /// first, outside the writer's batch.
     pub(crate) async fn apply_inventory(
         &self,
         context: &ApplyContext,
         change: InventoryChange,
     ) -> Result<ApplyOutcome> {
+        if self.stop.is_cancelled() {
+            return Err(Error::Store("the store is closed".into()));
+        }
+        let packages: Vec<PackageId> = change
+            .items
+            .iter()
+            .filter(|item| item.class == "software")
+            .map(|item| Installed::of_item(item).package)
+            .collect();
+        let package_ids = if packages.is_empty() {
+            HashMap::new()
+        } else {
+            self.catalogue
+                .ids(&self.pool, self.dialect, &packages)
+                .await?
+        };
         match self
             .submit(Op::Inventory {
                 context: context.clone(),
                 change,
+                package_ids,
             })
             .await?
         {
