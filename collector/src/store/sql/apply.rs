@@ -11,14 +11,18 @@ use super::catalogue;
 use super::dialect::Dialect;
 use super::statements::{Statement, insert_changes};
 use super::summary::{SummaryValue, summary_updates};
-use crate::cmdb::catalogue::{self as catalogue_rules, Installed, PackageId};
+use crate::cmdb::catalogue::Installed;
 use crate::cmdb::diff::{self, CiItem};
 use crate::cmdb::history;
 use crate::error::{Error, Result};
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
 
 /// The class stored in the catalogue tables instead of `ci_items`.
-const SOFTWARE: &str = "software";
+pub(super) const SOFTWARE: &str = "software";
+
+/// The packages of a change set, parsed once (by the writer, before the
+/// apply), by item key: the package and its catalogue id.
+pub(super) type Software = HashMap<String, (Installed, i64)>;
 
 /// A delta touching more items than this reads the host's whole inventory
 /// instead of looking its items up.
@@ -151,14 +155,14 @@ async fn stored_items(
 
 /// Applies an inventory change set on the writer's transaction: nothing
 /// when its sequence number was already applied, else the item diff, its
-/// history and one UPDATE of the host row. `package_ids` holds the
-/// catalogue id of every package in the change set.
+/// history and one UPDATE of the host row. `software` holds every package
+/// of the change set, parsed, with its catalogue id.
 pub(super) async fn apply_inventory(
     connection: &mut AnyConnection,
     dialect: Dialect,
     context: &ApplyContext,
     change: &InventoryChange,
-    package_ids: &HashMap<PackageId, i64>,
+    software: &Software,
 ) -> Result<ApplyOutcome> {
     if !advance_seq(connection, context).await? {
         return Ok(ApplyOutcome {
@@ -171,13 +175,9 @@ pub(super) async fn apply_inventory(
     let incoming: Vec<CiItem> = change
         .items
         .iter()
-        .map(|item| {
-            if item.class == SOFTWARE {
-                catalogue_rules::canonical(item)
-            } else {
-                item.clone()
-            }
-        })
+        .filter(|item| item.class != SOFTWARE)
+        .cloned()
+        .chain(software.values().map(|(installed, _)| installed.item()))
         .collect();
     let stored = stored_items(connection, dialect, host_id, host_key, change).await?;
     let plan = diff::plan(&stored.items, &incoming, &change.removed, change.full);
@@ -211,18 +211,12 @@ pub(super) async fn apply_inventory(
             .await?;
     }
     write_software(
-        connection,
-        dialect,
-        host_key,
-        &stored,
-        &plan,
-        package_ids,
-        context.at,
+        connection, dialect, host_key, &stored, &plan, software, context.at,
     )
     .await?;
     if change.full && stored.items.is_empty() {
         // A first inventory is one `discovered` record holding it compactly.
-        let record = discovered_record(&incoming, package_ids)?;
+        let record = discovered_record(&incoming, software)?;
         insert_changes(
             connection,
             dialect,
@@ -289,18 +283,16 @@ async fn write_software(
     host_key: i64,
     stored: &Stored,
     plan: &diff::Plan,
-    package_ids: &HashMap<PackageId, i64>,
+    software: &Software,
     at: i64,
 ) -> Result<()> {
     let mut gone: Vec<i64> = Vec::new();
     let mut rows: Vec<(i64, i64, i64)> = Vec::new();
     let id_of = |item: &CiItem| -> Result<(i64, i64)> {
-        let installed = Installed::of_item(item);
-        let id = package_ids
-            .get(&installed.package)
-            .copied()
-            .ok_or_else(|| Error::Internal(format!("no catalogue id for package {}", item.key)))?;
-        Ok((id, installed.installed_at_s))
+        software
+            .get(&item.key)
+            .map(|(installed, id)| (*id, installed.installed_at_s))
+            .ok_or_else(|| Error::Internal(format!("no catalogue id for package {}", item.key)))
     };
     for item in plan.inserts.iter().filter(|item| item.class == SOFTWARE) {
         let (id, installed_at_s) = id_of(item)?;
@@ -348,27 +340,20 @@ async fn write_software(
 }
 
 /// The one history record of a first inventory (`cmdb::history`).
-fn discovered_record(
-    items: &[CiItem],
-    package_ids: &HashMap<PackageId, i64>,
-) -> Result<diff::ChangeRecord> {
-    let mut software = Vec::new();
+fn discovered_record(items: &[CiItem], software: &Software) -> Result<diff::ChangeRecord> {
+    let mut packages = Vec::new();
     let mut other = Vec::new();
     for item in items {
         if item.class == SOFTWARE {
-            let installed = Installed::of_item(item);
-            let id = package_ids
-                .get(&installed.package)
-                .copied()
-                .ok_or_else(|| {
-                    Error::Internal(format!("no catalogue id for package {}", item.key))
-                })?;
-            software.push((id, installed.installed_at_s));
+            let (installed, id) = software.get(&item.key).ok_or_else(|| {
+                Error::Internal(format!("no catalogue id for package {}", item.key))
+            })?;
+            packages.push((*id, installed.installed_at_s));
         } else {
             other.push((item.class.clone(), item.key.clone(), item.attrs.clone()));
         }
     }
-    Ok(history::discovered(&software, &other))
+    Ok(history::discovered(&packages, &other))
 }
 
 /// Stores a health sample on the writer's transaction; `false` (nothing

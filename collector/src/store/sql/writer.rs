@@ -16,7 +16,6 @@
 //! batches off the same queue ([`Dialect::writers`]). Writes of one
 //! agent never race: a session waits for each apply before sending the next.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool};
@@ -27,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use super::apply;
 use super::catalogue::Catalogue;
 use super::dialect::Dialect;
-use crate::cmdb::catalogue::{Installed, PackageId};
+use crate::cmdb::catalogue::{Installed, PackageId, package_key};
 use crate::error::{Error, Result};
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
 
@@ -50,7 +49,7 @@ enum Op {
     Inventory {
         context: ApplyContext,
         change: InventoryChange,
-        package_ids: HashMap<PackageId, i64>,
+        software: apply::Software,
     },
     Health {
         context: ApplyContext,
@@ -77,8 +76,8 @@ impl Op {
             Op::Inventory {
                 context,
                 change,
-                package_ids,
-            } => apply::apply_inventory(connection, dialect, context, change, package_ids)
+                software,
+            } => apply::apply_inventory(connection, dialect, context, change, software)
                 .await
                 .map(Applied::Inventory),
             Op::Health {
@@ -164,24 +163,35 @@ impl Writer {
         if self.stop.is_cancelled() {
             return Err(Error::Store("the store is closed".into()));
         }
-        let packages: Vec<PackageId> = change
+        let installed: Vec<Installed> = change
             .items
             .iter()
-            .filter(|item| item.class == "software")
-            .map(|item| Installed::of_item(item).package)
+            .filter(|item| item.class == apply::SOFTWARE)
+            .map(Installed::of_item)
             .collect();
-        let package_ids = if packages.is_empty() {
-            HashMap::new()
-        } else {
-            self.catalogue
+        let mut software = apply::Software::with_capacity(installed.len());
+        if !installed.is_empty() {
+            let packages: Vec<PackageId> = installed.iter().map(|i| i.package.clone()).collect();
+            let ids = self
+                .catalogue
                 .ids(&self.pool, self.dialect, &packages)
-                .await?
-        };
+                .await?;
+            for package in installed {
+                let id = ids.get(&package.package).copied().ok_or_else(|| {
+                    Error::Internal(format!(
+                        "no catalogue id for package {}",
+                        package.package.name
+                    ))
+                })?;
+                let key = package_key(&package.package.name, &package.package.arch);
+                software.insert(key, (package, id));
+            }
+        }
         match self
             .submit(Op::Inventory {
                 context: context.clone(),
                 change,
-                package_ids,
+                software,
             })
             .await?
         {
