@@ -322,7 +322,7 @@ async fn write_software(
             .bind_list(chunk.iter().copied());
         statement.query()?.execute(&mut *connection).await?;
     }
-    for chunk in rows.chunks(dialect.insert_chunk()) {
+    for chunk in rows.chunks(dialect.software_chunk()) {
         let mut statement = Statement::new(
             dialect,
             "INSERT INTO host_software (host_key, package_id, installed_at_s, first_seen_at, updated_at) VALUES ",
