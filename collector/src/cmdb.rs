@@ -2,7 +2,9 @@
 //! incoming inventory against the stored configuration items, version
 //! ordering, and the software catalogue with its version filters.
 
+pub mod catalogue;
 pub mod diff;
+pub mod history;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod software;

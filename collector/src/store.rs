@@ -31,7 +31,7 @@ pub use agents::{
 pub use changes::{Change, ChangeFilter, ChangeStore};
 pub use hosts::{
     Attachment, Host, HostFilter, HostStore, IdentityEvent, IdentityEventFilter, ItemRow,
-    SoftwareRow,
+    SoftwareCount, SoftwareRow,
 };
 pub use incidents::{Comment, Incident, IncidentFilter, IncidentStore};
 pub use inventory::{ApplyContext, ApplyOutcome, InventoryChange, InventoryStore, Seen};

@@ -3,11 +3,10 @@
 //! like `< 3.0.13`, compared by the reporting package manager's ordering
 //! (`cmdb::version`).
 //!
-//! The store answers "who has package NAME"; the version conditions are
-//! applied here because only `cmdb::version` knows dpkg/rpm/apk ordering.
+//! The store answers both from the catalogue (`cmdb::catalogue` ranks each
+//! package's versions by `cmdb::version`, so the database can compare).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cmdb::version;
 use crate::error::Result;
@@ -59,41 +58,16 @@ pub fn satisfies(manager: &str, installed: &str, conditions: &[VersionCondition]
     })
 }
 
-/// Ids of the hosts with a package `name` whose version satisfies every condition.
-pub async fn hosts_with_package(
-    store: &dyn Store,
-    name: &str,
-    conditions: &[VersionCondition],
-) -> Result<BTreeSet<String>> {
-    Ok(store
-        .software(Some(name))
-        .await?
-        .into_iter()
-        .filter(|row| satisfies(&row.manager, &row.version, conditions))
-        .map(|row| row.host_id)
-        .collect())
-}
-
 /// One page of the hosts that `filter` selects and that run package `name`
-/// at a version satisfying every condition (`filter.limit` is the page size).
+/// at a version satisfying every condition (`filter.limit` is the page
+/// size); the store selects them from the catalogue's rank index.
 pub async fn hosts_running(
     store: &dyn Store,
     filter: &HostFilter,
     name: &str,
     conditions: &[VersionCondition],
 ) -> Result<Vec<Host>> {
-    let matching = hosts_with_package(store, name, conditions).await?;
-    let everyone = HostFilter {
-        limit: 1_000_000,
-        ..filter.clone()
-    };
-    Ok(store
-        .hosts(&everyone)
-        .await?
-        .into_iter()
-        .filter(|host| matching.contains(&host.id))
-        .take(usize::try_from(filter.limit).unwrap_or(0))
-        .collect())
+    store.hosts_running(filter, name, conditions).await
 }
 
 /// One line of the catalogue.
@@ -113,36 +87,29 @@ pub struct CatalogueEntry {
 /// count. With a name: one line per (version, manager) of that package,
 /// newest version first by the manager's ordering.
 pub async fn catalogue(store: &dyn Store, name: Option<&str>) -> Result<Vec<CatalogueEntry>> {
-    let rows = store.software(name).await?;
-    let by_name = name.is_none();
-    let mut groups: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
-    for row in rows {
-        let key = if by_name {
-            (row.name, String::new(), String::new())
-        } else {
-            (row.name, row.version, row.manager)
-        };
-        groups.entry(key).or_default().insert(row.host_id);
-    }
-    let mut items: Vec<((String, String, String), usize)> = groups
-        .into_iter()
-        .map(|(key, hosts)| (key, hosts.len()))
-        .collect();
+    let mut counts = store.software_counts(name).await?;
+    counts
+        .sort_by(|a, b| (&a.name, &a.version, &a.manager).cmp(&(&b.name, &b.version, &b.manager)));
     // Newest version first within a name, by the package manager's ordering.
-    items.sort_by(
-        |((a_name, a_version, _), _), ((b_name, b_version, b_manager), _)| {
-            a_name
-                .cmp(b_name)
-                .then_with(|| version::compare(b_manager, b_version, a_version))
-        },
-    );
-    Ok(items
+    counts.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then_with(|| match (&a.version, &b.version) {
+                (Some(a_version), Some(b_version)) => version::compare(
+                    b.manager.as_deref().unwrap_or_default(),
+                    b_version,
+                    a_version,
+                ),
+                _ => Ordering::Equal,
+            })
+    });
+    Ok(counts
         .into_iter()
-        .map(|((name, version, manager), hosts)| CatalogueEntry {
-            name,
-            version: (!by_name).then_some(version),
-            manager: (!by_name).then_some(manager),
-            hosts,
+        .map(|count| CatalogueEntry {
+            name: count.name,
+            version: count.version,
+            manager: count.manager,
+            hosts: usize::try_from(count.hosts).unwrap_or(0),
         })
         .collect())
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::cmdb::history;
 use crate::error::Result;
 
 /// One history record.
@@ -17,7 +18,7 @@ pub struct Change {
     pub class: String,
     /// Item key.
     pub item_key: String,
-    /// `added`, `removed` or `changed`.
+    /// `discovered` (a first inventory), `added`, `removed` or `changed`.
     pub change: String,
     /// Changed attribute.
     pub field: String,
@@ -55,4 +56,8 @@ pub struct ChangeFilter {
 pub trait ChangeStore {
     /// Change records matching `filter`, oldest first.
     async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>>;
+    /// A host's items as they were at `at` (ms), rebuilt from history alone
+    /// (`cmdb::history`): its latest `discovered` record at or before `at`
+    /// and every later item record up to `at`.
+    async fn items_as_of(&self, host_id: &str, at: i64) -> Result<history::State>;
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::cmdb::reconcile::HostIdentity;
+use crate::cmdb::software::VersionCondition;
 use crate::error::Result;
 
 /// A host CI as listed.
@@ -124,6 +125,19 @@ pub struct SoftwareRow {
     pub manager: String,
 }
 
+/// Hosts with a package, or with one version of it (`software_counts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftwareCount {
+    /// Package name.
+    pub name: String,
+    /// The version (per-version counts only).
+    pub version: Option<String>,
+    /// The package manager (per-version counts only).
+    pub manager: Option<String>,
+    /// Distinct hosts.
+    pub hosts: i64,
+}
+
 /// The result of identifying a host at `Hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attachment {
@@ -218,6 +232,19 @@ pub trait HostStore {
     async fn host_items(&self, host_id: &str) -> Result<Vec<ItemRow>>;
     /// Installed packages, of one name or all, on hosts not retired.
     async fn software(&self, name: Option<&str>) -> Result<Vec<SoftwareRow>>;
+    /// One page of the hosts that `filter` selects, are not retired and run
+    /// package `name` at a version satisfying every condition (by the
+    /// reporting package manager's ordering), selected by the database
+    /// from the catalogue's rank index.
+    async fn hosts_running(
+        &self,
+        filter: &HostFilter,
+        name: &str,
+        conditions: &[VersionCondition],
+    ) -> Result<Vec<Host>>;
+    /// Distinct hosts (not retired) per package name, or with `name` per
+    /// (version, manager) of that package; in no particular order.
+    async fn software_counts(&self, name: Option<&str>) -> Result<Vec<SoftwareCount>>;
     /// Moves hosts not seen for `stale_after_ms` to `stale` and for
     /// `retire_after_ms` to `retired`, recording each change; returns how
     /// many became stale and retired. Nothing is deleted.

@@ -7,6 +7,9 @@
 //!   shared change-history INSERT
 //! - `error.rs`: driver errors to store errors (unique violations: `Conflict`)
 //! - `writer.rs`: group commit of the ingest writes, which `apply.rs` performs
+//! - `catalogue.rs`: the software catalogue (package ids and ranks, host
+//!   keys, a host's packages); `software.rs`: the software queries over it;
+//!   `upgrade.rs`: the Rust half of migration 0008
 //! - one file per data area implementing its trait: `agents.rs`, `hosts.rs`
 //!   (with `identity.rs`: CI ownership and identity events),
 //!   `inventory.rs`, `changes.rs`, `presence.rs`, `incidents.rs`,
@@ -19,6 +22,7 @@
 
 mod agents;
 mod apply;
+mod catalogue;
 mod changes;
 mod dialect;
 mod error;
@@ -30,7 +34,10 @@ mod maintenance;
 mod outbox;
 mod presence;
 mod services;
+mod software;
 mod statements;
+mod summary;
+mod upgrade;
 mod writer;
 
 use std::sync::Arc;
@@ -66,6 +73,7 @@ impl SqlStore {
             Error::Store(format!("cannot open database {}: {error}", redact(url)))
         })?;
         dialect.migrate(&pool).await?;
+        upgrade::run(&pool, dialect).await?;
         let writer = Writer::start(pool.clone(), dialect);
         Ok(Self {
             pool,

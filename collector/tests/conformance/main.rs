@@ -3,6 +3,7 @@
 //! they print a notice and skip, except with `CI=true`, where they fail.
 
 mod cases;
+mod catalogue;
 mod conflicts;
 mod history;
 mod identify;
@@ -10,6 +11,7 @@ mod lists;
 mod monitor;
 mod ownership;
 mod revocation;
+mod upgrade;
 mod writes;
 
 use std::sync::Arc;
@@ -81,6 +83,7 @@ macro_rules! conformance {
 }
 
 use cases::*;
+use catalogue::*;
 use conflicts::*;
 use history::*;
 use identify::*;
@@ -125,4 +128,7 @@ conformance!(
     revoked_enrollment_tokens_and_agents_are_audited,
     audit_entries_are_read_on_from_an_id_oldest_first,
     a_renewed_certificate_replaces_the_old_one,
+    version_filters_agree_with_dpkg,
+    version_filters_agree_with_rpmvercmp,
+    history_rebuilds_an_earlier_state_exactly,
 );

@@ -43,24 +43,37 @@ async fn collector_on_postgresql_serves_host_inventory_and_history() -> Result<(
         detail["inventory"]["software"].as_array().map(Vec::len),
         Some(dpkg_installed_count())
     );
+    // The first inventory is one `discovered` record (DESIGN §5) holding
+    // every package as (catalogue id, install time), not one per package.
     let history = collector
-        .get(&format!(
-            "/api/v1/hosts/{id}/changes?class=software&limit=1000"
-        ))
+        .get(&format!("/api/v1/hosts/{id}/changes?class=host&limit=1000"))
         .await?;
-    let added = history["items"]
+    let discovered: Vec<&serde_json::Value> = history["items"]
         .as_array()
         .map(|items| {
             items
                 .iter()
-                .filter(|item| item["change"] == "added")
-                .count()
+                .filter(|item| item["change"] == "discovered")
+                .collect()
         })
-        .unwrap_or(0);
+        .unwrap_or_default();
+    assert_eq!(discovered.len(), 1, "{history}");
+    let snapshot: serde_json::Value =
+        serde_json::from_str(discovered[0]["new_value"].as_str().unwrap_or_default())?;
     assert_eq!(
-        added,
-        dpkg_installed_count(),
-        "every installed package has its 'added' record"
+        snapshot["software"].as_array().map(Vec::len),
+        Some(dpkg_installed_count()),
+        "every installed package is in the discovered record"
+    );
+    let per_item = collector
+        .get(&format!(
+            "/api/v1/hosts/{id}/changes?class=software&limit=1000"
+        ))
+        .await?;
+    assert_eq!(
+        per_item["items"].as_array().map(Vec::len),
+        Some(0),
+        "no per-package record for a first inventory"
     );
     let fleet = collector.get("/api/v1/changes?class=host&limit=10").await?;
     assert!(

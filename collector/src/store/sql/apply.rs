@@ -3,16 +3,26 @@
 //! recorded in history, summarised on the host row) and health samples,
 //! each idempotent by the agent's sequence number.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyConnection, Row};
 
+use super::catalogue;
 use super::dialect::Dialect;
 use super::statements::{Statement, insert_changes};
+use super::summary::{SummaryValue, summary_updates};
+use crate::cmdb::catalogue::Installed;
 use crate::cmdb::diff::{self, CiItem};
-use crate::cmdb::reconcile::HostIdentity;
+use crate::cmdb::history;
 use crate::error::{Error, Result};
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
+
+/// The class stored in the catalogue tables instead of `ci_items`.
+pub(super) const SOFTWARE: &str = "software";
+
+/// The packages of a change set, parsed once (by the writer, before the
+/// apply), by item key: the package and its catalogue id.
+pub(super) type Software = HashMap<String, (Installed, i64)>;
 
 /// A delta touching more items than this reads the host's whole inventory
 /// instead of looking its items up.
@@ -52,35 +62,57 @@ fn item_of(row: &sqlx::any::AnyRow) -> std::result::Result<CiItem, sqlx::Error> 
     })
 }
 
+/// A host's stored items that a change set is compared with, and where its
+/// software rows are (by item key: package id and first sight).
+#[derive(Default)]
+struct Stored {
+    items: BTreeMap<(String, String), CiItem>,
+    software: HashMap<String, (i64, i64)>,
+}
+
 /// The stored items a change set needs to be compared with: the whole host
 /// for a snapshot or a large delta, only the touched items otherwise.
 async fn stored_items(
     connection: &mut AnyConnection,
     dialect: Dialect,
     host_id: &str,
+    host_key: i64,
     change: &InventoryChange,
-) -> Result<BTreeMap<(String, String), CiItem>> {
+) -> Result<Stored> {
     let touched = change.items.len() + change.removed.len();
-    let rows = if change.full || touched > POINT_LOOKUP_LIMIT {
+    let whole = change.full || touched > POINT_LOOKUP_LIMIT;
+    let touched: Vec<(&str, &str)> = change
+        .items
+        .iter()
+        .map(|item| (item.class.as_str(), item.key.as_str()))
+        .chain(change.removed.iter().map(|(c, k)| (c.as_str(), k.as_str())))
+        .collect();
+    let other: Vec<(&str, &str)> = touched
+        .iter()
+        .copied()
+        .filter(|(class, _)| *class != SOFTWARE)
+        .collect();
+    // A package key is `name:arch` or `name`: look both readings up.
+    let names: Vec<&str> = touched
+        .iter()
+        .filter(|(class, _)| *class == SOFTWARE)
+        .flat_map(|(_, key)| [Some(*key), key.rsplit_once(':').map(|(name, _)| name)])
+        .flatten()
+        .collect();
+    let rows = if whole {
         sqlx::query("SELECT class, item_key, name, attrs FROM ci_items WHERE host_id = $1")
             .bind(host_id)
             .fetch_all(&mut *connection)
             .await?
-    } else if touched == 0 {
+    } else if other.is_empty() {
         Vec::new()
     } else {
-        let touched: Vec<(&str, &str)> = change
-            .items
-            .iter()
-            .map(|item| (item.class.as_str(), item.key.as_str()))
-            .chain(change.removed.iter().map(|(c, k)| (c.as_str(), k.as_str())))
-            .collect();
         let mut statement = Statement::new(
             dialect,
             "SELECT class, item_key, name, attrs FROM ci_items WHERE host_id = ",
         );
         statement.bind(host_id).push(" AND (");
-        for (index, (class, key)) in touched.iter().enumerate() {
+        for (index, (class, key)) in other.iter().enumerate() {
             if index > 0 {
                 statement.push(" OR ");
             }
@@ -94,22 +126,43 @@ async fn stored_items(
         statement.push(")");
         statement.query()?.fetch_all(&mut *connection).await?
     };
-    let mut stored = BTreeMap::new();
+    let mut stored = Stored::default();
     for row in &rows {
         let item = item_of(row)?;
-        stored.insert((item.class.clone(), item.key.clone()), item);
+        stored
+            .items
+            .insert((item.class.clone(), item.key.clone()), item);
+    }
+    let packages = if whole {
+        catalogue::host_packages(connection, dialect, host_key, None).await?
+    } else if names.is_empty() {
+        Vec::new()
+    } else {
+        catalogue::host_packages(connection, dialect, host_key, Some(&names)).await?
+    };
+    for package in packages {
+        let item = package.installed.item();
+        stored.software.insert(
+            item.key.clone(),
+            (package.package_id, package.first_seen_at),
+        );
+        stored
+            .items
+            .insert((item.class.clone(), item.key.clone()), item);
     }
     Ok(stored)
 }
 
 /// Applies an inventory change set on the writer's transaction: nothing
 /// when its sequence number was already applied, else the item diff, its
-/// history and one UPDATE of the host row.
+/// history and one UPDATE of the host row. `software` holds every package
+/// of the change set, parsed, with its catalogue id.
 pub(super) async fn apply_inventory(
     connection: &mut AnyConnection,
     dialect: Dialect,
     context: &ApplyContext,
     change: &InventoryChange,
+    software: &Software,
 ) -> Result<ApplyOutcome> {
     if !advance_seq(connection, context).await? {
         return Ok(ApplyOutcome {
@@ -118,10 +171,25 @@ pub(super) async fn apply_inventory(
         });
     }
     let host_id = context.host_id.as_str();
-    let stored = stored_items(connection, dialect, host_id, change).await?;
-    let plan = diff::plan(&stored, &change.items, &change.removed, change.full);
-    insert_items(connection, dialect, host_id, &plan.inserts, context.at).await?;
-    for item in &plan.updates {
+    let host_key = catalogue::host_key(connection, host_id).await?;
+    let incoming: Vec<CiItem> = change
+        .items
+        .iter()
+        .filter(|item| item.class != SOFTWARE)
+        .cloned()
+        .chain(software.values().map(|(installed, _)| installed.item()))
+        .collect();
+    let stored = stored_items(connection, dialect, host_id, host_key, change).await?;
+    let plan = diff::plan(&stored.items, &incoming, &change.removed, change.full);
+    let is_software = |item: &&CiItem| item.class == SOFTWARE;
+    let other_inserts: Vec<CiItem> = plan
+        .inserts
+        .iter()
+        .filter(|i| !is_software(i))
+        .cloned()
+        .collect();
+    insert_items(connection, dialect, host_id, &other_inserts, context.at).await?;
+    for item in plan.updates.iter().filter(|i| !is_software(i)) {
         sqlx::query(
             "UPDATE ci_items SET name = $1, attrs = $2, updated_at = $3 WHERE host_id = $4 AND class = $5 AND item_key = $6",
         )
@@ -134,7 +202,7 @@ pub(super) async fn apply_inventory(
         .execute(&mut *connection)
         .await?;
     }
-    for (class, key) in &plan.deletes {
+    for (class, key) in plan.deletes.iter().filter(|(class, _)| class != SOFTWARE) {
         sqlx::query("DELETE FROM ci_items WHERE host_id = $1 AND class = $2 AND item_key = $3")
             .bind(host_id)
             .bind(class)
@@ -142,15 +210,33 @@ pub(super) async fn apply_inventory(
             .execute(&mut *connection)
             .await?;
     }
-    insert_changes(
-        connection,
-        dialect,
-        host_id,
-        &plan.changes,
-        context.at,
-        &context.agent_id,
+    write_software(
+        connection, dialect, host_key, &stored, &plan, software, context.at,
     )
     .await?;
+    if change.full && stored.items.is_empty() {
+        // A first inventory is one `discovered` record holding it compactly.
+        let record = discovered_record(&incoming, software)?;
+        insert_changes(
+            connection,
+            dialect,
+            host_id,
+            &[record],
+            context.at,
+            &context.agent_id,
+        )
+        .await?;
+    } else {
+        insert_changes(
+            connection,
+            dialect,
+            host_id,
+            &plan.changes,
+            context.at,
+            &context.agent_id,
+        )
+        .await?;
+    }
     // One UPDATE of the host: its summary columns from the singletons, the
     // package count when software came or went, and the inventory time.
     let software_moved = plan
@@ -158,7 +244,7 @@ pub(super) async fn apply_inventory(
         .iter()
         .map(|item| item.class.as_str())
         .chain(plan.deletes.iter().map(|(class, _)| class.as_str()))
-        .any(|class| class == "software");
+        .any(|class| class == SOFTWARE);
     let summary = summary_updates(&change.items);
     let mut statement = Statement::new(dialect, "UPDATE hosts SET last_inventory_at = ");
     statement
@@ -167,9 +253,9 @@ pub(super) async fn apply_inventory(
         .bind(context.at);
     if software_moved {
         statement
-            .push(", package_count = (SELECT COUNT(*) FROM ci_items WHERE host_id = ")
-            .bind(host_id)
-            .push(" AND class = 'software')");
+            .push(", package_count = (SELECT COUNT(*) FROM host_software WHERE host_key = ")
+            .bind(host_key)
+            .push(")");
     }
     for (column, value) in summary {
         statement.push(", ").push(column).push(" = ");
@@ -186,6 +272,88 @@ pub(super) async fn apply_inventory(
         changed: plan.updates.len(),
         removed: plan.deletes.len(),
     })
+}
+
+/// The software part of a plan: rows of (host key, package id). A changed
+/// package (a new version, say) is a different catalogue entry: its row is
+/// replaced, keeping when the host first had it.
+async fn write_software(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    host_key: i64,
+    stored: &Stored,
+    plan: &diff::Plan,
+    software: &Software,
+    at: i64,
+) -> Result<()> {
+    let mut gone: Vec<i64> = Vec::new();
+    let mut rows: Vec<(i64, i64, i64)> = Vec::new();
+    let id_of = |item: &CiItem| -> Result<(i64, i64)> {
+        software
+            .get(&item.key)
+            .map(|(installed, id)| (*id, installed.installed_at_s))
+            .ok_or_else(|| Error::Internal(format!("no catalogue id for package {}", item.key)))
+    };
+    for item in plan.inserts.iter().filter(|item| item.class == SOFTWARE) {
+        let (id, installed_at_s) = id_of(item)?;
+        rows.push((id, installed_at_s, at));
+    }
+    for item in plan.updates.iter().filter(|item| item.class == SOFTWARE) {
+        let (id, installed_at_s) = id_of(item)?;
+        let first_seen = match stored.software.get(&item.key) {
+            Some((old, first_seen)) => {
+                gone.push(*old);
+                *first_seen
+            }
+            None => at,
+        };
+        rows.push((id, installed_at_s, first_seen));
+    }
+    for (_, key) in plan.deletes.iter().filter(|(class, _)| class == SOFTWARE) {
+        if let Some((old, _)) = stored.software.get(key) {
+            gone.push(*old);
+        }
+    }
+    for chunk in gone.chunks(dialect.insert_chunk()) {
+        let mut statement = Statement::new(dialect, "DELETE FROM host_software WHERE host_key = ");
+        statement
+            .bind(host_key)
+            .push(" AND package_id IN ")
+            .bind_list(chunk.iter().copied());
+        statement.query()?.execute(&mut *connection).await?;
+    }
+    for chunk in rows.chunks(dialect.software_chunk()) {
+        let mut statement = Statement::new(
+            dialect,
+            "INSERT INTO host_software (host_key, package_id, installed_at_s, first_seen_at, updated_at) VALUES ",
+        );
+        statement.values(chunk, 5, |row, (id, installed_at_s, first_seen)| {
+            row.bind(host_key)
+                .bind(*id)
+                .bind(*installed_at_s)
+                .bind(*first_seen)
+                .bind(at);
+        });
+        statement.query()?.execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// The one history record of a first inventory (`cmdb::history`).
+fn discovered_record(items: &[CiItem], software: &Software) -> Result<diff::ChangeRecord> {
+    let mut packages = Vec::new();
+    let mut other = Vec::new();
+    for item in items {
+        if item.class == SOFTWARE {
+            let (installed, id) = software.get(&item.key).ok_or_else(|| {
+                Error::Internal(format!("no catalogue id for package {}", item.key))
+            })?;
+            packages.push((*id, installed.installed_at_s));
+        } else {
+            other.push((item.class.clone(), item.key.clone(), item.attrs.clone()));
+        }
+    }
+    Ok(history::discovered(&packages, &other))
 }
 
 /// Stores a health sample on the writer's transaction; `false` (nothing
@@ -236,96 +404,4 @@ async fn insert_items(
         statement.query()?.execute(&mut *connection).await?;
     }
     Ok(())
-}
-
-/// Host summary columns derived from the singleton items.
-fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryValue)> {
-    let mut out = Vec::new();
-    for item in items {
-        // Only singleton sections feed the summary: skip parsing every package.
-        if !rollcall_proto::inventory::section_for_class(&item.class)
-            .is_some_and(rollcall_proto::inventory::is_singleton)
-        {
-            continue;
-        }
-        let Ok(serde_json::Value::Object(attrs)) =
-            serde_json::from_str::<serde_json::Value>(&item.attrs)
-        else {
-            continue;
-        };
-        let text = |key: &str| {
-            attrs
-                .get(key)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let number = |key: &str| attrs.get(key).and_then(|v| v.as_i64()).unwrap_or_default();
-        match item.class.as_str() {
-            "os" => {
-                let name = if text("pretty_name").is_empty() {
-                    text("name")
-                } else {
-                    text("pretty_name")
-                };
-                out.push(("os_name", SummaryValue::Text(name)));
-                out.push(("os_version", SummaryValue::Text(text("version"))));
-                out.push(("kernel", SummaryValue::Text(text("kernel"))));
-                out.push(("arch", SummaryValue::Text(text("arch"))));
-            }
-            "cpu" => {
-                out.push(("cpu_model", SummaryValue::Text(text("model"))));
-                out.push(("cpu_threads", SummaryValue::Number(number("threads"))));
-            }
-            "memory" => out.push(("memory_bytes", SummaryValue::Number(number("total_bytes")))),
-            "identity" => {
-                let macs: Vec<String> = attrs
-                    .get("macs")
-                    .and_then(|v| v.as_array())
-                    .map(|list| {
-                        list.iter()
-                            .filter_map(|mac| mac.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let identity = HostIdentity {
-                    machine_id: text("machine_id"),
-                    dmi_uuid: text("dmi_uuid"),
-                    dmi_serial: text("dmi_serial"),
-                    macs: macs.into_iter().collect(),
-                    hostname: text("hostname"),
-                }
-                .cleaned();
-                out.push(("hostname", SummaryValue::Text(text("hostname"))));
-                out.push(("fqdn", SummaryValue::Text(text("fqdn"))));
-                // Identifiers are only ever filled in here, never blanked (reconciliation needs them).
-                for (column, value) in [
-                    ("machine_id", identity.machine_id.clone()),
-                    ("dmi_uuid", identity.dmi_uuid.clone()),
-                    ("dmi_serial", identity.dmi_serial.clone()),
-                    ("macs", join_macs(&identity)),
-                ] {
-                    if !value.is_empty() {
-                        out.push((column, SummaryValue::Text(value)));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out.retain(|(column, value)| {
-        !(*column == "hostname" && matches!(value, SummaryValue::Text(t) if t.is_empty()))
-    });
-    out
-}
-
-/// A summary column's new value.
-enum SummaryValue {
-    Text(String),
-    Number(i64),
-}
-
-/// The `macs` column: the MACs comma-separated.
-pub(super) fn join_macs(identity: &HostIdentity) -> String {
-    identity.macs.iter().cloned().collect::<Vec<_>>().join(",")
 }

@@ -2,10 +2,14 @@
 //! `statements::insert_changes`).
 
 use async_trait::async_trait;
+use sqlx::Row;
 
 use super::SqlStore;
+use super::catalogue::packages_by_id;
 use super::statements::ListQuery;
-use crate::error::Result;
+use crate::cmdb::catalogue::Installed;
+use crate::cmdb::history::{self, DISCOVERED};
+use crate::error::{Error, Result};
 use crate::store::{Change, ChangeFilter, ChangeStore};
 
 #[async_trait]
@@ -26,5 +30,67 @@ impl ChangeStore for SqlStore {
             .query_as::<Change>()?
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn items_as_of(&self, host_id: &str, at: i64) -> Result<history::State> {
+        let mut connection = self.pool.acquire().await?;
+        let start = sqlx::query(
+            "SELECT id, new_value FROM changes WHERE host_id = $1 AND change = $2 AND at <= $3 \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(host_id)
+        .bind(DISCOVERED)
+        .bind(at)
+        .fetch_optional(&mut *connection)
+        .await?;
+        let mut state = history::State::new();
+        let mut after = 0_i64;
+        if let Some(row) = start {
+            after = row.try_get("id")?;
+            let text: Option<String> = row.try_get("new_value")?;
+            let discovered = history::parse_discovered(text.as_deref().unwrap_or_default())
+                .ok_or_else(|| Error::Store(format!("discovered record {after} is unreadable")))?;
+            let ids: Vec<i64> = discovered.software.iter().map(|(id, _)| *id).collect();
+            let packages = packages_by_id(&mut connection, self.dialect, &ids).await?;
+            for (id, installed_at_s) in discovered.software {
+                let package = packages
+                    .get(&id)
+                    .ok_or_else(|| Error::Store(format!("package {id} is not in the catalogue")))?;
+                let item = Installed {
+                    package: package.clone(),
+                    installed_at_s,
+                }
+                .item();
+                state.insert((item.class, item.key), item.attrs);
+            }
+            for (class, key, attrs) in discovered.items {
+                state.insert((class, key), attrs);
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT class, item_key, change, field, new_value FROM changes \
+             WHERE host_id = $1 AND id > $2 AND at <= $3 ORDER BY id",
+        )
+        .bind(host_id)
+        .bind(after)
+        .bind(at)
+        .fetch_all(&mut *connection)
+        .await?;
+        for row in &rows {
+            let class: String = row.try_get("class")?;
+            let key: String = row.try_get("item_key")?;
+            let change: String = row.try_get("change")?;
+            let field: String = row.try_get("field")?;
+            let new_value: Option<String> = row.try_get("new_value")?;
+            history::replay(
+                &mut state,
+                &class,
+                &key,
+                &change,
+                &field,
+                new_value.as_deref(),
+            );
+        }
+        Ok(state)
     }
 }

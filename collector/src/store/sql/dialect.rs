@@ -125,6 +125,39 @@ impl Dialect {
         })
     }
 
+    /// Begins a read-only transaction that sees one snapshot of the
+    /// database for all its statements (a version query reads the ranks and
+    /// then the hosts; a renumbering in between must not mix the two).
+    pub(crate) async fn begin_read(self, pool: &AnyPool) -> Result<Tx> {
+        Ok(match self {
+            // A deferred transaction reads one WAL snapshot from its first read on.
+            Dialect::Sqlite => pool.begin_with("BEGIN").await?,
+            Dialect::Postgres => {
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        })
+    }
+
+    /// Serialises the writers that add versions of one package (name,
+    /// manager) until the transaction ends, so two never rank at once:
+    /// an advisory lock on PostgreSQL; SQLite's write transaction already
+    /// excludes every other writer.
+    pub(crate) async fn lock_package(
+        self,
+        connection: &mut sqlx::AnyConnection,
+        name: &str,
+        manager: &str,
+    ) -> Result<()> {
+        if self == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0)) IS NULL AS locked")
+                .bind(format!("{manager} {name}"))
+                .fetch_one(&mut *connection)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Rows per multi-row INSERT of items and history. sqlx does not set
     /// `TCP_NODELAY` on its PostgreSQL sockets, so a statement larger than
     /// one segment waited for a delayed ACK (~40 ms a statement, measured:
@@ -135,6 +168,14 @@ impl Dialect {
             Dialect::Sqlite => INSERT_CHUNK,
             Dialect::Postgres => 25,
         }
+    }
+
+    /// Rows per multi-row INSERT of a host's software (five integers a
+    /// row): 150 rows are 750 parameters, ≈ 14 KB of statement and values on
+    /// PostgreSQL, the size of the 25-row item INSERT above, so a first
+    /// inventory of ~800 packages takes 6 statements instead of 32.
+    pub(crate) fn software_chunk(self) -> usize {
+        150
     }
 
     /// Appends the placeholder of the `number`th parameter (from 1). SQLite

@@ -7,21 +7,39 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::SqlStore;
-use super::apply::join_macs;
-use super::dialect::Tx;
+use super::dialect::{Dialect, Tx};
 use super::identity;
 use super::statements::{ListQuery, Statement, insert_changes};
+use super::summary::join_macs;
 use crate::cmdb::diff;
 use crate::cmdb::reconcile::{self, Candidate, Claim, Decision, HostIdentity};
+use crate::cmdb::software::VersionCondition;
 use crate::error::{Error, Result};
 use crate::store::{
     Attachment, Host, HostFilter, HostStore, IdentityEvent, IdentityEventFilter, ItemRow,
-    SoftwareRow,
+    SoftwareCount, SoftwareRow,
 };
 
-const HOST_COLUMNS: &str = "id, hostname, fqdn, class, machine_id, dmi_uuid, dmi_serial, macs, os_name, os_version, \
+pub(super) const HOST_COLUMNS: &str = "id, hostname, fqdn, class, machine_id, dmi_uuid, dmi_serial, macs, os_name, os_version, \
     kernel, arch, cpu_model, cpu_threads, memory_bytes, package_count, lifecycle, presence, agent_id, match_rule, \
     possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at, tags, away_until, away_reason";
+
+/// The host list of `filter`, without its page (ORDER BY and LIMIT).
+pub(super) fn host_list(dialect: Dialect, filter: &HostFilter) -> ListQuery {
+    let mut list = ListQuery::new(dialect, &format!("SELECT {HOST_COLUMNS} FROM hosts"));
+    list.after("id", filter.after.as_deref());
+    if let Some(name) = &filter.name {
+        let pattern = format!("%{}%", name.to_lowercase());
+        list.and()
+            .push("(LOWER(hostname) LIKE ")
+            .bind(pattern.clone())
+            .push(" OR LOWER(fqdn) LIKE ")
+            .bind(pattern)
+            .push(")");
+    }
+    list.equals("lifecycle", filter.lifecycle.as_deref());
+    list
+}
 
 fn identity_of(row: &AnyRow) -> std::result::Result<HostIdentity, sqlx::Error> {
     let macs: String = row.try_get("macs")?;
@@ -334,18 +352,7 @@ impl HostStore for SqlStore {
     }
 
     async fn hosts(&self, filter: &HostFilter) -> Result<Vec<Host>> {
-        let mut list = ListQuery::new(self.dialect, &format!("SELECT {HOST_COLUMNS} FROM hosts"));
-        list.after("id", filter.after.as_deref());
-        if let Some(name) = &filter.name {
-            let pattern = format!("%{}%", name.to_lowercase());
-            list.and()
-                .push("(LOWER(hostname) LIKE ")
-                .bind(pattern.clone())
-                .push(" OR LOWER(fqdn) LIKE ")
-                .bind(pattern)
-                .push(")");
-        }
-        list.equals("lifecycle", filter.lifecycle.as_deref());
+        let list = host_list(self.dialect, filter);
         Ok(list
             .page("id", filter.limit)
             .query_as::<Host>()?
@@ -362,52 +369,32 @@ impl HostStore for SqlStore {
     }
 
     async fn host_items(&self, host_id: &str) -> Result<Vec<ItemRow>> {
-        Ok(sqlx::query_as::<_, ItemRow>(
-            "SELECT class, item_key, name, attrs, first_seen_at, updated_at FROM ci_items WHERE host_id = $1 \
-             ORDER BY class, item_key",
+        let mut items = sqlx::query_as::<_, ItemRow>(
+            "SELECT class, item_key, name, attrs, first_seen_at, updated_at FROM ci_items WHERE host_id = $1",
         )
         .bind(host_id)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        items.extend(self.software_items(host_id).await?);
+        items.sort_by(|a, b| (&a.class, &a.item_key).cmp(&(&b.class, &b.item_key)));
+        Ok(items)
     }
 
     async fn software(&self, name: Option<&str>) -> Result<Vec<SoftwareRow>> {
-        let base = "SELECT i.host_id AS host_id, i.name AS name, i.attrs AS attrs FROM ci_items i JOIN hosts h ON h.id = i.host_id \
-                    WHERE i.class = 'software' AND h.lifecycle <> 'retired'";
-        let rows = match name {
-            Some(name) => {
-                sqlx::query(AssertSqlSafe(format!("{base} AND i.name = $1")))
-                    .bind(name)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query(AssertSqlSafe(base.to_string()))
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let attrs: String = row.try_get("attrs")?;
-            let value: serde_json::Value =
-                serde_json::from_str(&attrs).unwrap_or(serde_json::Value::Null);
-            let text = |key: &str| {
-                value
-                    .get(key)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            out.push(SoftwareRow {
-                host_id: row.try_get("host_id")?,
-                name: row.try_get("name")?,
-                version: text("version"),
-                arch: text("arch"),
-                manager: text("manager"),
-            });
-        }
-        Ok(out)
+        self.software_rows(name).await
+    }
+
+    async fn hosts_running(
+        &self,
+        filter: &HostFilter,
+        name: &str,
+        conditions: &[VersionCondition],
+    ) -> Result<Vec<Host>> {
+        self.hosts_running_package(filter, name, conditions).await
+    }
+
+    async fn software_counts(&self, name: Option<&str>) -> Result<Vec<SoftwareCount>> {
+        self.package_counts(name).await
     }
 
     async fn update_lifecycle(

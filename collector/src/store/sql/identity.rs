@@ -4,9 +4,9 @@
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::apply::join_macs;
 use super::dialect::Dialect;
 use super::statements::ListQuery;
+use super::summary::join_macs;
 use crate::cmdb::reconcile::{HostIdentity, Owner};
 use crate::store::{IdentityEvent, IdentityEventFilter};
 

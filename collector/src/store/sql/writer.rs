@@ -24,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::apply;
+use super::catalogue::Catalogue;
 use super::dialect::Dialect;
+use crate::cmdb::catalogue::{Installed, PackageId, package_key};
 use crate::error::{Error, Result};
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
 
@@ -47,6 +49,7 @@ enum Op {
     Inventory {
         context: ApplyContext,
         change: InventoryChange,
+        software: apply::Software,
     },
     Health {
         context: ApplyContext,
@@ -70,11 +73,13 @@ impl Op {
 
     async fn apply(&self, connection: &mut AnyConnection, dialect: Dialect) -> Result<Applied> {
         match self {
-            Op::Inventory { context, change } => {
-                apply::apply_inventory(connection, dialect, context, change)
-                    .await
-                    .map(Applied::Inventory)
-            }
+            Op::Inventory {
+                context,
+                change,
+                software,
+            } => apply::apply_inventory(connection, dialect, context, change, software)
+                .await
+                .map(Applied::Inventory),
             Op::Health {
                 context,
                 sampled_at,
@@ -89,6 +94,9 @@ impl Op {
 /// The handle through which the store queues writes.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
+    pool: AnyPool,
+    dialect: Dialect,
+    catalogue: Arc<Catalogue>,
     queue: mpsc::Sender<Write>,
     receiver: Arc<Mutex<mpsc::Receiver<Write>>>,
     tasks: TaskTracker,
@@ -108,6 +116,9 @@ impl Writer {
         }
         tasks.close();
         Self {
+            pool,
+            dialect,
+            catalogue: Arc::new(Catalogue::default()),
             queue,
             receiver,
             tasks,
@@ -141,16 +152,46 @@ impl Writer {
             .map_err(|_| Error::Store("the store's writer stopped before answering".into()))?
     }
 
-    /// Applies an inventory change set (see `Store::apply_inventory`).
+    /// Applies an inventory change set (see `Store::apply_inventory`). The
+    /// catalogue ids of its packages are found (and new packages added)
+    /// first, outside the writer's batch.
     pub(crate) async fn apply_inventory(
         &self,
         context: &ApplyContext,
         change: InventoryChange,
     ) -> Result<ApplyOutcome> {
+        if self.stop.is_cancelled() {
+            return Err(Error::Store("the store is closed".into()));
+        }
+        let installed: Vec<Installed> = change
+            .items
+            .iter()
+            .filter(|item| item.class == apply::SOFTWARE)
+            .map(Installed::of_item)
+            .collect();
+        let mut software = apply::Software::with_capacity(installed.len());
+        if !installed.is_empty() {
+            let packages: Vec<PackageId> = installed.iter().map(|i| i.package.clone()).collect();
+            let ids = self
+                .catalogue
+                .ids(&self.pool, self.dialect, &packages)
+                .await?;
+            for package in installed {
+                let id = ids.get(&package.package).copied().ok_or_else(|| {
+                    Error::Internal(format!(
+                        "no catalogue id for package {}",
+                        package.package.name
+                    ))
+                })?;
+                let key = package_key(&package.package.name, &package.package.arch);
+                software.insert(key, (package, id));
+            }
+        }
         match self
             .submit(Op::Inventory {
                 context: context.clone(),
                 change,
+                software,
             })
             .await?
         {

@@ -1,0 +1,341 @@
+//! The software catalogue in SQL: package ids (added and ranked on first
+//! sight, cached once committed), host surrogate keys, a host's software,
+//! and the version-filtered and counted queries (rules: `cmdb::catalogue`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::dialect::Dialect;
+use super::statements::Statement;
+use crate::cmdb::catalogue::{self, Installed, PackageId, Placement};
+use crate::cmdb::software::VersionCondition;
+use crate::error::{Error, Result};
+
+/// Package ids held in memory: past this many the cache starts over.
+const CACHE_LIMIT: usize = 500_000;
+
+/// Committed package ids by identity (ids never change; ranks may).
+#[derive(Debug, Default)]
+pub(crate) struct Catalogue {
+    cache: Mutex<HashMap<PackageId, i64>>,
+}
+
+impl Catalogue {
+    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<PackageId, i64>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The ids of `packages`, adding those the catalogue lacks in a
+    /// transaction of their own (committed before the inventory that needs
+    /// them is applied, so concurrent writers never hold package locks
+    /// while they wait for each other).
+    pub(crate) async fn ids(
+        &self,
+        pool: &AnyPool,
+        dialect: Dialect,
+        packages: &[PackageId],
+    ) -> Result<HashMap<PackageId, i64>> {
+        let mut found = HashMap::with_capacity(packages.len());
+        let mut missing = Vec::new();
+        {
+            let cache = self.cached();
+            for package in packages {
+                match cache.get(package) {
+                    Some(id) => {
+                        found.insert(package.clone(), *id);
+                    }
+                    None => missing.push(package.clone()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let mut tx = dialect.begin_write(pool).await?;
+        let added = add_packages(&mut tx, dialect, &missing).await?;
+        tx.commit().await?;
+        let mut cache = self.cached();
+        if cache.len() + added.len() > CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.extend(added.iter().map(|(package, id)| (package.clone(), *id)));
+        found.extend(added);
+        Ok(found)
+    }
+}
+
+/// The ids of `packages`, inserting and ranking the ones not yet in the
+/// catalogue, on `connection`'s transaction. Packages are taken one
+/// (name, manager) at a time in sorted order, each under its lock.
+pub(super) async fn add_packages(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    packages: &[PackageId],
+) -> Result<HashMap<PackageId, i64>> {
+    let mut groups: BTreeMap<(&str, &str), Vec<&PackageId>> = BTreeMap::new();
+    for package in packages {
+        groups
+            .entry((package.name.as_str(), package.manager.as_str()))
+            .or_default()
+            .push(package);
+    }
+    let mut ids = HashMap::with_capacity(packages.len());
+    for ((name, manager), wanted) in groups {
+        dialect.lock_package(connection, name, manager).await?;
+        let rows = sqlx::query(
+            "SELECT id, version, arch, source, rank FROM packages WHERE name = $1 AND manager = $2 ORDER BY rank, id",
+        )
+        .bind(name)
+        .bind(manager)
+        .fetch_all(&mut *connection)
+        .await?;
+        let mut ranked: Vec<(String, i64)> = Vec::new();
+        let mut versions = std::collections::HashSet::new();
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let version: String = row.try_get("version")?;
+            let arch: String = row.try_get("arch")?;
+            let source: String = row.try_get("source")?;
+            let rank: i64 = row.try_get("rank")?;
+            if versions.insert(version.clone()) {
+                ranked.push((version.clone(), rank));
+            }
+            let package = PackageId {
+                name: name.to_string(),
+                manager: manager.to_string(),
+                version,
+                arch,
+                source,
+            };
+            ids.insert(package, id);
+        }
+        for package in wanted {
+            if ids.contains_key(package) {
+                continue;
+            }
+            let rank = match ranked
+                .iter()
+                .find(|(version, _)| *version == package.version)
+            {
+                Some((_, rank)) => *rank,
+                None => match catalogue::place(manager, &ranked, &package.version) {
+                    Placement::Rank(rank) => {
+                        let at = ranked.partition_point(|(_, existing)| *existing <= rank);
+                        ranked.insert(at, (package.version.clone(), rank));
+                        rank
+                    }
+                    Placement::Renumber(all) => {
+                        for (version, rank) in &all {
+                            sqlx::query(
+                                "UPDATE packages SET rank = $1 WHERE name = $2 AND manager = $3 AND version = $4",
+                            )
+                            .bind(*rank)
+                            .bind(name)
+                            .bind(manager)
+                            .bind(version)
+                            .execute(&mut *connection)
+                            .await?;
+                        }
+                        ranked = all;
+                        ranked
+                            .iter()
+                            .find(|(version, _)| *version == package.version)
+                            .map(|(_, rank)| *rank)
+                            .ok_or_else(|| Error::Internal("renumbering lost a version".into()))?
+                    }
+                },
+            };
+            let row = sqlx::query(
+                "INSERT INTO packages (manager, name, version, arch, source, rank) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(manager)
+            .bind(name)
+            .bind(&package.version)
+            .bind(&package.arch)
+            .bind(&package.source)
+            .bind(rank)
+            .fetch_one(&mut *connection)
+            .await?;
+            ids.insert(package.clone(), row.try_get("id")?);
+        }
+    }
+    Ok(ids)
+}
+
+/// The surrogate key of a host, created on first use.
+pub(super) async fn host_key(connection: &mut AnyConnection, host_id: &str) -> Result<i64> {
+    let select = "SELECT host_key FROM host_keys WHERE host_id = $1";
+    if let Some(row) = sqlx::query(select)
+        .bind(host_id)
+        .fetch_optional(&mut *connection)
+        .await?
+    {
+        return Ok(row.try_get("host_key")?);
+    }
+    let row = sqlx::query("INSERT INTO host_keys (host_id) VALUES ($1) RETURNING host_key")
+        .bind(host_id)
+        .fetch_one(&mut *connection)
+        .await?;
+    Ok(row.try_get("host_key")?)
+}
+
+/// One package on one host as stored.
+#[derive(Debug, Clone)]
+pub(super) struct HostPackage {
+    /// The package and the host's install time.
+    pub installed: Installed,
+    /// Its catalogue id.
+    pub package_id: i64,
+    /// First seen on this host (ms).
+    pub first_seen_at: i64,
+    /// Last changed on this host (ms).
+    pub updated_at: i64,
+}
+
+const HOST_PACKAGE_COLUMNS: &str = "p.name AS name, p.manager AS manager, p.version AS version, p.arch AS arch, \
+     p.source AS source, hs.package_id AS package_id, hs.installed_at_s AS installed_at_s, \
+     hs.first_seen_at AS first_seen_at, hs.updated_at AS updated_at";
+
+fn host_package(row: &sqlx::any::AnyRow) -> std::result::Result<HostPackage, sqlx::Error> {
+    Ok(HostPackage {
+        installed: Installed {
+            package: PackageId {
+                name: row.try_get("name")?,
+                manager: row.try_get("manager")?,
+                version: row.try_get("version")?,
+                arch: row.try_get("arch")?,
+                source: row.try_get("source")?,
+            },
+            installed_at_s: row.try_get("installed_at_s")?,
+        },
+        package_id: row.try_get("package_id")?,
+        first_seen_at: row.try_get("first_seen_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// The software of the host with surrogate key `host_key`; with `names`,
+/// only packages of those names.
+pub(super) async fn host_packages(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    host_key: i64,
+    names: Option<&[&str]>,
+) -> Result<Vec<HostPackage>> {
+    let mut statement = Statement::new(
+        dialect,
+        format!(
+            "SELECT {HOST_PACKAGE_COLUMNS} FROM host_software hs JOIN packages p ON p.id = hs.package_id WHERE hs.host_key = "
+        ),
+    );
+    statement.bind(host_key);
+    if let Some(names) = names {
+        statement
+            .push(" AND p.name IN ")
+            .bind_list(names.iter().copied());
+    }
+    let rows = statement.query()?.fetch_all(&mut *connection).await?;
+    rows.iter()
+        .map(host_package)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::from)
+}
+
+/// The software of a host by its id (none if it never reported any).
+pub(super) async fn host_packages_of(pool: &AnyPool, host_id: &str) -> Result<Vec<HostPackage>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {HOST_PACKAGE_COLUMNS} FROM host_keys hk JOIN host_software hs ON hs.host_key = hk.host_key \
+         JOIN packages p ON p.id = hs.package_id WHERE hk.host_id = $1"
+    )))
+    .bind(host_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(host_package)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::from)
+}
+
+/// Catalogue entries by id.
+pub(super) async fn packages_by_id(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[i64],
+) -> Result<HashMap<i64, PackageId>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(dialect.insert_chunk() * 4) {
+        let mut statement = Statement::new(
+            dialect,
+            "SELECT id, name, manager, version, arch, source FROM packages WHERE id IN ",
+        );
+        statement.bind_list(chunk.iter().copied());
+        for row in statement.query()?.fetch_all(&mut *connection).await? {
+            out.insert(
+                row.try_get("id")?,
+                PackageId {
+                    name: row.try_get("name")?,
+                    manager: row.try_get("manager")?,
+                    version: row.try_get("version")?,
+                    arch: row.try_get("arch")?,
+                    source: row.try_get("source")?,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Appends the condition "this host runs package `name` at a version
+/// satisfying every condition" (`hosts.id IN (…)`), with the version
+/// conditions turned into rank ranges from the package's distinct versions,
+/// read on `connection` (the caller's snapshot); `false` when no version
+/// qualifies (nothing to select).
+pub(super) async fn push_runs_package(
+    connection: &mut AnyConnection,
+    statement: &mut Statement,
+    name: &str,
+    conditions: &[VersionCondition],
+) -> Result<bool> {
+    let rows = sqlx::query("SELECT DISTINCT manager, version, rank FROM packages WHERE name = $1")
+        .bind(name)
+        .fetch_all(&mut *connection)
+        .await?;
+    let versions = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("manager")?,
+                row.try_get("version")?,
+                row.try_get("rank")?,
+            ))
+        })
+        .collect::<std::result::Result<Vec<(String, String, i64)>, sqlx::Error>>()?;
+    let ranges = catalogue::rank_ranges(&versions, conditions);
+    if ranges.is_empty() {
+        return Ok(false);
+    }
+    statement
+        .push("id IN (SELECT hk.host_id FROM packages p JOIN host_software hs ON hs.package_id = p.id \
+               JOIN host_keys hk ON hk.host_key = hs.host_key WHERE p.name = ")
+        .bind(name)
+        .push(" AND (");
+    for (index, range) in ranges.iter().enumerate() {
+        if index > 0 {
+            statement.push(" OR ");
+        }
+        statement.push("(p.manager = ").bind(range.manager.as_str());
+        if let Some(low) = range.low {
+            statement.push(" AND p.rank >= ").bind(low);
+        }
+        if let Some(high) = range.high {
+            statement.push(" AND p.rank <= ").bind(high);
+        }
+        statement.push(")");
+    }
+    statement.push("))");
+    Ok(true)
+}
