@@ -408,11 +408,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// What the session's reader queues: the next message, boxed. An
-/// `AgentMessage` is about 1 KiB inline (a snapshot's `Inventory` is stored
-/// in place) and a tokio channel allocates its slots 32 at a time, so queueing
-/// them unboxed cost every session ~33 KiB whether anything was queued or not;
-/// boxed, a slot is 16 bytes.
+/// What the session's reader queues: the next message, boxed. A tokio
+/// channel allocates its slots 32 at a time whether anything is queued or
+/// not; an `AgentMessage` was about 1 KiB inline before its large variants
+/// were boxed (`proto/build.rs`; 48 bytes now, `proto/tests/sizes.rs`), and
+/// boxed a slot is 16 bytes.
 type Queued = Result<Option<Box<AgentMessage>>, SessionError>;
 
 /// Reads the session's messages into `queue`, marking the host heard on arrival.
@@ -460,9 +460,10 @@ async fn apply_loop(
     // A reader task takes messages off the stream as they arrive and counts
     // the host as heard at once: a slow store apply must not make a live
     // host look silent (a false host-down under load).
-    // The queue holds READ_AHEAD decoded messages (~1 KiB each, even a
-    // heartbeat); past it the reader waits and further messages stay in
-    // HTTP/2 and TCP as a few dozen encoded bytes each, so an overloaded
+    // The queue holds READ_AHEAD decoded messages (a box of 48 bytes for a
+    // heartbeat, a snapshot's whole inventory on the heap); past it the
+    // reader waits and further messages stay in HTTP/2 and TCP as a few
+    // dozen encoded bytes each, so an overloaded
     // collector does not hold thousands of decoded messages per session.
     let (queue, mut queued) = mpsc::channel::<Queued>(READ_AHEAD);
     let reader = AbortOnDrop(state.sessions.spawn(read_messages(
