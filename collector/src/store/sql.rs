@@ -7,6 +7,7 @@
 //!   shared change-history INSERT
 //! - `error.rs`: driver errors to store errors (unique violations: `Conflict`)
 //! - `writer.rs`: group commit of the ingest writes, which `apply.rs` performs
+//! - `checkpoint.rs`: on SQLite, the task that keeps the WAL bounded
 //! - one file per data area implementing its trait: `agents.rs`, `hosts.rs`
 //!   (with `identity.rs`: CI ownership and identity events),
 //!   `inventory.rs`, `changes.rs`, `presence.rs`, `incidents.rs`,
@@ -20,6 +21,7 @@
 mod agents;
 mod apply;
 mod changes;
+mod checkpoint;
 mod dialect;
 mod error;
 mod hosts;
@@ -37,6 +39,7 @@ use std::sync::Arc;
 
 use sqlx::AnyPool;
 
+use self::checkpoint::Checkpointer;
 use self::dialect::{Dialect, Tx};
 use self::writer::Writer;
 use super::Store;
@@ -49,6 +52,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// Group commit of inventory and health writes.
     writer: Writer,
+    /// On a SQLite file, the WAL checkpointer.
+    checkpointer: Option<Checkpointer>,
 }
 
 /// Opens the database at `url`, applies migrations and returns the store.
@@ -66,11 +71,20 @@ impl SqlStore {
             Error::Store(format!("cannot open database {}: {error}", redact(url)))
         })?;
         dialect.migrate(&pool).await?;
-        let writer = Writer::start(pool.clone(), dialect);
+        let checkpointer = match dialect.sqlite_path(url) {
+            Some(database) => Some(Checkpointer::start(url, &database).await?),
+            None => None,
+        };
+        let writer = Writer::start(
+            pool.clone(),
+            dialect,
+            checkpointer.as_ref().map(Checkpointer::wake),
+        );
         Ok(Self {
             pool,
             dialect,
             writer,
+            checkpointer,
         })
     }
 
@@ -93,6 +107,9 @@ impl Store for SqlStore {
 
     async fn close(&self) {
         self.writer.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -19,11 +19,12 @@
 use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::apply;
+use super::checkpoint::NUDGE_WEIGHT;
 use super::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
@@ -97,14 +98,21 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer tasks of `pool`; they run until `close` (or until
-    /// every handle is dropped).
-    pub(crate) fn start(pool: AnyPool, dialect: Dialect) -> Self {
+    /// every handle is dropped). After a commit of [`NUDGE_WEIGHT`] items or
+    /// more they wake `checkpoint` (SQLite's WAL checkpointer) if given.
+    pub(crate) fn start(pool: AnyPool, dialect: Dialect, checkpoint: Option<Arc<Notify>>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
         for _ in 0..dialect.writers() {
-            tasks.spawn(work(pool.clone(), dialect, receiver.clone(), stop.clone()));
+            tasks.spawn(work(
+                pool.clone(),
+                dialect,
+                receiver.clone(),
+                stop.clone(),
+                checkpoint.clone(),
+            ));
         }
         tasks.close();
         Self {
@@ -185,6 +193,7 @@ async fn work(
     dialect: Dialect,
     receiver: Arc<Mutex<mpsc::Receiver<Write>>>,
     stop: CancellationToken,
+    checkpoint: Option<Arc<Notify>>,
 ) {
     loop {
         let batch = {
@@ -211,7 +220,11 @@ async fn work(
             }
             batch
         };
+        let weight: usize = batch.iter().map(|write| write.op.weight()).sum();
         run_batch(&pool, dialect, batch).await;
+        if let Some(checkpoint) = checkpoint.as_ref().filter(|_| weight >= NUDGE_WEIGHT) {
+            checkpoint.notify_one();
+        }
     }
 }
 
