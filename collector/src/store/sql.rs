@@ -78,7 +78,7 @@ impl SqlStore {
         let writer = Writer::start(
             pool.clone(),
             dialect,
-            checkpointer.as_ref().map(Checkpointer::wake),
+            checkpointer.as_ref().map(Checkpointer::link),
         );
         Ok(Self {
             pool,

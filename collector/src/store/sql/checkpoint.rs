@@ -14,7 +14,12 @@
 //! ([`TRUNCATE_BUSY`]): that one holds the write lock only to copy the
 //! few frames committed since and to wait for the readers to leave the WAL,
 //! and then empties the file. If a reader outlasts the time-out the next
-//! round tries again. `journal_size_limit` ([`WAL_LIMIT_BYTES`]) on every
+//! round tries again. Under a burst the group-commit writer retakes the
+//! write lock the moment it commits, so SQLite's busy handler (which polls)
+//! rarely gets it; once the WAL is past [`WAL_LIMIT_BYTES`] the TRUNCATE
+//! step therefore takes the writer's turn ([`Link::turn`]): the writer
+//! waits for that one step (at most the busy time-out plus the copy), and
+//! the WAL stops growing. Below the limit the writer never waits for it. `journal_size_limit` ([`WAL_LIMIT_BYTES`]) on every
 //! connection also truncates the file whenever SQLite rewinds the WAL, and
 //! the automatic checkpoint stays on as the fallback.
 
@@ -23,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{AnyConnection, Connection, Executor, FromRow};
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -94,12 +99,17 @@ impl Wal {
             .unwrap_or(0)
     }
 
-    /// One round: PASSIVE, then TRUNCATE.
-    pub(crate) async fn checkpoint(&mut self) -> Result<Checkpointed> {
+    /// One round: PASSIVE, then TRUNCATE; the TRUNCATE step holds `turn`
+    /// (the writer's turn) if given.
+    pub(crate) async fn checkpoint(&mut self, turn: Option<&Mutex<()>>) -> Result<Checkpointed> {
         let wal_bytes_before = self.size();
         let passive: CheckpointRow = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&mut self.connection)
             .await?;
+        let _turn = match turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        };
         // SQLITE_BUSY from the TRUNCATE step is an answer ("not this time"),
         // reported in the row; an error here is a real failure.
         let truncate: CheckpointRow = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -119,10 +129,20 @@ impl Wal {
     }
 }
 
+/// What the group-commit writer shares with the checkpointer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Link {
+    /// Woken after a large commit.
+    pub(crate) wake: Arc<Notify>,
+    /// Held by the writer for each batch, and by a TRUNCATE checkpoint of
+    /// a WAL past its limit.
+    pub(crate) turn: Arc<Mutex<()>>,
+}
+
 /// The background checkpointer of a SQLite store.
 #[derive(Debug, Clone)]
 pub(crate) struct Checkpointer {
-    wake: Arc<Notify>,
+    link: Link,
     tasks: TaskTracker,
     stop: CancellationToken,
 }
@@ -132,17 +152,17 @@ impl Checkpointer {
     /// `database`).
     pub(crate) async fn start(url: &str, database: &Path) -> Result<Self> {
         let wal = Wal::open(url, database).await?;
-        let wake = Arc::new(Notify::new());
+        let link = Link::default();
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
-        tasks.spawn(run(wal, wake.clone(), stop.clone()));
+        tasks.spawn(run(wal, link.clone(), stop.clone()));
         tasks.close();
-        Ok(Self { wake, tasks, stop })
+        Ok(Self { link, tasks, stop })
     }
 
-    /// What the writer calls after a large commit.
-    pub(crate) fn wake(&self) -> Arc<Notify> {
-        self.wake.clone()
+    /// What the writer shares with it.
+    pub(crate) fn link(&self) -> Link {
+        self.link.clone()
     }
 
     /// Stops the task and waits for it (a round in progress finishes).
@@ -152,19 +172,21 @@ impl Checkpointer {
     }
 }
 
-async fn run(mut wal: Wal, wake: Arc<Notify>, stop: CancellationToken) {
+async fn run(mut wal: Wal, link: Link, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = ticks.tick() => {}
-            _ = wake.notified() => {}
+            _ = link.wake.notified() => {}
         }
-        if wal.size() < CHECKPOINT_AT_BYTES {
+        let size = wal.size();
+        if size < CHECKPOINT_AT_BYTES {
             continue;
         }
-        match wal.checkpoint().await {
+        let turn = (size > WAL_LIMIT_BYTES).then_some(&*link.turn);
+        match wal.checkpoint(turn).await {
             Ok(round) if round.complete => {}
             Ok(round) if round.wal_bytes_after > WAL_LIMIT_BYTES => tracing::warn!(
                 wal_bytes = round.wal_bytes_after,
@@ -226,14 +248,14 @@ mod tests {
         assert_eq!(u64::try_from(limit.0).unwrap(), WAL_LIMIT_BYTES);
         let grown = wal.size();
         assert!(grown > 40 * 1024 * 1024, "WAL only {grown} bytes");
-        let blocked = wal.checkpoint().await.unwrap();
+        let blocked = wal.checkpoint(None).await.unwrap();
         assert!(!blocked.complete);
         assert!(blocked.wal_bytes_after >= grown);
 
         // Once the reader is done, one round empties the file.
         sqlx::query("COMMIT").execute(&mut *reader).await.unwrap();
         drop(reader);
-        let round = wal.checkpoint().await.unwrap();
+        let round = wal.checkpoint(None).await.unwrap();
         assert!(round.complete, "{round:?}");
         assert!(
             round.wal_bytes_after < CHECKPOINT_AT_BYTES,

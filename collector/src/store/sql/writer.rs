@@ -19,12 +19,12 @@
 use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool};
-use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::apply;
-use super::checkpoint::NUDGE_WEIGHT;
+use super::checkpoint::{Link, NUDGE_WEIGHT};
 use super::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
@@ -98,9 +98,10 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer tasks of `pool`; they run until `close` (or until
-    /// every handle is dropped). After a commit of [`NUDGE_WEIGHT`] items or
-    /// more they wake `checkpoint` (SQLite's WAL checkpointer) if given.
-    pub(crate) fn start(pool: AnyPool, dialect: Dialect, checkpoint: Option<Arc<Notify>>) -> Self {
+    /// every handle is dropped). With SQLite's WAL checkpointer (`checkpoint`)
+    /// each batch holds its turn, and a commit of [`NUDGE_WEIGHT`] items or
+    /// more wakes it.
+    pub(crate) fn start(pool: AnyPool, dialect: Dialect, checkpoint: Option<Link>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         let tasks = TaskTracker::new();
@@ -193,7 +194,7 @@ async fn work(
     dialect: Dialect,
     receiver: Arc<Mutex<mpsc::Receiver<Write>>>,
     stop: CancellationToken,
-    checkpoint: Option<Arc<Notify>>,
+    checkpoint: Option<Link>,
 ) {
     loop {
         let batch = {
@@ -221,9 +222,16 @@ async fn work(
             batch
         };
         let weight: usize = batch.iter().map(|write| write.op.weight()).sum();
-        run_batch(&pool, dialect, batch).await;
-        if let Some(checkpoint) = checkpoint.as_ref().filter(|_| weight >= NUDGE_WEIGHT) {
-            checkpoint.notify_one();
+        match &checkpoint {
+            Some(link) => {
+                let turn = link.turn.lock().await;
+                run_batch(&pool, dialect, batch).await;
+                drop(turn);
+                if weight >= NUDGE_WEIGHT {
+                    link.wake.notify_one();
+                }
+            }
+            None => run_batch(&pool, dialect, batch).await,
         }
     }
 }
