@@ -227,7 +227,7 @@ async fn sessions_without_a_valid_client_certificate_are_refused() -> Result<()>
     let hello = AgentMessage {
         seq: 0,
         sent_at_ms: 0,
-        body: Some(Body::Hello(Box::new(Hello::default()))),
+        body: Some(Body::Hello(Box::default())),
     }
     .encode_to_vec();
     let status = raw::session(channel, vec![hello.clone()])
