@@ -8,6 +8,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         // Small per-stream buffers (src/codec.rs): one long stream per agent.
         .codec_path("crate::codec::SmallBufferCodec")
+        // Every queued AgentMessage costs its largest variant inline: ~1 KiB
+        // for a heartbeat with snapshots and deltas in place. Boxed, it is
+        // a few dozen bytes (tests/sizes.rs prints and checks the sizes).
+        .boxed(".rollcall.v1.AgentMessage.body.hello")
+        .boxed(".rollcall.v1.AgentMessage.body.health")
+        .boxed(".rollcall.v1.AgentMessage.body.snapshot")
+        .boxed(".rollcall.v1.AgentMessage.body.delta")
         // Inventory items are stored and served as JSON by the collector.
         .type_attribute(
             ".rollcall.v1",

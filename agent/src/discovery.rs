@@ -17,6 +17,7 @@ pub mod identity;
 pub mod mounts;
 pub mod network;
 pub mod os;
+mod owners;
 pub mod packages;
 pub(crate) mod root;
 pub mod services;

@@ -149,10 +149,12 @@ fn enqueue_inventory(shared: &Shared, inventory: Inventory, requested_full: bool
     let mut inner = shared.lock();
     let dropped = inner.spool.take_inventory_dropped()?;
     let body = match (&inner.baseline, requested_full || dropped) {
-        (Some(baseline), false) => crate::delta::diff(baseline, &inventory).map(Body::Delta),
-        _ => Some(Body::Snapshot(InventorySnapshot {
+        (Some(baseline), false) => {
+            crate::delta::diff(baseline, &inventory).map(|delta| Body::Delta(Box::new(delta)))
+        }
+        _ => Some(Body::Snapshot(Box::new(InventorySnapshot {
             inventory: Some(inventory.clone()),
-        })),
+        }))),
     };
     let Some(body) = body else {
         tracing::debug!("inventory unchanged; nothing to send");
@@ -203,7 +205,10 @@ async fn health_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
         match sampled {
             Ok((current, report)) => {
                 sampler = Some(current);
-                if let Err(error) = shared.lock().push(Kind::Health, Body::Health(report)) {
+                if let Err(error) = shared
+                    .lock()
+                    .push(Kind::Health, Body::Health(Box::new(report)))
+                {
                     tracing::error!(error = %error, "cannot spool health sample");
                 }
             }

@@ -142,13 +142,13 @@ fn hello(shared: &Shared, credentials: &Credentials) -> AgentMessage {
     AgentMessage {
         seq: 0,
         sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(Body::Hello(Hello {
+        body: Some(Body::Hello(Box::new(Hello {
             agent_id: credentials.enrollment.agent_id.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             identity: Some(identity),
             digests,
             last_acked_seq: inner.acked,
-        })),
+        }))),
     }
 }
 

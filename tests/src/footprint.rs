@@ -1,7 +1,8 @@
 //! The parts of the footprint benchmark (`rollcall-agent-bench`):
 //! `process` measures running processes from /proc, `daemon` runs and stops
-//! them, `rollcall` runs and times our agent, `messages` encodes its
-//! messages, and `node_exporter`, `zabbix` and `fusioninventory` drive the
+//! them, `rollcall` runs and times our agent, `sockets` holds open sockets
+//! on the host for the inventory time with 20,000 of them, `messages`
+//! encodes its messages, and `node_exporter`, `zabbix` and `fusioninventory` drive the
 //! tools it is compared with.
 
 pub mod daemon;
@@ -10,6 +11,7 @@ pub mod messages;
 pub mod node_exporter;
 pub mod process;
 pub mod rollcall;
+pub mod sockets;
 pub mod zabbix;
 
 use std::path::{Path, PathBuf};

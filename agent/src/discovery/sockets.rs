@@ -1,8 +1,8 @@
 //! The listening sockets section: TCP listeners and bound UDP sockets from
 //! `/proc/net/{tcp,tcp6,udp,udp6}`, with the owning process found through
-//! the socket inodes in `/proc/<pid>/fd`.
+//! the socket inodes in `/proc/<pid>/fd` (`owners.rs`).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use rollcall_proto::v1::{ListeningSocket, Section};
@@ -38,6 +38,11 @@ pub fn parse_proc_net(text: &str, protocol: &'static str) -> Vec<RawSocket> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
+            // Most lines are connections: look at the state before
+            // splitting the rest (20,000 connections are 20,000 lines).
+            if line.split_whitespace().nth(3) != Some(wanted_state) {
+                return None;
+            }
             let fields: Vec<&str> = line.split_whitespace().collect();
             if fields.len() < 10 || fields[3] != wanted_state {
                 return None;
@@ -92,7 +97,8 @@ pub(crate) fn listening_sockets(root: &HostRoot, status: &mut StatusLog) -> Vec<
         status.unavailable(Section::Sockets, "/proc/net socket tables unreadable");
         return Vec::new();
     }
-    let owners = socket_owners(root, &raw);
+    let wanted: HashSet<u64> = raw.iter().map(|socket| socket.inode).collect();
+    let owners = super::owners::socket_owners(root, &wanted);
     let mut sockets: Vec<ListeningSocket> = raw
         .into_iter()
         .map(|socket| {
@@ -116,60 +122,6 @@ pub(crate) fn listening_sockets(root: &HostRoot, status: &mut StatusLog) -> Vec<
             && later.port == earlier.port
     });
     sockets
-}
-
-/// Maps socket inodes to (pid, command name) by scanning `/proc/*/fd`.
-/// Processes of other users are unreadable without privileges; their
-/// sockets stay without an owner. Stops as soon as every inode is found.
-fn socket_owners(root: &HostRoot, sockets: &[RawSocket]) -> HashMap<u64, (u32, String)> {
-    let mut owners = HashMap::new();
-    if sockets.is_empty() {
-        return owners;
-    }
-    let wanted: std::collections::HashSet<u64> =
-        sockets.iter().map(|socket| socket.inode).collect();
-    let Ok(processes) = std::fs::read_dir(root.path("proc")) else {
-        return owners;
-    };
-    for process in processes.filter_map(|entry| entry.ok()) {
-        let Some(pid) = process
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
-            continue;
-        };
-        let mut comm: Option<String> = None;
-        for fd in fds.filter_map(|entry| entry.ok()) {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = target
-                .to_str()
-                .and_then(|target| target.strip_prefix("socket:["))
-                .and_then(|rest| rest.strip_suffix(']'))
-                .and_then(|inode| inode.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if wanted.contains(&inode) && !owners.contains_key(&inode) {
-                let name = comm
-                    .get_or_insert_with(|| {
-                        root.read_value(&format!("proc/{pid}/comm"))
-                            .unwrap_or_default()
-                    })
-                    .clone();
-                owners.insert(inode, (pid, name));
-            }
-        }
-        if owners.len() == wanted.len() {
-            break;
-        }
-    }
-    owners
 }
 
 #[cfg(test)]

@@ -34,9 +34,10 @@ pub const HELD_HEARTBEATS: usize = 1024;
 /// samples at the default interval.
 pub const HELD_OTHERS: usize = 8;
 
-/// What the reader queues: the next message, boxed. An `AgentMessage` is
-/// large inline (its oneof holds every variant in place) and a tokio channel
-/// allocates its slots 32 at a time; boxed, a slot is 16 bytes.
+/// What the reader queues: the next message, boxed. A tokio channel
+/// allocates its slots 32 at a time whether anything is queued or not; an
+/// `AgentMessage` is 48 bytes inline since its large variants are boxed
+/// (`proto/build.rs`, `proto/tests/sizes.rs`), and boxed a slot is 16 bytes.
 pub type Queued = Result<Option<Box<AgentMessage>>, SessionError>;
 
 /// A message held while the queue is full.
@@ -187,8 +188,6 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use rollcall_proto::v1::HealthReport;
-
     use super::*;
 
     struct Channel(mpsc::UnboundedReceiver<AgentMessage>);
@@ -219,7 +218,7 @@ mod tests {
             .send(AgentMessage {
                 seq: 11,
                 sent_at_ms: 2_000,
-                body: Some(Body::Health(HealthReport::default())),
+                body: Some(Body::Health(Box::default())),
             })
             .unwrap();
         for seq in 12..=16 {

@@ -10,6 +10,7 @@
 //! - `catalogue.rs`: the software catalogue (package ids and ranks, host
 //!   keys, a host's packages); `software.rs`: the software queries over it;
 //!   `upgrade.rs`: the Rust half of migration 0008
+//! - `checkpoint.rs`: on SQLite, the task that keeps the WAL bounded
 //! - one file per data area implementing its trait: `agents.rs`, `hosts.rs`
 //!   (with `identity.rs`: CI ownership and identity events),
 //!   `inventory.rs`, `changes.rs`, `presence.rs`, `incidents.rs`,
@@ -24,6 +25,7 @@ mod agents;
 mod apply;
 mod catalogue;
 mod changes;
+mod checkpoint;
 mod dialect;
 mod error;
 mod hosts;
@@ -44,6 +46,7 @@ use std::sync::Arc;
 
 use sqlx::AnyPool;
 
+use self::checkpoint::Checkpointer;
 use self::dialect::{Dialect, Tx};
 use self::writer::Writer;
 use super::Store;
@@ -56,6 +59,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// Group commit of inventory and health writes.
     writer: Writer,
+    /// On a SQLite file, the WAL checkpointer.
+    checkpointer: Option<Checkpointer>,
 }
 
 /// Opens the database at `url`, applies migrations and returns the store.
@@ -74,11 +79,20 @@ impl SqlStore {
         })?;
         dialect.migrate(&pool).await?;
         upgrade::run(&pool, dialect).await?;
-        let writer = Writer::start(pool.clone(), dialect);
+        let checkpointer = match dialect.sqlite_path(url) {
+            Some(database) => Some(Checkpointer::start(url, &database).await?),
+            None => None,
+        };
+        let writer = Writer::start(
+            pool.clone(),
+            dialect,
+            checkpointer.as_ref().map(Checkpointer::link),
+        );
         Ok(Self {
             pool,
             dialect,
             writer,
+            checkpointer,
         })
     }
 
@@ -101,6 +115,9 @@ impl Store for SqlStore {
 
     async fn close(&self) {
         self.writer.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -18,6 +18,7 @@ use clap::Parser;
 use rollcall_tests::footprint::messages::{self, Encoded};
 use rollcall_tests::footprint::process::{self, mib, side_by_side_row};
 use rollcall_tests::footprint::rollcall::{self, Intervals, in_window};
+use rollcall_tests::footprint::sockets;
 use rollcall_tests::footprint::{
     Peer, fusioninventory, gzip_len, machine, node_exporter, ratio, version, zabbix,
 };
@@ -84,10 +85,21 @@ struct Args {
     /// collector) in the same window: the RSS, CPU and bytes gzip costs.
     #[arg(long)]
     uncompressed_agent: bool,
+    /// Also time the full inventory with this many connected loopback TCP
+    /// sockets open on the host (helper processes of up to 10,000 each,
+    /// each with its own listener), e.g. 20000 (DESIGN §9).
+    #[arg(long, default_value_t = 0)]
+    open_sockets: usize,
+    /// Internal: be a socket-holding helper of `--open-sockets`.
+    #[arg(long, hide = true)]
+    hold_sockets: Option<usize>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(count) = args.hold_sockets {
+        return sockets::holder_main(count);
+    }
     let exe_dir = std::env::current_exe()?
         .parent()
         .map(Path::to_path_buf)
@@ -158,6 +170,24 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
     // then the same code in this process (only meaningful in a release build).
     let (inventory_ms, inventory) = rollcall::time_inventory(agent_path, args.inventory_runs)?;
     let in_process_ms = rollcall::time_in_process(args.inventory_runs).await?;
+    // The same with many connections open on the host (listening sockets
+    // are mapped to processes through the processes' open files).
+    let with_sockets = if args.open_sockets > 0 {
+        let holders = sockets::hold(&std::env::current_exe()?, args.open_sockets)?;
+        let (ms, busy) = rollcall::time_inventory(agent_path, args.inventory_runs)?;
+        let in_process = rollcall::time_in_process(args.inventory_runs).await?;
+        let open = holders.sockets;
+        drop(holders);
+        Some(json!({
+            "open_sockets": open,
+            "inventory_ms_median": ms,
+            "inventory_in_process_ms_median": in_process,
+            "listening_sockets": busy.sockets.len(),
+            "listening_sockets_with_owner": busy.sockets.iter().filter(|socket| socket.pid != 0).count(),
+        }))
+    } else {
+        None
+    };
     // FusionInventory's full inventory, alone on the machine like ours.
     let fusion = match peer_path(&peers, Peer::FusionInventory) {
         Some(binary) => Some(fusioninventory::run(
@@ -295,11 +325,13 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
         "involuntary_switches_per_minute": footprint.involuntary_per_minute,
         "inventory_ms_median": inventory_ms,
         "inventory_in_process_ms_median": in_process_ms,
+        "inventory_with_open_sockets": with_sockets,
         "in_process_build": if cfg!(debug_assertions) { "debug" } else { "release" },
         "snapshot_bytes": snapshot.len(),
         "snapshot_gzip_bytes": snapshot_gzip,
         "delta_bytes": delta.len(),
         "heartbeat_bytes": heartbeat.len(),
+        "agent_message_inline_bytes": std::mem::size_of::<rollcall_proto::v1::AgentMessage>(),
         "health_bytes": health.len(),
         "health_gzip_bytes": gzip_len(&health)?,
         "inventory_messages_sent": inventory_messages,
@@ -431,6 +463,22 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
             ),
         ),
         (
+            "full inventory with open sockets",
+            match &with_sockets {
+                Some(busy) => format!(
+                    "{:.1} ms median ({:.1} ms in process) with {} sockets open; {} listening, {} with an owner",
+                    busy["inventory_ms_median"].as_f64().unwrap_or(0.0),
+                    busy["inventory_in_process_ms_median"]
+                        .as_f64()
+                        .unwrap_or(0.0),
+                    busy["open_sockets"],
+                    busy["listening_sockets"],
+                    busy["listening_sockets_with_owner"],
+                ),
+                None => "not measured (--open-sockets N)".to_string(),
+            },
+        ),
+        (
             "snapshot message",
             format!(
                 "{} protobuf, {} gzip",
@@ -443,6 +491,13 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
             format!("{} bytes", delta.len()),
         ),
         ("heartbeat message", format!("{} bytes", heartbeat.len())),
+        (
+            "a queued AgentMessage in memory",
+            format!(
+                "{} bytes inline (size_of; large bodies boxed)",
+                std::mem::size_of::<rollcall_proto::v1::AgentMessage>()
+            ),
+        ),
         (
             "health sample message",
             format!("{} bytes ({} gzip)", health.len(), gzip_len(&health)?),

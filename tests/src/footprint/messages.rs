@@ -61,17 +61,17 @@ pub fn health_sample() -> HealthReport {
 /// The messages the agent would send for `inventory` and `health`.
 pub fn encode(inventory: &Inventory, health: &HealthReport) -> Encoded {
     Encoded {
-        snapshot: message(Body::Snapshot(InventorySnapshot {
+        snapshot: message(Body::Snapshot(Box::new(InventorySnapshot {
             inventory: Some(inventory.clone()),
-        }))
+        })))
         .encode_to_vec(),
         delta: rollcall_agent::delta::diff(inventory, &typical_change(inventory))
-            .map(|delta| message(Body::Delta(delta)).encode_to_vec())
+            .map(|delta| message(Body::Delta(Box::new(delta))).encode_to_vec())
             .unwrap_or_default(),
         heartbeat: message(Body::Heartbeat(Heartbeat {
             agent_uptime_s: 86_400,
         }))
         .encode_to_vec(),
-        health: message(Body::Health(health.clone())).encode_to_vec(),
+        health: message(Body::Health(Box::new(health.clone()))).encode_to_vec(),
     }
 }

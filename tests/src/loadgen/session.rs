@@ -167,13 +167,13 @@ impl SimAgent {
             .send(AgentMessage {
                 seq: 0,
                 sent_at_ms: rollcall_proto::now_ms(),
-                body: Some(Body::Hello(Hello {
+                body: Some(Body::Hello(Box::new(Hello {
                     agent_id: self.credentials.agent_id.clone(),
                     agent_version: concat!("loadgen-", env!("CARGO_PKG_VERSION")).to_string(),
                     identity: Some(fleet::identity(self.index)),
                     digests: Vec::new(),
                     last_acked_seq: progress.acked,
-                })),
+                }))),
             })
             .await
             .map_err(|_| anyhow!("session stream closed before Hello"))?;
@@ -308,11 +308,11 @@ impl SimAgent {
                     send(context, progress, &sender, &in_flight, Kind::Heartbeat, body).await?;
                 }
                 _ = timers.health.tick() => {
-                    let body = Body::Health(health_report(self.index));
+                    let body = Body::Health(Box::new(health_report(self.index)));
                     send(context, progress, &sender, &in_flight, Kind::Health, body).await?;
                 }
                 _ = timers.delta.tick(), if timers.deltas => {
-                    let body = Body::Delta(self.next_delta(context, progress));
+                    let body = Body::Delta(Box::new(self.next_delta(context, progress)));
                     send(context, progress, &sender, &in_flight, Kind::Delta, body).await?;
                 }
             }
@@ -350,9 +350,9 @@ impl SimAgent {
     ) -> Result<()> {
         let mut inventory = self.inventory(context, progress);
         inventory.collected_at_ms = rollcall_proto::now_ms();
-        let body = Body::Snapshot(InventorySnapshot {
+        let body = Body::Snapshot(Box::new(InventorySnapshot {
             inventory: Some(inventory),
-        });
+        }));
         progress.sent_snapshot = true;
         send(context, progress, sender, in_flight, Kind::Snapshot, body).await
     }

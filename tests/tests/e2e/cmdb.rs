@@ -100,12 +100,12 @@ fn snapshot(seq: u64, packages: Vec<Package>) -> Vec<u8> {
     AgentMessage {
         seq,
         sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(Body::Snapshot(InventorySnapshot {
+        body: Some(Body::Snapshot(Box::new(InventorySnapshot {
             inventory: Some(Inventory {
                 packages,
                 ..Default::default()
             }),
-        })),
+        }))),
     }
     .encode_to_vec()
 }
@@ -121,7 +121,7 @@ async fn kill_9_while_applying_a_large_snapshot_leaves_old_or_new_never_a_mix() 
     let hello = AgentMessage {
         seq: 0,
         sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(Body::Hello(Hello {
+        body: Some(Body::Hello(Box::new(Hello {
             agent_id: agent.agent_id()?,
             identity: Some(Identity {
                 hostname: "bulk".into(),
@@ -129,7 +129,7 @@ async fn kill_9_while_applying_a_large_snapshot_leaves_old_or_new_never_a_mix() 
                 ..Default::default()
             }),
             ..Default::default()
-        })),
+        }))),
     }
     .encode_to_vec();
     let old_count = 1_000;
@@ -230,7 +230,7 @@ async fn a_second_agent_claiming_a_live_hosts_machine_id_does_not_take_it_over()
     let hello = AgentMessage {
         seq: 0,
         sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(Body::Hello(Hello {
+        body: Some(Body::Hello(Box::new(Hello {
             agent_id: intruder_id.clone(),
             identity: Some(Identity {
                 machine_id: machine_id.clone(),
@@ -238,13 +238,13 @@ async fn a_second_agent_claiming_a_live_hosts_machine_id_does_not_take_it_over()
                 ..Default::default()
             }),
             ..Default::default()
-        })),
+        }))),
     }
     .encode_to_vec();
     let pwned = AgentMessage {
         seq: 1,
         sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(Body::Snapshot(InventorySnapshot {
+        body: Some(Body::Snapshot(Box::new(InventorySnapshot {
             inventory: Some(Inventory {
                 packages: packages("pwned", 1),
                 os: Some(OsInfo {
@@ -254,7 +254,7 @@ async fn a_second_agent_claiming_a_live_hosts_machine_id_does_not_take_it_over()
                 }),
                 ..Default::default()
             }),
-        })),
+        }))),
     }
     .encode_to_vec();
     let channel = raw::agent_channel(&collector.grpc_url, &intruder.state_dir).await?;

@@ -28,7 +28,7 @@ fn frame(seq: u64, body: Body) -> Vec<u8> {
 }
 
 fn health(failed_units: Vec<String>) -> Body {
-    Body::Health(HealthReport {
+    Body::Health(Box::new(HealthReport {
         sampled_at_ms: rollcall_proto::now_ms(),
         cpu_percent: 5.0,
         memory_used_bytes: 1 << 30,
@@ -43,7 +43,7 @@ fn health(failed_units: Vec<String>) -> Body {
             .collect(),
         failed_units,
         ..Default::default()
-    })
+    }))
 }
 
 /// The highest acknowledgement among raw replies.
@@ -90,7 +90,7 @@ async fn a_flood_of_failures_opens_one_incident_per_family_with_clean_text() -> 
     let hello = AgentMessage {
         seq: 0,
         sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(Body::Hello(Hello {
+        body: Some(Body::Hello(Box::new(Hello {
             agent_id: agent_id.clone(),
             identity: Some(Identity {
                 hostname: "flood".into(),
@@ -98,7 +98,7 @@ async fn a_flood_of_failures_opens_one_incident_per_family_with_clean_text() -> 
                 ..Default::default()
             }),
             ..Default::default()
-        })),
+        }))),
     }
     .encode_to_vec();
 

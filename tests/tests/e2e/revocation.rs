@@ -77,12 +77,12 @@ fn frames(agent_id: &str, identity: &Identity, first_seq: u64, count: u64) -> Ve
         AgentMessage {
             seq: 0,
             sent_at_ms: now,
-            body: Some(Body::Hello(Hello {
+            body: Some(Body::Hello(Box::new(Hello {
                 agent_id: agent_id.into(),
                 agent_version: "test".into(),
                 identity: Some(identity.clone()),
                 ..Default::default()
-            })),
+            }))),
         }
         .encode_to_vec(),
     ];

@@ -227,7 +227,7 @@ async fn sessions_without_a_valid_client_certificate_are_refused() -> Result<()>
     let hello = AgentMessage {
         seq: 0,
         sent_at_ms: 0,
-        body: Some(Body::Hello(Hello::default())),
+        body: Some(Body::Hello(Box::default())),
     }
     .encode_to_vec();
     let status = raw::session(channel, vec![hello.clone()])
@@ -402,10 +402,10 @@ async fn malformed_and_oversized_messages_get_a_status_and_other_agents_carry_on
     let hello = AgentMessage {
         seq: 0,
         sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(Body::Hello(Hello {
+        body: Some(Body::Hello(Box::new(Hello {
             agent_id: bad.agent_id()?,
             ..Default::default()
-        })),
+        }))),
     }
     .encode_to_vec();
     // Not protobuf at all.
@@ -435,15 +435,17 @@ async fn malformed_and_oversized_messages_get_a_status_and_other_agents_carry_on
     let hostile = AgentMessage {
         seq: 1,
         sent_at_ms: rollcall_proto::now_ms(),
-        body: Some(Body::Snapshot(rollcall_proto::v1::InventorySnapshot {
-            inventory: Some(rollcall_proto::v1::Inventory {
-                packages: vec![rollcall_proto::v1::Package {
-                    name: "x".repeat(5000),
+        body: Some(Body::Snapshot(Box::new(
+            rollcall_proto::v1::InventorySnapshot {
+                inventory: Some(rollcall_proto::v1::Inventory {
+                    packages: vec![rollcall_proto::v1::Package {
+                        name: "x".repeat(5000),
+                        ..Default::default()
+                    }],
                     ..Default::default()
-                }],
-                ..Default::default()
-            }),
-        })),
+                }),
+            },
+        ))),
     }
     .encode_to_vec();
     // Refused alone (and acknowledged, so an agent's spool lets it go); the

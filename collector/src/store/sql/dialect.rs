@@ -21,6 +21,12 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// PostgreSQL's bind-parameter limits.
 pub(crate) const INSERT_CHUNK: usize = 100;
 
+/// SQLite's `journal_size_limit`: the size the WAL file is truncated to
+/// whenever SQLite rewinds it (64 MiB; `checkpoint.rs` keeps it smaller).
+pub(crate) const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// The pragma that sets [`WAL_LIMIT_BYTES`] on a connection.
+pub(crate) const JOURNAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit=67108864";
+
 /// Writer tasks on PostgreSQL (group commit, see `writer.rs`).
 pub(crate) const POSTGRES_WRITERS: usize = 8;
 
@@ -90,7 +96,10 @@ impl Dialect {
     }
 
     /// Pool options: its size, and on SQLite the pragmas every connection
-    /// needs (WAL, a 16 MiB page cache, no mmap; see docs/performance.md).
+    /// needs (WAL, a 16 MiB page cache, no mmap; see docs/performance.md;
+    /// the WAL truncated to [`WAL_LIMIT_BYTES`] when rewound,
+    /// and checkpointed by `checkpoint.rs` before the automatic checkpoint
+    /// at 16,384 pages would).
     pub(crate) fn pool_options(self) -> AnyPoolOptions {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         match self {
@@ -100,6 +109,7 @@ impl Dialect {
                         .execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; \
                              PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;")
                         .await?;
+                    connection.execute(JOURNAL_SIZE_LIMIT).await?;
                     Ok(())
                 })
             }),
@@ -263,5 +273,13 @@ mod tests {
         }
         assert_eq!(sqlite, "???");
         assert_eq!(postgres, "$1$2$3");
+    }
+
+    #[test]
+    fn the_journal_size_pragma_sets_the_wal_limit() {
+        assert_eq!(
+            super::JOURNAL_SIZE_LIMIT,
+            format!("PRAGMA journal_size_limit={}", super::WAL_LIMIT_BYTES)
+        );
     }
 }

@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use super::apply;
 use super::catalogue::Catalogue;
+use super::checkpoint::{Link, NUDGE_WEIGHT};
 use super::dialect::Dialect;
 use crate::cmdb::catalogue::{Installed, PackageId, package_key};
 use crate::error::{Error, Result};
@@ -105,14 +106,22 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer tasks of `pool`; they run until `close` (or until
-    /// every handle is dropped).
-    pub(crate) fn start(pool: AnyPool, dialect: Dialect) -> Self {
+    /// every handle is dropped). With SQLite's WAL checkpointer (`checkpoint`)
+    /// each batch holds its turn, and a commit of [`NUDGE_WEIGHT`] items or
+    /// more wakes it.
+    pub(crate) fn start(pool: AnyPool, dialect: Dialect, checkpoint: Option<Link>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
         for _ in 0..dialect.writers() {
-            tasks.spawn(work(pool.clone(), dialect, receiver.clone(), stop.clone()));
+            tasks.spawn(work(
+                pool.clone(),
+                dialect,
+                receiver.clone(),
+                stop.clone(),
+                checkpoint.clone(),
+            ));
         }
         tasks.close();
         Self {
@@ -226,6 +235,7 @@ async fn work(
     dialect: Dialect,
     receiver: Arc<Mutex<mpsc::Receiver<Write>>>,
     stop: CancellationToken,
+    checkpoint: Option<Link>,
 ) {
     loop {
         let batch = {
@@ -252,7 +262,18 @@ async fn work(
             }
             batch
         };
-        run_batch(&pool, dialect, batch).await;
+        let weight: usize = batch.iter().map(|write| write.op.weight()).sum();
+        match &checkpoint {
+            Some(link) => {
+                let turn = link.turn.lock().await;
+                run_batch(&pool, dialect, batch).await;
+                drop(turn);
+                if weight >= NUDGE_WEIGHT {
+                    link.wake.notify_one();
+                }
+            }
+            None => run_batch(&pool, dialect, batch).await,
+        }
     }
 }
 
