@@ -555,7 +555,11 @@ async fn dispatch(
             let change = validate::delta_change(&delta, now)?;
             apply_inventory(state, context, change, &state.metrics.deltas).await?;
         }
-        Some(Body::Health(report)) => {
+        Some(Body::Health(mut report)) => {
+            // 0 means "not given": the sample is as old as its arrival.
+            if report.sampled_at_ms == 0 {
+                report.sampled_at_ms = now;
+            }
             let data = validate::health(&report, now)?;
             let stored = state
                 .store

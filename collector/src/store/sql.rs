@@ -9,7 +9,8 @@
 //! - `writer.rs`: group commit of the ingest writes, which `apply.rs` performs
 //! - one file per data area implementing its trait: `agents.rs`, `hosts.rs`
 //!   (with `identity.rs`: CI ownership and identity events),
-//!   `inventory.rs`, `changes.rs`, `presence.rs`, `incidents.rs`,
+//!   `inventory.rs`, `health.rs` (samples, rollups, retention steps),
+//!   `changes.rs`, `presence.rs`, `incidents.rs`,
 //!   `maintenance.rs`, `services.rs`, `outbox.rs`
 //!
 //! Dependencies point one way: the area files use `SqlStore`, `statements`
@@ -22,6 +23,7 @@ mod apply;
 mod changes;
 mod dialect;
 mod error;
+mod health;
 mod hosts;
 mod identity;
 mod incidents;
