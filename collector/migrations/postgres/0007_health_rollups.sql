@@ -5,7 +5,7 @@
 --
 -- health_rollups: min/avg/max buckets, packed (collector/src/cmdb/rollup.rs):
 -- tier 300 rows hold the twelve 5-minute buckets of one hour, tier 3600 rows
--- the 24 hourly buckets of one day.
+-- the twelve hourly buckets of half a day.
 --
 -- health_samples (0001, JSON) is left in place and drained by the retention
 -- job, which re-encodes its rows into health_raw in bounded batches.

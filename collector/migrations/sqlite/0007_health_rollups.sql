@@ -6,8 +6,8 @@
 --
 -- health_rollups: min/avg/max buckets, packed (collector/src/cmdb/rollup.rs):
 -- tier 300 rows hold the twelve 5-minute buckets of one hour, tier 3600 rows
--- the 24 hourly buckets of one day. An ordinary rowid table: its rows (up to
--- ~2.4 KB) would overflow the smaller cells of a WITHOUT ROWID b-tree.
+-- the twelve hourly buckets of half a day. An ordinary rowid table: its rows
+-- (~1.2 KB) would overflow the smaller cells of a WITHOUT ROWID b-tree.
 --
 -- health_samples (0001, JSON) is left in place and drained by the retention
 -- job, which re-encodes its rows into health_raw in bounded batches.

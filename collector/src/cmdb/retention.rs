@@ -28,9 +28,9 @@ pub struct Pass {
     pub converted: usize,
     /// Raw samples rolled into 5-minute buckets.
     pub raw: usize,
-    /// 5-minute rows (hours) rolled into hourly buckets.
+    /// 5-minute rows (one hour each) rolled into hourly buckets.
     pub five_minute: usize,
-    /// Hourly rows (days) deleted.
+    /// Hourly rows (half a day each) deleted.
     pub expired: usize,
     /// Transactions that moved something.
     pub steps: usize,

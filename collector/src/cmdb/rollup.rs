@@ -1,16 +1,19 @@
 //! Health rollups, pure: which metrics a sample contributes, the
 //! min/avg/max bucket of a time span and how two merge, the two rollup
 //! tiers (5-minute buckets packed twelve to an hour row, hourly buckets
-//! packed 24 to a day row), their byte encoding, and the step arithmetic of
-//! a series. No I/O; the store and the API use it.
+//! packed twelve to a half-day row), their byte encoding, and the step
+//! arithmetic of a series. No I/O; the store and the API use it.
 //!
-//! Why packed rows: at the default retention a host keeps 8,640 5-minute
-//! and 9,600 hourly buckets. One row per bucket repeats the host id and
-//! the key 18,240 times (≈ 1 MB a host on SQLite before any value); one
-//! row per hour (5-minute tier) or per day (hourly tier) repeats it 1,120
-//! times. A bucket is 101 bytes: slot, count, and 8 metrics × (min, avg,
-//! max) as `f32` (about 7 significant digits, finer than any metric here
-//! is measured).
+//! Why packed rows: at the default retention a host keeps ~8,000 5-minute
+//! and ~9,000 hourly buckets. One row per bucket repeats the host id and
+//! the key 17,000 times (≈ 1 MB a host on SQLite before any value); one
+//! row per twelve buckets repeats it ~1,400 times. A bucket is 101 bytes:
+//! slot, count, and 8 metrics × (min, avg, max) as `f32` (about 7
+//! significant digits, finer than any metric here is measured). Twelve
+//! to a row because three such rows (~1.27 KB each) fill a 4 KiB SQLite
+//! page to ~93 %; a day row (24 buckets, ~2.5 KB) fits only once in a
+//! page and left 40 % of it empty (measured: 3.26 MB a host in steady
+//! state with day rows, docs/performance.md).
 
 use std::collections::BTreeMap;
 
@@ -52,7 +55,7 @@ const ENCODING_VERSION: u8 = 1;
 pub enum Tier {
     /// 5-minute buckets, twelve to a row (one hour).
     FiveMinutes,
-    /// Hourly buckets, 24 to a row (one day).
+    /// Hourly buckets, twelve to a row (half a day).
     Hourly,
 }
 
@@ -72,7 +75,7 @@ impl Tier {
     pub fn row_ms(self) -> i64 {
         match self {
             Tier::FiveMinutes => HOUR_MS,
-            Tier::Hourly => DAY_MS,
+            Tier::Hourly => 12 * HOUR_MS,
         }
     }
 
@@ -399,7 +402,7 @@ mod tests {
         buckets.insert(T0, bucket(1.5));
         let mut busy = bucket(2.0);
         busy.merge(&bucket(4.0));
-        buckets.insert(T0 + 23 * HOUR_MS, busy);
+        buckets.insert(T0 + 11 * HOUR_MS, busy);
         let data = encode(Tier::Hourly, T0, &buckets).unwrap();
         assert_eq!(data.len(), 1 + 2 * BUCKET_BYTES);
         assert_eq!(BUCKET_BYTES, 101);
@@ -459,7 +462,7 @@ mod tests {
     fn tiers_name_their_widths() {
         assert_eq!(Tier::FiveMinutes.code(), 300);
         assert_eq!(Tier::Hourly.code(), 3600);
-        assert_eq!(Tier::Hourly.row_ms() / Tier::Hourly.bucket_ms(), 24);
+        assert_eq!(Tier::Hourly.row_ms() / Tier::Hourly.bucket_ms(), 12);
         assert_eq!(
             Tier::FiveMinutes.row_ms() / Tier::FiveMinutes.bucket_ms(),
             12

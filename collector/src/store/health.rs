@@ -25,9 +25,9 @@ pub struct RawSample {
 pub struct Cutoffs {
     /// Raw samples taken before this are rolled into 5-minute buckets.
     pub raw_before: i64,
-    /// 5-minute rows (hours) that end at or before this are rolled into hourly buckets.
+    /// 5-minute rows (one hour each) that end at or before this are rolled into hourly buckets.
     pub five_minute_before: i64,
-    /// Hourly rows (days) that end at or before this are deleted.
+    /// Hourly rows (half a day each) that end at or before this are deleted.
     pub hourly_before: i64,
 }
 
@@ -74,7 +74,7 @@ pub trait HealthStore {
     /// One bounded step of the retention job for a host, in one short
     /// transaction: rolls at most `max_rows` raw samples older than
     /// `cutoffs.raw_before` into their 5-minute buckets; or, when there are
-    /// none, the expired 5-minute rows of one day into hourly buckets; or
+    /// none, the expired 5-minute rows of one hourly row into hourly buckets; or
     /// deletes expired hourly rows. Samples are moved (merged and deleted
     /// together), so a step that fails or is cut short changes nothing, and
     /// one that ran is never applied twice. An empty [`Moved`]: nothing left.

@@ -14,7 +14,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use super::SqlStore;
 use super::dialect::Dialect;
 use crate::cmdb::rollup::{
-    self, Bucket, DAY_MS, FIVE_MINUTES_MS, HOUR_MS, Tier, decode_sample, legacy_sample,
+    self, Bucket, FIVE_MINUTES_MS, HOUR_MS, Tier, decode_sample, legacy_sample,
 };
 use crate::error::{Error, Result};
 use crate::store::{Cutoffs, HealthStore, Moved, RawSample};
@@ -224,16 +224,17 @@ async fn step(
     if let Some(oldest) =
         oldest_five.filter(|oldest| oldest.saturating_add(HOUR_MS) <= cutoffs.five_minute_before)
     {
-        // The expired hour rows of one day: at most 24, one day row.
-        let day = rollup::floor(oldest, DAY_MS);
-        let end = (day + DAY_MS).min(cutoffs.five_minute_before - HOUR_MS + 1);
+        // The expired hour rows of one hourly row: at most 12.
+        let span = Tier::Hourly.row_ms();
+        let row_start = rollup::floor(oldest, span);
+        let end = (row_start + span).min(cutoffs.five_minute_before - HOUR_MS + 1);
         let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
             "DELETE FROM health_rollups WHERE host_id = $1 AND tier = $2 \
              AND period_start >= $3 AND period_start < $4 RETURNING period_start, data",
         )
         .bind(host_id)
         .bind(Tier::FiveMinutes.code())
-        .bind(day)
+        .bind(row_start)
         .bind(end)
         .fetch_all(&mut *tx)
         .await?;
@@ -243,7 +244,7 @@ async fn step(
                 rollup::add(&mut hourly, start, &bucket, HOUR_MS);
             }
         }
-        merge_row(tx, dialect, host_id, Tier::Hourly, day, hourly).await?;
+        merge_row(tx, dialect, host_id, Tier::Hourly, row_start, hourly).await?;
         return Ok(Moved {
             five_minute: rows.len(),
             ..Moved::default()
@@ -256,7 +257,7 @@ async fn step(
     )
     .bind(host_id)
     .bind(Tier::Hourly.code())
-    .bind(cutoffs.hourly_before.saturating_sub(DAY_MS))
+    .bind(cutoffs.hourly_before.saturating_sub(Tier::Hourly.row_ms()))
     .bind(max_rows)
     .execute(&mut *tx)
     .await?
