@@ -63,7 +63,7 @@ impl HealthStore for SqlStore {
                 })
             }))
             .collect();
-        samples.sort_by(|a, b| (b.sampled_at, b.seq).cmp(&(a.sampled_at, a.seq)));
+        samples.sort_by_key(|sample| std::cmp::Reverse((sample.sampled_at, sample.seq)));
         samples.dedup_by_key(|sample| (sample.sampled_at, sample.seq));
         samples.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(samples)
