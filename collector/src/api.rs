@@ -21,6 +21,7 @@ mod agents;
 mod audit;
 pub mod availability;
 mod changes;
+mod health;
 mod hosts;
 mod identity;
 mod incidents;
@@ -51,7 +52,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/hosts", get(hosts::list))
         .route("/api/v1/hosts/{id}", get(hosts::show))
         .route("/api/v1/hosts/{id}/changes", get(changes::of_host))
-        .route("/api/v1/hosts/{id}/health", get(hosts::health))
+        .route("/api/v1/hosts/{id}/health", get(health::of_host))
         .route("/api/v1/hosts/{id}/identity-events", get(identity::of_host))
         .route("/api/v1/identity-events", get(identity::fleet))
         .route("/api/v1/hosts/{id}/tags", put(relationships::set_tags))

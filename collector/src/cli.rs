@@ -317,6 +317,17 @@ pub enum HostsCommand {
         /// Host id.
         id: String,
     },
+    /// A host's health: min/avg/max per step over the last hours.
+    Health {
+        /// Host id.
+        id: String,
+        /// Window: this many hours up to now.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Seconds per point (60 to 2678400).
+        #[arg(long, default_value_t = 300)]
+        step: u32,
+    },
 }
 
 /// `rollcall integrations …`
@@ -434,6 +445,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     hosts::list(&context, &filter).await
                 }
                 HostsCommand::Show { id } => hosts::show(&context, &id).await,
+                HostsCommand::Health { id, hours, step } => {
+                    hosts::health(&context, &id, hours, step).await
+                }
             }
         }
     }

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub mod health;
 pub mod listen;
 
+pub use self::health::HealthConfig;
 pub use self::listen::{ApiConfig, GrpcConfig};
 
 /// The whole collector configuration.
@@ -41,6 +43,8 @@ pub struct Config {
     pub cmdb: CmdbConfig,
     /// Outage detection and incident rules.
     pub availability: AvailabilityConfig,
+    /// Retention of health samples and their rollups.
+    pub health: HealthConfig,
     /// Incident delivery to ITSM and alerting targets.
     #[serde(default)]
     pub integrations: crate::integrations::config::IntegrationsConfig,
@@ -254,6 +258,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             cmdb: CmdbConfig::default(),
             availability: AvailabilityConfig::default(),
+            health: HealthConfig::default(),
             integrations: Default::default(),
         }
     }
@@ -405,6 +410,7 @@ impl Config {
             ));
         }
         self.integrations.validate()?;
+        self.health.validate()?;
         self.api.validate(self.api_listen)?;
         self.grpc.validate()?;
         let tls = &self.tls;

@@ -1,7 +1,8 @@
 //! Wiring only: builds the shared `State`, starts each subsystem (presence
-//! monitor, liveness writer, integrations, host lifecycle, the agents' gRPC
-//! server, the API) under its own child of the caller's cancellation token,
-//! tracks their tasks, and on shutdown waits for them to a deadline.
+//! monitor, liveness writer, integrations, health retention, host
+//! lifecycle, the agents' gRPC server, the API) under its own child of the
+//! caller's cancellation token, tracks their tasks, and on shutdown waits
+//! for them to a deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +152,14 @@ pub async fn start(
     integrations
         .spawn(store.clone(), &subsystems.tracker, shutdown.child_token())
         .await?;
+    subsystems.spawn(
+        "health retention",
+        crate::cmdb::retention::run(
+            store.clone(),
+            state.config.health.clone(),
+            shutdown.child_token(),
+        ),
+    );
     subsystems.spawn(
         "host lifecycle",
         crate::cmdb::lifecycle::run(

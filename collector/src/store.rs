@@ -6,6 +6,7 @@
 //! - [`agents`]: API tokens, enrollment tokens and agents
 //! - [`hosts`]: host CIs, identification, items, software, lifecycle, tags
 //! - [`inventory`]: the ingest writes (inventory, liveness, health samples)
+//! - [`health`]: health samples and rollups (reads, retention steps)
 //! - [`changes`]: change history
 //! - [`presence`]: presence and outages
 //! - [`incidents`]: incidents and their comments
@@ -15,6 +16,7 @@
 
 pub mod agents;
 pub mod changes;
+pub mod health;
 pub mod hosts;
 pub mod incidents;
 pub mod inventory;
@@ -29,6 +31,7 @@ pub use agents::{
     NewAuditEntry, NewEnrollmentToken, Revocable, Revocation, TokenStore,
 };
 pub use changes::{Change, ChangeFilter, ChangeStore};
+pub use health::{Cutoffs, HealthStore, Moved, RawSample};
 pub use hosts::{
     Attachment, Host, HostFilter, HostStore, IdentityEvent, IdentityEventFilter, ItemRow,
     SoftwareCount, SoftwareRow,
@@ -51,6 +54,7 @@ pub trait Store:
     + AgentStore
     + HostStore
     + InventoryStore
+    + HealthStore
     + ChangeStore
     + PresenceStore
     + IncidentStore

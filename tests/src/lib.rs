@@ -9,8 +9,8 @@
 //! polls with a deadline, `inventory` compares inventories, `fixtures`
 //! provides ports, PostgreSQL schemas and fake host roots, and `raw` is a
 //! gRPC client that sends raw bytes. `vendors` fakes the integration
-//! targets, `events` writes incident events, and `loadgen` and `footprint`
-//! are the benchmarks' logic.
+//! targets, `events` writes incident events, and `loadgen`, `footprint`
+//! and `healthbench` are the benchmarks' logic.
 
 mod agent;
 mod binaries;
@@ -22,6 +22,7 @@ mod wait;
 
 pub mod events;
 pub mod footprint;
+pub mod healthbench;
 pub mod loadgen;
 pub mod raw;
 pub mod source;

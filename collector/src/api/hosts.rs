@@ -1,6 +1,6 @@
 //! Hosts: the list (filters by name, lifecycle, and installed software
-//! version), one host with its full inventory and latest health sample, and
-//! its health samples.
+//! version), and one host with its full inventory and latest health sample
+//! (its samples and series are `health.rs`).
 
 use std::collections::BTreeMap;
 
@@ -14,6 +14,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{ListQuery, list_response, next_cursor, to_values};
+use crate::availability::bounds::{MAX_TIME_MS, MIN_TIME_MS};
 use crate::cmdb::software;
 use crate::error::{Error, Result};
 use crate::store::HostFilter;
@@ -77,37 +78,14 @@ pub(super) async fn show(
     }
     let health = state
         .store
-        .health_samples(&id, 1)
+        .health_raw(&id, MIN_TIME_MS, MAX_TIME_MS, 1)
         .await?
         .into_iter()
         .next()
-        .map(|(_, data)| serde_json::from_str::<Value>(&data).unwrap_or(Value::Null));
+        .map(|sample| super::health::sample_json(&sample.data));
     Ok(Json(
         json!({ "host": host, "inventory": sections, "health": health }),
     ))
-}
-
-/// `GET /api/v1/hosts/{id}/health`: the latest samples, newest first.
-pub(super) async fn health(
-    _caller: Caller,
-    AxumState(state): AxumState<Shared>,
-    Path(id): Path<String>,
-    Query(params): Query<ListQuery>,
-) -> Result<Response> {
-    state
-        .store
-        .host(&id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
-    let samples = state.store.health_samples(&id, params.limit()?).await?;
-    let rows: Vec<Value> = samples
-        .into_iter()
-        .map(|(sampled_at, data)| {
-            let sample = serde_json::from_str::<Value>(&data).unwrap_or(Value::Null);
-            json!({ "sampled_at": sampled_at, "sample": sample })
-        })
-        .collect();
-    Ok(list_response(rows, None, params.csv()?))
 }
 
 /// The host `id`, or a 404 naming it: checked by the per-host routes of

@@ -43,6 +43,18 @@ pub struct HealthRules {
     pub filesystem_critical_percent: f32,
     /// Memory used above this (%) is memory pressure.
     pub memory_pressure_percent: f32,
+    /// The rules act only on samples at most this old when they arrive
+    /// (default 300 s, five default health intervals): a sample replayed
+    /// from an agent's spool, or one that waited in a queue, is stored but
+    /// neither opens nor resolves an incident as if it were current.
+    pub max_sample_age_s: u64,
+}
+
+impl HealthRules {
+    /// `max_sample_age_s` in milliseconds (saturating).
+    pub fn max_sample_age_ms(&self) -> i64 {
+        i64::try_from(self.max_sample_age_s.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
 }
 
 impl Default for HealthRules {
@@ -51,6 +63,7 @@ impl Default for HealthRules {
             filesystem_warning_percent: 90.0,
             filesystem_critical_percent: 95.0,
             memory_pressure_percent: 95.0,
+            max_sample_age_s: 300,
         }
     }
 }

@@ -54,7 +54,9 @@ fn family_spec(
 }
 
 impl Engine {
-    /// Applies the health rules to a health sample of a host.
+    /// Applies the health rules to a health sample of a host that arrived
+    /// at `at`; a sample older than `rules.max_sample_age_s` by then is
+    /// left alone (it says nothing about the host now).
     pub async fn evaluate_health(
         &self,
         host_id: &str,
@@ -63,6 +65,15 @@ impl Engine {
         rules: &HealthRules,
         at: i64,
     ) -> Result<()> {
+        let age_ms = at.saturating_sub(report.sampled_at_ms);
+        if age_ms > rules.max_sample_age_ms() {
+            tracing::debug!(
+                host_id,
+                age_ms,
+                "health sample too old for the rules; stored only"
+            );
+            return Ok(());
+        }
         let host = host_label(hostname);
         self.reconcile_family(
             host_id,

@@ -3,6 +3,7 @@
 //! only), then `apply` hands it to the store, the presence monitor and the
 //! incident engine.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rollcall_proto::v1::agent_message::Body;
@@ -24,8 +25,9 @@ pub enum Checked<'a> {
     Snapshot(InventoryChange),
     /// An inventory delta, flattened to CMDB items.
     Delta(InventoryChange),
-    /// A health sample and its stored form.
-    Health(&'a HealthReport, String),
+    /// A health sample (its time filled in when the agent left it out) and
+    /// its stored form.
+    Health(Cow<'a, HealthReport>, Vec<u8>),
     /// Check results.
     Checks(&'a [CheckResult]),
     /// A planned stop.
@@ -43,7 +45,19 @@ pub fn check(body: &Option<Body>, now: i64) -> Result<Checked<'_>, SessionError>
             None => validate::snapshot_change(&Default::default(), now)?,
         }),
         Some(Body::Delta(delta)) => Checked::Delta(validate::delta_change(delta, now)?),
-        Some(Body::Health(report)) => Checked::Health(report, validate::health(report, now)?),
+        Some(Body::Health(report)) => {
+            // 0 means "not given": the sample is as old as its arrival.
+            let report: Cow<'_, HealthReport> = if report.sampled_at_ms == 0 {
+                Cow::Owned(HealthReport {
+                    sampled_at_ms: now,
+                    ..HealthReport::clone(report)
+                })
+            } else {
+                Cow::Borrowed(report)
+            };
+            let data = validate::health(&report, now)?;
+            Checked::Health(report, data)
+        }
         Some(Body::Checks(results)) => {
             validate::checks(&results.results, now)?;
             Checked::Checks(&results.results)
@@ -98,7 +112,7 @@ pub async fn apply(
                 let rules = &state.config.availability.rules;
                 if let Err(error) = state
                     .engine
-                    .evaluate_health(host_id, &agent.hostname, report, rules, now)
+                    .evaluate_health(host_id, &agent.hostname, &report, rules, now)
                     .await
                 {
                     tracing::error!(error = %error, "cannot evaluate health rules");

@@ -80,13 +80,12 @@ pub trait InventoryStore {
     ) -> Result<ApplyOutcome>;
     /// Records liveness signals in one batch (sequence numbers and last seen).
     async fn record_seen(&self, batch: &[Seen]) -> Result<()>;
-    /// Stores a health sample, idempotently by (agent, seq).
+    /// Stores a health sample (`data`: `cmdb::rollup::encode_sample`),
+    /// idempotently by (agent, seq); `HealthStore` reads it back.
     async fn record_health(
         &self,
         context: &ApplyContext,
         sampled_at: i64,
-        data: &str,
+        data: &[u8],
     ) -> Result<bool>;
-    /// Recent health samples of a host, newest first: (sampled_at, JSON).
-    async fn health_samples(&self, host_id: &str, limit: i64) -> Result<Vec<(i64, String)>>;
 }

@@ -13,7 +13,8 @@
 //! - `checkpoint.rs`: on SQLite, the task that keeps the WAL bounded
 //! - one file per data area implementing its trait: `agents.rs`, `hosts.rs`
 //!   (with `identity.rs`: CI ownership and identity events),
-//!   `inventory.rs`, `changes.rs`, `presence.rs`, `incidents.rs`,
+//!   `inventory.rs`, `health.rs` (samples, rollups, retention steps),
+//!   `changes.rs`, `presence.rs`, `incidents.rs`,
 //!   `maintenance.rs`, `services.rs`, `outbox.rs`
 //!
 //! Dependencies point one way: the area files use `SqlStore`, `statements`
@@ -28,6 +29,7 @@ mod changes;
 mod checkpoint;
 mod dialect;
 mod error;
+mod health;
 mod hosts;
 mod identity;
 mod incidents;

@@ -9,6 +9,7 @@ mod support;
 mod agents;
 mod availability;
 mod changes;
+mod health;
 mod hosts;
 mod identity;
 mod incidents;

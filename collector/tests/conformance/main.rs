@@ -5,6 +5,7 @@
 mod cases;
 mod catalogue;
 mod conflicts;
+mod health;
 mod history;
 mod identify;
 mod lists;
@@ -21,17 +22,29 @@ use rollcall_collector::store::sql::SqlStore;
 
 /// A store on a fresh SQLite file.
 pub async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let (store, dir) = sqlite_sql_store().await;
+    (Arc::new(store), dir)
+}
+
+/// The SQL store itself on a fresh SQLite file (cases that need its pool).
+pub async fn sqlite_sql_store() -> (SqlStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("conformance.db").display()
     );
     let store = SqlStore::connect(&url).await.expect("sqlite store");
-    (Arc::new(store), dir)
+    (store, dir)
 }
 
 /// A store on a fresh PostgreSQL schema, or `None` (skip) without a URL outside CI.
 pub async fn postgres_store() -> Option<Arc<dyn Store>> {
+    let store = postgres_sql_store().await?;
+    Some(Arc::new(store))
+}
+
+/// The SQL store itself on a fresh PostgreSQL schema, or `None` as [`postgres_store`].
+pub async fn postgres_sql_store() -> Option<SqlStore> {
     let Ok(base) = std::env::var("ROLLCALL_TEST_DATABASE_URL") else {
         if std::env::var("CI").is_ok_and(|value| value == "true" || value == "1") {
             panic!(
@@ -54,9 +67,31 @@ pub async fn postgres_store() -> Option<Arc<dyn Store>> {
         .expect("create schema");
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    Some(Arc::new(
-        SqlStore::connect(&url).await.expect("postgres store"),
-    ))
+    Some(SqlStore::connect(&url).await.expect("postgres store"))
+}
+
+/// Cases that take the `SqlStore` itself (to plant rows through its pool).
+macro_rules! sql_conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_sql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (store, _dir) = super::sqlite_sql_store().await;
+                    super::$case(store).await;
+                }
+            )*
+        }
+        mod postgres_sql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(store) = super::postgres_sql_store().await else { return };
+                    super::$case(store).await;
+                }
+            )*
+        }
+    };
 }
 
 macro_rules! conformance {
@@ -85,6 +120,7 @@ macro_rules! conformance {
 use cases::*;
 use catalogue::*;
 use conflicts::*;
+use health::*;
 use history::*;
 use identify::*;
 use lists::*;
@@ -131,4 +167,10 @@ conformance!(
     version_filters_agree_with_dpkg,
     version_filters_agree_with_rpmvercmp,
     history_rebuilds_an_earlier_state_exactly,
+    health_rollups_keep_min_avg_max_and_raw_leaves_after_retention,
+    five_minute_buckets_roll_into_hourly_ones_which_expire,
+    retention_passes_are_idempotent_and_resume_after_being_cut_short,
+    stale_health_samples_neither_open_nor_resolve_incidents,
 );
+
+sql_conformance!(legacy_json_samples_stay_readable_and_are_converted);

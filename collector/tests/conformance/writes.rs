@@ -14,13 +14,13 @@ pub async fn health_samples_are_stored_once(store: Arc<dyn Store>) {
     let host = attached(&store, "h1").await;
     assert!(
         store
-            .record_health(&context("h1", &host, 1, NOW), NOW, "{\"cpu_percent\":1}")
+            .record_health(&context("h1", &host, 1, NOW), NOW, b"\x15\x00\x00\x80\x3f")
             .await
             .unwrap()
     );
     assert!(
         !store
-            .record_health(&context("h1", &host, 1, NOW), NOW, "{\"cpu_percent\":1}")
+            .record_health(&context("h1", &host, 1, NOW), NOW, b"\x15\x00\x00\x80\x3f")
             .await
             .unwrap()
     );
@@ -29,16 +29,20 @@ pub async fn health_samples_are_stored_once(store: Arc<dyn Store>) {
             .record_health(
                 &context("h1", &host, 2, NOW + 60_000),
                 NOW + 60_000,
-                "{\"cpu_percent\":2}"
+                b"\x15\x00\x00\x00\x40"
             )
             .await
             .unwrap()
     );
-    let samples = store.health_samples(&host, 10).await.unwrap();
+    let samples = store.health_raw(&host, 0, i64::MAX, 10).await.unwrap();
     assert_eq!(
-        samples.iter().map(|(at, _)| *at).collect::<Vec<_>>(),
+        samples
+            .iter()
+            .map(|sample| sample.sampled_at)
+            .collect::<Vec<_>>(),
         vec![NOW + 60_000, NOW]
     );
+    assert_eq!(samples[1].data, b"\x15\x00\x00\x80\x3f");
 }
 
 /// A snapshot larger than one multi-row INSERT (100 rows) lands whole, with
@@ -149,7 +153,7 @@ pub async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
     let health = {
         let store = store.clone();
         let context = context("sampler", &sampler, 2, NOW);
-        tokio::spawn(async move { store.record_health(&context, NOW, "{}").await })
+        tokio::spawn(async move { store.record_health(&context, NOW, b"").await })
     };
     for (n, write) in writes.into_iter().enumerate() {
         let outcome = write.await.unwrap().unwrap();
@@ -215,7 +219,7 @@ pub async fn closing_refuses_later_writes_without_hanging(store: Arc<dyn Store>)
             .record_health(
                 &context("closing", &host, seq, NOW + seq),
                 NOW + seq,
-                "{\"cpu_percent\":1}",
+                b"\x15\x00\x00\x80\x3f",
             )
             .await
             .unwrap();
@@ -226,7 +230,7 @@ pub async fn closing_refuses_later_writes_without_hanging(store: Arc<dyn Store>)
     assert!(closed.is_ok(), "close waits only for the writer tasks");
     let error = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        later.record_health(&context("closing", &host, 99, NOW + 99), NOW + 99, "{}"),
+        later.record_health(&context("closing", &host, 99, NOW + 99), NOW + 99, b""),
     )
     .await
     .expect("a write after close is answered")

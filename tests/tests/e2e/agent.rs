@@ -407,6 +407,28 @@ async fn health_samples_spooled_during_a_collector_outage_all_arrive_in_order_on
         (health_times(&collector, &host_id).await.ok()?.len() >= 3).then_some(())
     })
     .await?;
+    // The CLI's series over them: raw samples only, at the step asked for.
+    let (ok, output) = collector.cli(&[
+        "hosts", "health", &host_id, "--hours", "1", "--step", "60", "--output", "json",
+    ])?;
+    assert!(ok, "{output}");
+    // stdout first; anything on stderr after the document is ignored.
+    let start = output.find('{').unwrap_or_default();
+    let series: serde_json::Value = serde_json::Deserializer::from_str(&output[start..])
+        .into_iter()
+        .next()
+        .transpose()?
+        .unwrap_or_default();
+    assert_eq!(series["step"], 60, "{series}");
+    let counted: u64 = series["items"]
+        .as_array()
+        .map(|points| points.iter().filter_map(|p| p["count"].as_u64()).sum())
+        .unwrap_or_default();
+    assert!(counted >= 3, "{series}");
+    assert!(
+        series["items"][0]["cpu_percent_max"].is_number(),
+        "{series}"
+    );
 
     collector.stop();
     let stopped_at = rollcall_proto::now_ms();

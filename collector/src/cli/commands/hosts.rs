@@ -1,4 +1,5 @@
-//! `rollcall hosts list|show`: hosts in the CMDB (`/api/v1/hosts`).
+//! `rollcall hosts list|show|health`: hosts in the CMDB (`/api/v1/hosts`)
+//! and a host's health series (`/api/v1/hosts/{id}/health?step=`).
 
 use serde_json::Value;
 
@@ -17,6 +18,17 @@ const COLUMNS: &[Column] = &[
     Column::plain("package_count"),
     Column::plain("presence"),
     Column::plain("lifecycle"),
+];
+
+/// The columns `hosts health` prints (the JSON has every metric's min/avg/max).
+const HEALTH_COLUMNS: &[Column] = &[
+    Column::time("start"),
+    Column::plain("count"),
+    Column::plain("cpu_percent_avg"),
+    Column::plain("cpu_percent_max"),
+    Column::plain("load1_max"),
+    Column::plain("memory_used_bytes_max"),
+    Column::plain("filesystem_max_used_percent_max"),
 ];
 
 /// The host fields `hosts show` prints, in order.
@@ -72,6 +84,25 @@ pub async fn show(context: &Context, id: &str) -> Result<()> {
     output::print(&match context.format {
         Format::Table => detail_block(&detail),
         Format::Json | Format::Csv => output::pretty(&detail),
+    })
+}
+
+/// Prints a host's health over the last `hours` hours, one point per
+/// `step_s` seconds (the collector may raise the step to the resolution
+/// it keeps for older data; the JSON says which step it used).
+pub async fn health(context: &Context, id: &str, hours: u32, step_s: u32) -> Result<()> {
+    let until = rollcall_proto::now_ms();
+    let since = until.saturating_sub(i64::from(hours).saturating_mul(3_600_000));
+    let endpoint = Endpoint::new(RESOURCE)
+        .segment(id)
+        .segment("health")
+        .param("since", since)
+        .param("until", until)
+        .param("step", step_s);
+    let series = context.client.get(&endpoint).await?;
+    output::print(&match context.format {
+        Format::Json => output::pretty(&series),
+        Format::Table | Format::Csv => output::list(&series, HEALTH_COLUMNS, context.format),
     })
 }
 

@@ -24,8 +24,8 @@ pub const MAX_INTERFACES: usize = 1_024;
 pub const MAX_CHECK_RESULTS: usize = 10_000;
 /// Most section digests in one `Hello` (one per inventory section).
 pub const MAX_DIGESTS: usize = 64;
-/// Largest health sample stored, as JSON, in bytes.
-pub const MAX_HEALTH_JSON_BYTES: usize = 256 * 1024;
+/// Largest health sample stored (its protobuf encoding), in bytes.
+pub const MAX_HEALTH_SAMPLE_BYTES: usize = 128 * 1024;
 /// Highest load average accepted (finite and not negative below it).
 pub const MAX_LOAD: f32 = 1_000_000.0;
 /// Highest network rate accepted, bytes a second (10 Tbit/s).
@@ -117,9 +117,9 @@ pub fn hello(hello: &Hello) -> Result<()> {
     Ok(())
 }
 
-/// Validates a health report and returns the JSON to store (at most
-/// `MAX_HEALTH_JSON_BYTES`).
-pub fn health(report: &HealthReport, now_ms: i64) -> Result<String> {
+/// Validates a health report and returns the bytes to store
+/// (`cmdb::rollup::encode_sample`, at most `MAX_HEALTH_SAMPLE_BYTES`).
+pub fn health(report: &HealthReport, now_ms: i64) -> Result<Vec<u8>> {
     check_timestamp("sampled_at_ms", report.sampled_at_ms, now_ms)?;
     check_percent("cpu_percent", report.cpu_percent)?;
     for (what, load) in [
@@ -163,10 +163,10 @@ pub fn health(report: &HealthReport, now_ms: i64) -> Result<String> {
     for unit in &report.failed_units {
         check_name("failed_units", unit)?;
     }
-    let data = serde_json::to_string(report).map_err(|error| Error::Internal(error.to_string()))?;
-    if data.len() > MAX_HEALTH_JSON_BYTES {
+    let data = crate::cmdb::rollup::encode_sample(report);
+    if data.len() > MAX_HEALTH_SAMPLE_BYTES {
         return refuse(format!(
-            "health sample is {} bytes as JSON; the limit is {MAX_HEALTH_JSON_BYTES}",
+            "health sample is {} bytes encoded; the limit is {MAX_HEALTH_SAMPLE_BYTES}",
             data.len()
         ));
     }
@@ -240,9 +240,9 @@ mod tests {
     }
 
     #[test]
-    fn a_plausible_report_passes_and_gives_its_json() {
+    fn a_plausible_report_passes_and_gives_its_encoding() {
         let data = health(&report(), NOW).unwrap();
-        assert!(data.contains("nginx.service"), "{data}");
+        assert_eq!(crate::cmdb::rollup::decode_sample(&data), Some(report()));
     }
 
     #[test]

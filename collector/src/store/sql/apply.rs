@@ -362,20 +362,18 @@ pub(super) async fn record_health(
     connection: &mut AnyConnection,
     context: &ApplyContext,
     sampled_at: i64,
-    data: &str,
+    data: &[u8],
 ) -> Result<bool> {
     if !advance_seq(connection, context).await? {
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO health_samples (host_id, sampled_at, seq, data) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&context.host_id)
-    .bind(sampled_at)
-    .bind(context.seq)
-    .bind(data)
-    .execute(&mut *connection)
-    .await?;
+    sqlx::query("INSERT INTO health_raw (host_id, sampled_at, seq, data) VALUES ($1, $2, $3, $4)")
+        .bind(&context.host_id)
+        .bind(sampled_at)
+        .bind(context.seq)
+        .bind(data)
+        .execute(&mut *connection)
+        .await?;
     Ok(true)
 }
 

@@ -221,6 +221,16 @@ impl Dialect {
         }
     }
 
+    /// The clause that locks a row read for a read-modify-write (a packed
+    /// health rollup row) until commit on PostgreSQL; SQLite's write
+    /// transaction already holds the database.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+
     /// Whether a smaller id may commit after a larger one was read: on
     /// PostgreSQL sequence values are taken before commit; SQLite writers
     /// are serialised, so ids commit in order.

@@ -2,14 +2,12 @@
 //! group-commit writer; liveness signals are batched by the caller and
 //! written here, two statements per chunk.
 
-use async_trait::async_trait;
-use sqlx::Row;
-
 use super::SqlStore;
 use super::dialect::INSERT_CHUNK;
 use super::statements::Statement;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange, InventoryStore, Seen};
+use async_trait::async_trait;
 
 #[async_trait]
 impl InventoryStore for SqlStore {
@@ -60,22 +58,8 @@ impl InventoryStore for SqlStore {
         &self,
         context: &ApplyContext,
         sampled_at: i64,
-        data: &str,
+        data: &[u8],
     ) -> Result<bool> {
         self.writer.record_health(context, sampled_at, data).await
-    }
-
-    async fn health_samples(&self, host_id: &str, limit: i64) -> Result<Vec<(i64, String)>> {
-        let rows = sqlx::query(
-            "SELECT sampled_at, data FROM health_samples WHERE host_id = $1 ORDER BY sampled_at DESC, seq DESC LIMIT $2",
-        )
-        .bind(host_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("sampled_at")?, row.try_get("data")?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Error::from)
     }
 }

@@ -55,7 +55,7 @@ enum Op {
     Health {
         context: ApplyContext,
         sampled_at: i64,
-        data: String,
+        data: Vec<u8>,
     },
 }
 
@@ -214,13 +214,13 @@ impl Writer {
         &self,
         context: &ApplyContext,
         sampled_at: i64,
-        data: &str,
+        data: &[u8],
     ) -> Result<bool> {
         match self
             .submit(Op::Health {
                 context: context.clone(),
                 sampled_at,
-                data: data.to_string(),
+                data: data.to_vec(),
             })
             .await?
         {
