@@ -132,7 +132,9 @@ pub fn parse_meminfo(text: &str) -> Meminfo {
         match key {
             "MemTotal" => meminfo.total = bytes,
             "MemAvailable" => available = Some(bytes),
-            "MemFree" | "Buffers" | "Cached" => free_buffers_cached += bytes,
+            "MemFree" | "Buffers" | "Cached" => {
+                free_buffers_cached = u64::saturating_add(free_buffers_cached, bytes);
+            }
             "SwapTotal" => meminfo.swap_total = bytes,
             "SwapFree" => meminfo.swap_free = bytes,
             _ => {}
@@ -210,6 +212,16 @@ pub(crate) fn disks(root: &HostRoot, status: &mut StatusLog) -> Vec<Disk> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Found by the `proc_sys` fuzz target (fuzz/corpus/proc_sys/meminfo-overflow):
+    /// `MemFree` + `Buffers` + `Cached` beyond u64 overflowed the sum.
+    #[test]
+    fn huge_meminfo_values_saturate_instead_of_overflowing() {
+        let text = "MemTotal: 246836 kB\nMemFree: 18000000000000000 kB\nBuffers: 175356 kB\nCached: 100000000000000000000001 kB\nCached: 18000000000000000 kB\n";
+        let meminfo = parse_meminfo(text);
+        assert_eq!(meminfo.total, 246_836 * 1024);
+        assert_eq!(meminfo.available, u64::MAX);
+    }
     use crate::discovery::test_support::{fixture, fixture_text};
     use std::path::Path;
 
