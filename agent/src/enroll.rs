@@ -327,7 +327,7 @@ pub async fn enroll(
 
 /// Loads the credentials written by `enroll`.
 pub fn load_credentials(state_dir: &Path) -> Result<Credentials> {
-    crate::renew::finish_interrupted(state_dir)?;
+    finish_interrupted(state_dir)?;
     let [meta, cert, key, ca] = paths(state_dir);
     if !meta.exists() || !cert.exists() || !key.exists() {
         return Err(Error::NotEnrolled(state_dir.display().to_string()));
@@ -349,6 +349,27 @@ pub fn load_credentials(state_dir: &Path) -> Result<Credentials> {
         key_pem: read(&key)?,
         ca_pem: read(&ca)?,
     })
+}
+
+/// Finishes a renewal whose files were written but not all renamed into
+/// place (a crash between the renames): rolls forward to the new pair.
+pub fn finish_interrupted(state_dir: &Path) -> Result<()> {
+    let (key_next, cert_next) = (
+        state_dir.join("key.pem.new"),
+        state_dir.join("cert.pem.new"),
+    );
+    if key_next.exists() && !cert_next.exists() {
+        // The certificate never arrived in full: the old pair still stands.
+        std::fs::remove_file(&key_next)?;
+        return Ok(());
+    }
+    if key_next.exists() {
+        std::fs::rename(&key_next, state_dir.join("key.pem"))?;
+    }
+    if cert_next.exists() {
+        std::fs::rename(&cert_next, state_dir.join("cert.pem"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

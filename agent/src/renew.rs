@@ -15,7 +15,7 @@
 //!
 //! Files: the new pair is written as `key.pem.new` and `cert.pem.new` (mode
 //! 0600, synced) and then renamed over the old ones, key first; a crash
-//! between the renames is finished by [`finish_interrupted`] at the next load.
+//! between the renames is finished by [`crate::enroll::finish_interrupted`] at the next load.
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,7 +26,7 @@ use rollcall_proto::v1::rollcall_client::RollcallClient;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::enroll::{self, Credentials};
+use crate::enroll::{self, Credentials, finish_interrupted};
 use crate::error::{Error, Result};
 
 /// Shortest wait before a renewal attempt, so a very short or expired
@@ -170,27 +170,6 @@ fn store(state_dir: &Path, key_pem: &str, cert_pem: &str) -> Result<()> {
     enroll::write_private(&key_next, key_pem)?;
     enroll::write_private(&cert_next, cert_pem)?;
     finish_interrupted(state_dir)
-}
-
-/// Finishes a renewal whose files were written but not all renamed into
-/// place (a crash between the renames): rolls forward to the new pair.
-pub fn finish_interrupted(state_dir: &Path) -> Result<()> {
-    let (key_next, cert_next) = (
-        state_dir.join("key.pem.new"),
-        state_dir.join("cert.pem.new"),
-    );
-    if key_next.exists() && !cert_next.exists() {
-        // The certificate never arrived in full: the old pair still stands.
-        std::fs::remove_file(&key_next)?;
-        return Ok(());
-    }
-    if key_next.exists() {
-        std::fs::rename(&key_next, state_dir.join("key.pem"))?;
-    }
-    if cert_next.exists() {
-        std::fs::rename(&cert_next, state_dir.join("cert.pem"))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! message (`dispatch`), the limits on every message (`validate`), the digest
 //! check of a reconnecting agent (`resync`), the batched heard-from writes
 //! (`liveness`), certificate renewal (`renew`), and revocations served by
-//! another collector of a group (`revocation_watch`).
+//! another collector of a group (`revocation_watch`); `stream` holds the
+//! session's `Inbound`, `Outbound` and `SessionError`.
 
 pub mod accept;
 pub mod dispatch;
@@ -17,5 +18,6 @@ pub mod renew;
 pub mod resync;
 pub mod revocation_watch;
 pub mod session;
+pub mod stream;
 pub mod validate;
 pub mod wire;

@@ -44,7 +44,7 @@ pub(super) async fn of_host(
     Path(id): Path<String>,
     params: Result<Query<ListQuery>>,
 ) -> Result<Response> {
-    super::hosts::known_host(&state, &id).await?;
+    super::extract::known_host(&state, &id).await?;
     let Query(params) = params?;
     changes(&state, Some(id), params).await
 }

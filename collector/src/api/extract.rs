@@ -46,3 +46,17 @@ where
             .map_err(|rejection| Error::InvalidInput(rejection.body_text()))
     }
 }
+
+/// The host `id`, or a 404 naming it: checked by the per-host routes of
+/// other resources before their query, so an unknown host is a 404 even when
+/// the query is bad too.
+pub(crate) async fn known_host(
+    state: &crate::state::State,
+    id: &str,
+) -> Result<crate::store::Host, Error> {
+    state
+        .store
+        .host(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("host {id}")))
+}

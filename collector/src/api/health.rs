@@ -61,7 +61,7 @@ pub(super) async fn of_host(
     Path(id): Path<String>,
     params: Result<Query<HealthQuery>>,
 ) -> Result<Response> {
-    super::hosts::known_host(&state, &id).await?;
+    super::extract::known_host(&state, &id).await?;
     let Query(params) = params?;
     let csv = wants_csv(params.format.as_deref())?;
     match params.step {

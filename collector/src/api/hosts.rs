@@ -87,17 +87,3 @@ pub(super) async fn show(
         json!({ "host": host, "inventory": sections, "health": health }),
     ))
 }
-
-/// The host `id`, or a 404 naming it: checked by the per-host routes of
-/// other resources before their query, so an unknown host is a 404 even when
-/// the query is bad too.
-pub(super) async fn known_host(
-    state: &crate::state::State,
-    id: &str,
-) -> Result<crate::store::Host> {
-    state
-        .store
-        .host(id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("host {id}")))
-}

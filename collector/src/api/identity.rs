@@ -69,7 +69,7 @@ pub(super) async fn of_host(
     Path(id): Path<String>,
     params: Result<Query<EventQuery>>,
 ) -> Result<Response> {
-    super::hosts::known_host(&state, &id).await?;
+    super::extract::known_host(&state, &id).await?;
     let Query(params) = params?;
     events(&state, Some(id), params).await
 }

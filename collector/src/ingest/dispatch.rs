@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rollcall_proto::v1::agent_message::Body;
 use rollcall_proto::v1::{CheckResult, Goodbye, HealthReport};
 
-use super::session::SessionError;
+use super::stream::SessionError;
 use super::validate;
 use crate::error::Error;
 use crate::state::State;

@@ -20,7 +20,7 @@ use rollcall_proto::v1::agent_message::Body;
 use rollcall_proto::v1::{AgentMessage, Heartbeat};
 use tokio::sync::mpsc;
 
-use super::session::{Inbound, SessionError};
+use super::stream::{Inbound, SessionError};
 
 /// Messages the reader queues decoded ahead of the apply loop: 5 minutes of
 /// heartbeats at the default 10 s interval, 32 s at 1 s.
