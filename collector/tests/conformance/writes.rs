@@ -237,3 +237,188 @@ pub async fn closing_refuses_later_writes_without_hanging(store: Arc<dyn Store>)
     .unwrap_err();
     assert!(error.to_string().contains("closed"), "{error}");
 }
+
+fn item(class: &str, key: &str, attrs: serde_json::Value) -> CiItem {
+    CiItem {
+        class: class.into(),
+        key: key.into(),
+        name: key.into(),
+        attrs: attrs.to_string(),
+    }
+}
+
+/// The change sets of host `n` in [`batched_writes_match_writes_applied_one_by_one`]:
+/// a first snapshot, then deltas of several shapes (summary columns or
+/// not, software in and out, items added, changed and removed).
+fn changes_of(n: usize) -> Vec<InventoryChange> {
+    let os = |version: &str| {
+        item(
+            "os",
+            "os",
+            serde_json::json!({ "name": "Debian", "version": version, "kernel": "6.1", "arch": "x86_64" }),
+        )
+    };
+    let service = |name: &str, state: &str| {
+        item(
+            "service",
+            name,
+            serde_json::json!({ "name": name, "state": state }),
+        )
+    };
+    let mut first = vec![
+        os("12"),
+        service("sshd", "running"),
+        service("cron", "running"),
+    ];
+    first.extend((0..10).map(|i| package(&format!("p{i}"), "1")));
+    let mut second = vec![service(&format!("extra{n}"), "running"), package("p1", "2")];
+    if n.is_multiple_of(2) {
+        second.push(os("13"));
+    }
+    let mut removed = vec![("software".to_string(), "p2:amd64".to_string())];
+    if n.is_multiple_of(3) {
+        removed.push(("service".to_string(), "cron".to_string()));
+    }
+    vec![
+        InventoryChange {
+            full: true,
+            items: first,
+            removed: vec![],
+        },
+        InventoryChange {
+            full: false,
+            items: second,
+            removed,
+        },
+        InventoryChange {
+            full: false,
+            items: vec![service(
+                "sshd",
+                if n.is_multiple_of(2) {
+                    "failed"
+                } else {
+                    "running"
+                },
+            )],
+            removed: vec![],
+        },
+    ]
+}
+
+/// What a host looks like after its writes, without its ids and agent:
+/// summary columns, items, and history.
+async fn state_of(
+    store: &Arc<dyn Store>,
+    (agent_id, host_id): &(String, String),
+) -> serde_json::Value {
+    let host = store.host(host_id).await.unwrap().unwrap();
+    let mut items: Vec<_> = store
+        .host_items(host_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            (
+                row.class,
+                row.item_key,
+                row.name,
+                row.attrs,
+                row.first_seen_at,
+                row.updated_at,
+            )
+        })
+        .collect();
+    items.sort();
+    let mut history: Vec<_> = store
+        .changes(&ChangeFilter {
+            host_id: Some(host_id.to_string()),
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            let ours = format!("\"agent_id\":\"{agent_id}\"");
+            let new_value = c
+                .new_value
+                .map(|value| value.replace(&ours, "\"agent_id\":\"A\""));
+            (
+                c.at,
+                c.class,
+                c.item_key,
+                c.change,
+                c.field,
+                c.old_value,
+                new_value,
+            )
+        })
+        .collect();
+    history.sort();
+    serde_json::json!({
+        "os": [host.os_name, host.os_version, host.kernel, host.arch],
+        "packages": host.package_count,
+        "items": items,
+        "history": history,
+    })
+}
+
+/// Deltas of many agents applied at once (group commit: one statement per
+/// table for the batch) leave exactly what the same deltas leave applied
+/// one at a time; replays in a batch write nothing.
+pub async fn batched_writes_match_writes_applied_one_by_one(store: Arc<dyn Store>) {
+    const HOSTS: usize = 30;
+    let mut together = Vec::new();
+    let mut alone = Vec::new();
+    for n in 0..HOSTS {
+        together.push((format!("t{n}"), attached(&store, &format!("t{n}")).await));
+        alone.push((format!("a{n}"), attached(&store, &format!("a{n}")).await));
+    }
+    // One at a time: each write waits for the one before.
+    for (n, (agent_id, host_id)) in alone.iter().enumerate() {
+        for (seq, change) in changes_of(n).into_iter().enumerate() {
+            let seq = seq as i64 + 1;
+            store
+                .apply_inventory(&context(agent_id, host_id, seq, NOW + seq), change)
+                .await
+                .unwrap();
+        }
+    }
+    // Together: every agent's write of one step at once, a health sample
+    // and a replay of the step before among them.
+    for step in 0..3 {
+        let mut writes = Vec::new();
+        for (n, (agent_id, host_id)) in together.iter().enumerate() {
+            let seq = step as i64 + 1;
+            let change = changes_of(n).swap_remove(step);
+            let shared = store.clone();
+            let context = context(agent_id, host_id, seq, NOW + seq);
+            writes.push(tokio::spawn(async move {
+                shared.apply_inventory(&context, change).await
+            }));
+            if step > 0 && n.is_multiple_of(5) {
+                let store = store.clone();
+                let replay = changes_of(n).swap_remove(step - 1);
+                let context = crate::cases::context(agent_id, host_id, seq - 1, NOW + 99);
+                writes.push(tokio::spawn(async move {
+                    store.apply_inventory(&context, replay).await
+                }));
+            }
+        }
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+    }
+    for n in 0..HOSTS {
+        assert_eq!(
+            state_of(&store, &together[n]).await,
+            state_of(&store, &alone[n]).await,
+            "host {n}"
+        );
+    }
+    let sample = state_of(&store, &together[0]).await;
+    assert_eq!(sample["os"][1], "13", "{sample}");
+    assert_eq!(sample["packages"], 9, "{sample}");
+    let odd = state_of(&store, &together[1]).await;
+    assert_eq!(odd["os"][1], "12", "{odd}");
+}

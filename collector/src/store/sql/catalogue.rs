@@ -188,8 +188,6 @@ pub(super) async fn host_key(connection: &mut AnyConnection, host_id: &str) -> R
 pub(super) struct HostPackage {
     /// The package and the host's install time.
     pub installed: Installed,
-    /// Its catalogue id.
-    pub package_id: i64,
     /// First seen on this host (ms).
     pub first_seen_at: i64,
     /// Last changed on this host (ms).
@@ -197,7 +195,7 @@ pub(super) struct HostPackage {
 }
 
 const HOST_PACKAGE_COLUMNS: &str = "p.name AS name, p.manager AS manager, p.version AS version, p.arch AS arch, \
-     p.source AS source, hs.package_id AS package_id, hs.installed_at_s AS installed_at_s, \
+     p.source AS source, hs.installed_at_s AS installed_at_s, \
      hs.first_seen_at AS first_seen_at, hs.updated_at AS updated_at";
 
 fn host_package(row: &sqlx::any::AnyRow) -> std::result::Result<HostPackage, sqlx::Error> {
@@ -212,37 +210,9 @@ fn host_package(row: &sqlx::any::AnyRow) -> std::result::Result<HostPackage, sql
             },
             installed_at_s: row.try_get("installed_at_s")?,
         },
-        package_id: row.try_get("package_id")?,
         first_seen_at: row.try_get("first_seen_at")?,
         updated_at: row.try_get("updated_at")?,
     })
-}
-
-/// The software of the host with surrogate key `host_key`; with `names`,
-/// only packages of those names.
-pub(super) async fn host_packages(
-    connection: &mut AnyConnection,
-    dialect: Dialect,
-    host_key: i64,
-    names: Option<&[&str]>,
-) -> Result<Vec<HostPackage>> {
-    let mut statement = Statement::new(
-        dialect,
-        format!(
-            "SELECT {HOST_PACKAGE_COLUMNS} FROM host_software hs JOIN packages p ON p.id = hs.package_id WHERE hs.host_key = "
-        ),
-    );
-    statement.bind(host_key);
-    if let Some(names) = names {
-        statement
-            .push(" AND p.name IN ")
-            .bind_list(names.iter().copied());
-    }
-    let rows = statement.query()?.fetch_all(&mut *connection).await?;
-    rows.iter()
-        .map(host_package)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(Error::from)
 }
 
 /// The software of a host by its id (none if it never reported any).

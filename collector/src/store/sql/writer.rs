@@ -18,12 +18,12 @@
 
 use std::sync::Arc;
 
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::apply;
+use super::apply::{self, Applied};
 use super::catalogue::Catalogue;
 use super::checkpoint::{Link, NUDGE_WEIGHT};
 use super::dialect::Dialect;
@@ -59,11 +59,6 @@ enum Op {
     },
 }
 
-enum Applied {
-    Inventory(ApplyOutcome),
-    Health(bool),
-}
-
 impl Op {
     fn weight(&self) -> usize {
         match self {
@@ -72,22 +67,32 @@ impl Op {
         }
     }
 
-    async fn apply(&self, connection: &mut AnyConnection, dialect: Dialect) -> Result<Applied> {
+    fn agent(&self) -> &str {
+        match self {
+            Op::Inventory { context, .. } | Op::Health { context, .. } => &context.agent_id,
+        }
+    }
+
+    fn write(&self) -> apply::Write<'_> {
         match self {
             Op::Inventory {
                 context,
                 change,
                 software,
-            } => apply::apply_inventory(connection, dialect, context, change, software)
-                .await
-                .map(Applied::Inventory),
+            } => apply::Write::Inventory {
+                context,
+                change,
+                software,
+            },
             Op::Health {
                 context,
                 sampled_at,
                 data,
-            } => apply::record_health(connection, context, *sampled_at, data)
-                .await
-                .map(Applied::Health),
+            } => apply::Write::Health {
+                context,
+                sampled_at: *sampled_at,
+                data,
+            },
         }
     }
 }
@@ -303,17 +308,26 @@ async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Write>) {
     }
 }
 
-/// Applies `ops` in one transaction; any failure fails (and rolls back) all.
+/// Applies `ops` in one transaction; any failure fails (and rolls back)
+/// all. They are applied in rounds in which no agent has two writes (a
+/// session waits for each apply, so a second write of an agent comes only
+/// from a session that replaced another), each round with one statement
+/// per table (`apply::apply_batch`).
 async fn apply_together(
     pool: &AnyPool,
     dialect: Dialect,
     ops: &[Op],
 ) -> Result<Vec<Result<Applied>>> {
     let mut tx = dialect.begin_write(pool).await?;
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        match op.apply(&mut tx, dialect).await {
-            Ok(applied) => results.push(Ok(applied)),
+    let mut results: Vec<Option<Applied>> = ops.iter().map(|_| None).collect();
+    for round in rounds(ops) {
+        let writes: Vec<apply::Write<'_>> = round.iter().map(|index| ops[*index].write()).collect();
+        match apply::apply_batch(&mut tx, dialect, &writes).await {
+            Ok(applied) => {
+                for (index, applied) in round.into_iter().zip(applied) {
+                    results[index] = Some(applied);
+                }
+            }
             Err(error) => {
                 tx.rollback().await?;
                 return Err(error);
@@ -321,19 +335,72 @@ async fn apply_together(
         }
     }
     tx.commit().await?;
-    Ok(results)
+    results
+        .into_iter()
+        .map(|applied| {
+            applied
+                .map(Ok)
+                .ok_or_else(|| Error::Internal("a write of the batch was not applied".into()))
+        })
+        .collect()
+}
+
+/// The indices of `ops` in rounds, in order, no agent twice in one round.
+fn rounds(ops: &[Op]) -> Vec<Vec<usize>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut round_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (index, op) in ops.iter().enumerate() {
+        let round = round_of.get(op.agent()).map_or(0, |last| last + 1);
+        round_of.insert(op.agent(), round);
+        if rounds.len() <= round {
+            rounds.push(Vec::new());
+        }
+        rounds[round].push(index);
+    }
+    rounds
 }
 
 async fn apply_alone(pool: &AnyPool, dialect: Dialect, op: &Op) -> Result<Applied> {
     let mut tx = dialect.begin_write(pool).await?;
-    match op.apply(&mut tx, dialect).await {
-        Ok(applied) => {
+    match apply::apply_batch(&mut tx, dialect, &[op.write()]).await {
+        Ok(mut applied) => {
             tx.commit().await?;
-            Ok(applied)
+            applied
+                .pop()
+                .ok_or_else(|| Error::Internal("the write was not applied".into()))
         }
         Err(error) => {
             tx.rollback().await?;
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Op, rounds};
+    use crate::store::ApplyContext;
+
+    fn health(agent: &str) -> Op {
+        Op::Health {
+            context: ApplyContext {
+                agent_id: agent.into(),
+                host_id: format!("h-{agent}"),
+                seq: 1,
+                at: 0,
+            },
+            sampled_at: 0,
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn no_agent_has_two_writes_in_one_round_and_order_is_kept() {
+        let ops: Vec<Op> = ["a", "b", "a", "c", "a", "b"]
+            .into_iter()
+            .map(health)
+            .collect();
+        assert_eq!(rounds(&ops), vec![vec![0, 1, 3], vec![2, 5], vec![4]]);
+        assert!(rounds(&[]).is_empty());
     }
 }
