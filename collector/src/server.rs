@@ -170,10 +170,13 @@ pub async fn start(
         ),
     );
 
-    subsystems.spawn(
-        "revocation watch",
-        crate::ingest::revocation_watch::run(state.clone(), shutdown.child_token()),
-    );
+    // Only a shared database has revocations served by another collector.
+    if state.store.shared() {
+        subsystems.spawn(
+            "revocation watch",
+            crate::ingest::revocation_watch::run(state.clone(), shutdown.child_token()),
+        );
+    }
     let router = crate::ingest::grpc::server(state.clone());
     let grpc_shutdown = shutdown.child_token();
     let grpc_address = grpc_listener.local_addr()?;

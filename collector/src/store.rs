@@ -69,6 +69,10 @@ pub trait Store:
     /// nothing outside the backend may branch on it.
     fn backend(&self) -> &'static str;
 
+    /// Whether other collectors may work on this database at the same time
+    /// (PostgreSQL: a collector group); an embedded database has one.
+    fn shared(&self) -> bool;
+
     /// Finishes the writes in flight and stops the store's background
     /// tasks (at shutdown, after the sessions have ended); later writes fail.
     async fn close(&self);

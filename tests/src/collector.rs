@@ -246,6 +246,14 @@ impl Collector {
         Ok((output.status.success(), text))
     }
 
+    /// The Prometheus exposition text of `/metrics` (no token needed).
+    pub async fn metrics(&self) -> Result<String> {
+        Ok(reqwest::get(format!("{}/metrics", self.api_url))
+            .await?
+            .text()
+            .await?)
+    }
+
     /// Hosts as listed by the API.
     pub async fn hosts(&self) -> Result<Vec<Value>> {
         Ok(self.get("/api/v1/hosts").await?["items"]
@@ -265,4 +273,13 @@ impl Collector {
         })
         .await
     }
+}
+
+/// The value of the unlabelled sample `name` in Prometheus exposition
+/// `text`; NaN when it is not there.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }

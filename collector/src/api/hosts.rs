@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::auth::Caller;
-use super::extract::Query;
+use super::extract::{Query, known_host};
 use super::list::{ListQuery, list_response, next_cursor, to_values};
 use crate::availability::bounds::{MAX_TIME_MS, MIN_TIME_MS};
 use crate::cmdb::software;
@@ -56,11 +56,7 @@ pub(super) async fn show(
     AxumState(state): AxumState<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let host = state
-        .store
-        .host(&id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("host {id}")))?;
+    let host = known_host(&state, &id).await?;
     let items = state.store.host_items(&id).await?;
     let mut sections: BTreeMap<String, Value> = BTreeMap::new();
     for item in items {

@@ -2,7 +2,8 @@
 //! [`POLL_INTERVAL`] this collector reads the audit log past the last entry
 //! it has seen and ends its own live sessions of every agent revoked there
 //! (the collector that served the revoke ended its own at once). One indexed
-//! range read a second, whatever the fleet size.
+//! range read a second, whatever the fleet size. It runs only on a shared
+//! database (`Store::shared`: PostgreSQL); on SQLite there is one collector.
 
 use std::sync::Arc;
 use std::time::Duration;

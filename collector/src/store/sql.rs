@@ -115,6 +115,10 @@ impl Store for SqlStore {
         self.dialect.name()
     }
 
+    fn shared(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
     async fn close(&self) {
         self.writer.close().await;
         if let Some(checkpointer) = &self.checkpointer {

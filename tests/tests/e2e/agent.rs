@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rollcall_tests::{
-    Agent, Collector, CollectorOptions, bin, copy_tree, inventory_by_class,
+    Agent, Collector, CollectorOptions, bin, copy_tree, inventory_by_class, metric,
     normalise_api_inventory, wait_for,
 };
 use serde_json::Value;
@@ -563,20 +563,6 @@ async fn the_agent_fails_over_to_the_next_collector_endpoint() -> Result<()> {
 }
 
 /// The value of an unlabelled or fully labelled metric line of `/metrics`.
-fn metric(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-async fn metrics_text(collector: &Collector) -> Result<String> {
-    Ok(reqwest::get(format!("{}/metrics", collector.api_url))
-        .await?
-        .text()
-        .await?)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_gzipped_on_the_wire_and_uncompressed_agents_still_work() -> Result<()> {
@@ -585,7 +571,7 @@ async fn sessions_are_gzipped_on_the_wire_and_uncompressed_agents_still_work() -
     let agent = enrolled_agent(&collector, dir.path(), "").await?;
     let mut gzipping = agent.run()?;
     collector.host_with_inventory().await?;
-    let metrics = metrics_text(&collector).await?;
+    let metrics = collector.metrics().await?;
     assert_eq!(
         metric(&metrics, "rollcall_sessions_total{encoding=\"gzip\"}"),
         1.0,
@@ -605,7 +591,7 @@ async fn sessions_are_gzipped_on_the_wire_and_uncompressed_agents_still_work() -
 
     // An agent that sends plain messages, as agents before gzip did.
     let heartbeats_before = metric(
-        &metrics_text(&collector).await?,
+        &collector.metrics().await?,
         "rollcall_messages_total{type=\"heartbeat\"}",
     );
     let _plain = agent.run_with_env(&[("ROLLCALL_COMPRESS", "false")])?;
@@ -613,7 +599,7 @@ async fn sessions_are_gzipped_on_the_wire_and_uncompressed_agents_still_work() -
         "heartbeats over an uncompressed session",
         Duration::from_secs(30),
         || async {
-            let metrics = metrics_text(&collector).await.ok()?;
+            let metrics = collector.metrics().await.ok()?;
             (metric(&metrics, "rollcall_sessions_total{encoding=\"identity\"}") == 1.0
                 && metric(&metrics, "rollcall_messages_total{type=\"heartbeat\"}")
                     >= heartbeats_before + 2.0)
@@ -658,7 +644,7 @@ async fn a_refused_inventory_is_dropped_once_and_the_agent_keeps_its_session() -
         "the collector to refuse the oversized inventory",
         Duration::from_secs(30),
         || async {
-            let metrics = metrics_text(&collector).await.ok()?;
+            let metrics = collector.metrics().await.ok()?;
             (metric(&metrics, "rollcall_messages_refused_total") >= 1.0).then_some(())
         },
     )
@@ -676,7 +662,7 @@ async fn a_refused_inventory_is_dropped_once_and_the_agent_keeps_its_session() -
         1,
         "no reconnect: {log}"
     );
-    let metrics = metrics_text(&collector).await?;
+    let metrics = collector.metrics().await?;
     assert_eq!(
         metric(&metrics, "rollcall_messages_rejected_total"),
         0.0,

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rollcall_tests::{Agent, Collector, CollectorOptions, fake_host_root, wait_for};
+use rollcall_tests::{Agent, Collector, CollectorOptions, fake_host_root, metric, wait_for};
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -35,14 +35,6 @@ async fn package_count(collector: &Collector) -> Result<Option<i64>> {
         .await?
         .first()
         .and_then(|host| host["package_count"].as_i64()))
-}
-
-fn metric(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(f64::NAN)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,10 +116,7 @@ async fn a_locked_store_slows_the_session_down_and_ends_nothing() -> Result<()> 
         1,
         "the session was never ended: {log}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", collector.api_url))
-        .await?
-        .text()
-        .await?;
+    let metrics = collector.metrics().await?;
     assert_eq!(
         metric(&metrics, "rollcall_messages_rejected_total"),
         0.0,

@@ -98,10 +98,7 @@ async fn a_token_guesser_gets_no_signatures_and_does_not_stop_real_enrolments() 
     assert_eq!(accepted.load(Ordering::Relaxed), 0, "a guess was accepted");
     assert!(guesses >= 100, "the guesser made only {guesses} attempts");
 
-    let metrics = reqwest::get(format!("{}/metrics", collector.api_url))
-        .await?
-        .text()
-        .await?;
+    let metrics = collector.metrics().await?;
     let refused: u64 = [
         "unknown_token",
         "source_rate_limited",

@@ -158,10 +158,7 @@ async fn agent_enrolls_over_tls_and_its_inventory_reads_back_through_the_api() -
         names["items"].as_array().map(Vec::len),
         Some(distinct.len())
     );
-    let metrics = reqwest::get(format!("{}/metrics", collector.api_url))
-        .await?
-        .text()
-        .await?;
+    let metrics = collector.metrics().await?;
     assert!(
         metrics.contains("rollcall_hosts{presence=\"up\"} 1"),
         "{metrics}"
@@ -456,10 +453,7 @@ async fn malformed_and_oversized_messages_get_a_status_and_other_agents_carry_on
         [(1, reason)] => assert!(reason.contains("limit"), "{reason}"),
         other => anyhow::bail!("expected one refusal of seq 1, got {other:?}"),
     }
-    let metrics = reqwest::get(format!("{}/metrics", collector.api_url))
-        .await?
-        .text()
-        .await?;
+    let metrics = collector.metrics().await?;
     let rejected = metrics
         .lines()
         .find_map(|line| line.strip_prefix("rollcall_messages_rejected_total "))
