@@ -571,7 +571,11 @@ mod tests {
                 break owners;
             }
         };
-        assert_eq!(owners[&inode].0, std::process::id(), "after {lookups} lookups");
+        assert_eq!(
+            owners[&inode].0,
+            std::process::id(),
+            "after {lookups} lookups"
+        );
         assert!(lookups > 3);
         // Remembered: verified, not searched for.
         assert_eq!(cache.owners(&root, &set(&[inode]), budget), owners);
