@@ -7,6 +7,7 @@
 //! other sections still report. Parsers are pure functions over text.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use rollcall_proto::v1::{Inventory, Section, SectionStatus};
 
@@ -32,9 +33,12 @@ pub trait Platform: Send + Sync {
 }
 
 /// Discovery on Linux from `/proc`, `/sys`, `/etc` and the package databases.
-#[derive(Debug, Clone)]
+/// One platform collecting again and again (the running agent) remembers
+/// where it found each listening socket's owner (`owners.rs`).
+#[derive(Debug)]
 pub struct LinuxPlatform {
     root: PathBuf,
+    owners: Mutex<owners::OwnerCache>,
 }
 
 impl LinuxPlatform {
@@ -43,7 +47,10 @@ impl LinuxPlatform {
     /// statistics (`statvfs`, interface addresses) are used only when the
     /// root is `/`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            owners: Mutex::default(),
+        }
     }
 
     /// The filesystem prefix this platform reads from.
@@ -54,7 +61,10 @@ impl LinuxPlatform {
 
 impl Platform for LinuxPlatform {
     fn inventory(&self) -> Inventory {
-        collect_inventory(&self.root)
+        // A panic mid-lookup leaves at worst a cache entry that the next
+        // lookup verifies anyway.
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        collect(&HostRoot::new(&self.root), &mut owners)
     }
 }
 
@@ -66,29 +76,34 @@ pub fn local_hostname(root: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Collects the inventory of the Linux host whose files live under `root`.
+/// Collects the inventory of the Linux host whose files live under `root`,
+/// once (nothing remembered from an earlier inventory).
 pub fn collect_inventory(root: &Path) -> Inventory {
-    let root = HostRoot::new(root);
+    collect(&HostRoot::new(root), &mut owners::OwnerCache::default())
+}
+
+/// Collects the inventory under `root`, with the owner search's memory.
+fn collect(root: &HostRoot, owners: &mut owners::OwnerCache) -> Inventory {
     let mut status = StatusLog::default();
     let mut inventory = Inventory::default();
 
     let cpuinfo = root.read("proc/cpuinfo").ok();
-    let interfaces = network::interfaces(&root, &mut status);
+    let interfaces = network::interfaces(root, &mut status);
 
-    inventory.identity = Some(identity::identity(&root, &interfaces, &mut status));
-    inventory.system = Some(host::system(&root, cpuinfo.as_deref(), &mut status));
-    inventory.os = Some(os::os_info(&root, &mut status));
+    inventory.identity = Some(identity::identity(root, &interfaces, &mut status));
+    inventory.system = Some(host::system(root, cpuinfo.as_deref(), &mut status));
+    inventory.os = Some(os::os_info(root, &mut status));
     inventory.cpu = hardware::cpu(cpuinfo.as_deref(), &mut status);
-    inventory.memory = hardware::memory(&root, &mut status);
-    inventory.disks = hardware::disks(&root, &mut status);
-    inventory.filesystems = mounts::filesystems(&root, &mut status);
-    inventory.network = Some(network::network_config(&root, &mut status));
+    inventory.memory = hardware::memory(root, &mut status);
+    inventory.disks = hardware::disks(root, &mut status);
+    inventory.filesystems = mounts::filesystems(root, &mut status);
+    inventory.network = Some(network::network_config(root, &mut status));
     inventory.interfaces = interfaces;
-    inventory.packages = packages::packages(&root, &mut status);
-    inventory.services = services::services(&root, &mut status);
-    inventory.sockets = sockets::listening_sockets(&root, &mut status);
-    inventory.users = accounts::users(&root, &mut status);
-    inventory.groups = accounts::groups(&root, &mut status);
+    inventory.packages = packages::packages(root, &mut status);
+    inventory.services = services::services(root, &mut status);
+    inventory.sockets = sockets::listening_sockets(root, owners, &mut status);
+    inventory.users = accounts::users(root, &mut status);
+    inventory.groups = accounts::groups(root, &mut status);
 
     inventory.status = status.finish();
     inventory.collected_at_ms = rollcall_proto::now_ms();

@@ -48,6 +48,12 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
+        /// Collect this many times in this process, as the running agent
+        /// does at each interval (remembering socket owners between
+        /// inventories), printing each collection's time on stderr; the
+        /// last inventory is printed.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        repeat: u32,
     },
     /// Stop a running agent, telling the collector the absence is planned.
     Stop {
@@ -165,8 +171,19 @@ async fn run(command: Command, config: AgentConfig) -> Result<(), Error> {
             println!("credentials stored in {}", config.state_dir.display());
         }
         Command::Run => runtime::run_until_signalled(config).await?,
-        Command::Inventory { format } => {
-            let inventory = discovery::LinuxPlatform::new(config.root).inventory();
+        Command::Inventory { format, repeat } => {
+            let platform = discovery::LinuxPlatform::new(config.root);
+            let mut inventory = Default::default();
+            for run in 1..=repeat {
+                let started = std::time::Instant::now();
+                inventory = platform.inventory();
+                if repeat > 1 {
+                    eprintln!(
+                        "inventory {run}: {:.3} ms",
+                        started.elapsed().as_secs_f64() * 1000.0
+                    );
+                }
+            }
             let text = match format {
                 Format::Json => serde_json::to_string(&inventory),
                 Format::Pretty => serde_json::to_string_pretty(&inventory),

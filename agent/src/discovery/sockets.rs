@@ -1,12 +1,18 @@
-//! The listening sockets section: TCP listeners and bound UDP sockets from
-//! `/proc/net/{tcp,tcp6,udp,udp6}`, with the owning process found through
-//! the socket inodes in `/proc/<pid>/fd` (`owners.rs`).
+//! The listening sockets section: TCP listeners and bound UDP sockets,
+//! from the kernel's sock_diag interface on the live host (`sockets/diag.rs`:
+//! the kernel reports only those, not every connection) or else from
+//! `/proc/net/{tcp,tcp6,udp,udp6}` (fixture roots, kernels without
+//! sock_diag), with the owning process found through the socket inodes in
+//! `/proc/<pid>/fd` (`owners.rs`).
+
+mod diag;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use rollcall_proto::v1::{ListeningSocket, Section};
 
+use super::owners::{Budget, OwnerCache};
 use super::{HostRoot, StatusLog};
 
 /// TCP state `LISTEN`.
@@ -82,13 +88,31 @@ fn decode_address(hex: &str) -> Option<String> {
     }
 }
 
-/// Collects listening sockets with their owning processes, sorted by
-/// protocol, address and port.
-pub(crate) fn listening_sockets(root: &HostRoot, status: &mut StatusLog) -> Vec<ListeningSocket> {
+/// Collects listening sockets with their owning processes (looked up
+/// through `owners`, within [`Budget::DEFAULT`]), sorted by protocol,
+/// address and port.
+pub(crate) fn listening_sockets(
+    root: &HostRoot,
+    owners: &mut OwnerCache,
+    status: &mut StatusLog,
+) -> Vec<ListeningSocket> {
     let mut raw = Vec::new();
     let mut readable = 0;
     for protocol in ["tcp", "tcp6", "udp", "udp6"] {
-        if let Ok(text) = root.read(&format!("proc/net/{protocol}")) {
+        let reported = if root.is_live() {
+            diag::listening(protocol).ok()
+        } else {
+            None
+        };
+        if let Some(sockets) = reported {
+            readable += 1;
+            raw.extend(sockets.into_iter().map(|socket| RawSocket {
+                protocol,
+                address: socket.address.to_string(),
+                port: u32::from(socket.port),
+                inode: socket.inode,
+            }));
+        } else if let Ok(text) = root.read(&format!("proc/net/{protocol}")) {
             readable += 1;
             raw.extend(parse_proc_net(&text, protocol));
         }
@@ -98,7 +122,7 @@ pub(crate) fn listening_sockets(root: &HostRoot, status: &mut StatusLog) -> Vec<
         return Vec::new();
     }
     let wanted: HashSet<u64> = raw.iter().map(|socket| socket.inode).collect();
-    let owners = super::owners::socket_owners(root, &wanted);
+    let owners = owners.owners(root, &wanted, Budget::DEFAULT);
     let mut sockets: Vec<ListeningSocket> = raw
         .into_iter()
         .map(|socket| {
@@ -175,9 +199,48 @@ mod tests {
     }
 
     #[test]
+    fn sock_diag_agrees_with_proc_net_on_this_host() {
+        // Listeners come and go (other tests): compare those present in a
+        // dump taken before and one taken after reading /proc/net.
+        let _listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        for protocol in ["tcp", "tcp6", "udp", "udp6"] {
+            let key = |address: String, port: u32, inode: u64| (address, port, inode);
+            let dump = || -> HashSet<_> {
+                diag::listening(protocol)
+                    .unwrap()
+                    .into_iter()
+                    .map(|socket| {
+                        key(
+                            socket.address.to_string(),
+                            u32::from(socket.port),
+                            socket.inode,
+                        )
+                    })
+                    .collect()
+            };
+            let before = dump();
+            let text = std::fs::read_to_string(format!("/proc/net/{protocol}")).unwrap();
+            let proc_net: HashSet<_> = parse_proc_net(&text, protocol)
+                .into_iter()
+                .map(|socket| key(socket.address, socket.port, socket.inode))
+                .collect();
+            let after = dump();
+            let stable: Vec<_> = before.intersection(&after).collect();
+            assert!(protocol != "tcp" || !stable.is_empty());
+            for socket in stable {
+                assert!(proc_net.contains(socket), "{protocol} {socket:?}");
+            }
+        }
+    }
+
+    #[test]
     fn owners_from_fixture_fd_links() {
         let mut status = StatusLog::default();
-        let sockets = listening_sockets(&HostRoot::new(&fixture("host-debian")), &mut status);
+        let sockets = listening_sockets(
+            &HostRoot::new(&fixture("host-debian")),
+            &mut OwnerCache::default(),
+            &mut status,
+        );
         let ssh: Vec<_> = sockets.iter().filter(|socket| socket.port == 22).collect();
         assert_eq!(ssh.len(), 2);
         assert!(

@@ -122,6 +122,13 @@ fn main() -> Result<()> {
     runtime.block_on(run(&args, &agent_path))
 }
 
+/// The median of `samples` (0 when empty).
+fn median_of(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// A session's bytes for the table: since it opened, then in the window.
 fn wire_row(wire: &Value) -> String {
     format!(
@@ -176,12 +183,21 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
         let holders = sockets::hold(&std::env::current_exe()?, args.open_sockets)?;
         let (ms, busy) = rollcall::time_inventory(agent_path, args.inventory_runs)?;
         let in_process = rollcall::time_in_process(args.inventory_runs).await?;
+        // The running agent's steady state: repeated inventories in one
+        // agent process (at least 12, so that the later half is past any
+        // search carried over from the first ones).
+        let repeated = rollcall::time_repeated(agent_path, args.inventory_runs.max(12))?;
+        let later = repeated.get(repeated.len() / 2..).unwrap_or_default();
         let open = holders.sockets;
         drop(holders);
         Some(json!({
             "open_sockets": open,
             "inventory_ms_median": ms,
             "inventory_in_process_ms_median": in_process,
+            "repeated_in_agent_ms": repeated,
+            "repeated_first_ms": repeated.first().copied().unwrap_or(0.0),
+            "repeated_later_half_ms_median": median_of(later),
+            "repeated_after_first_ms_max": repeated.iter().skip(1).copied().fold(0.0, f64::max),
             "listening_sockets": busy.sockets.len(),
             "listening_sockets_with_owner": busy.sockets.iter().filter(|socket| socket.pid != 0).count(),
         }))
@@ -474,6 +490,21 @@ async fn run(args: &Args, agent_path: &Path) -> Result<()> {
                     busy["open_sockets"],
                     busy["listening_sockets"],
                     busy["listening_sockets_with_owner"],
+                ),
+                None => "not measured (--open-sockets N)".to_string(),
+            },
+        ),
+        (
+            "repeated inventories in one agent process with open sockets",
+            match &with_sockets {
+                Some(busy) => format!(
+                    "first {:.1} ms, later half {:.1} ms median, {:.1} ms the slowest after the first ({} runs of `rollcall-agent inventory --repeat`)",
+                    busy["repeated_first_ms"].as_f64().unwrap_or(0.0),
+                    busy["repeated_later_half_ms_median"]
+                        .as_f64()
+                        .unwrap_or(0.0),
+                    busy["repeated_after_first_ms_max"].as_f64().unwrap_or(0.0),
+                    busy["repeated_in_agent_ms"].as_array().map_or(0, Vec::len),
                 ),
                 None => "not measured (--open-sockets N)".to_string(),
             },

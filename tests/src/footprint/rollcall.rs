@@ -53,6 +53,48 @@ pub fn time_inventory(agent: &Path, runs: usize) -> Result<(f64, Inventory)> {
     Ok((median_ms(wall), inventory))
 }
 
+/// Runs `agent inventory --repeat runs` once: `runs` full inventories in
+/// one agent process, the way the running agent collects at each interval
+/// (what it remembers between inventories included); returns each
+/// collection's milliseconds, in order, as the agent printed them.
+pub fn time_repeated(agent: &Path, runs: usize) -> Result<Vec<f64>> {
+    let output = Command::new(agent)
+        .args([
+            "inventory",
+            "--format",
+            "json",
+            "--repeat",
+            &runs.to_string(),
+        ])
+        .env("ROLLCALL_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("run {}", agent.display()))?;
+    if !output.status.success() {
+        bail!("{} inventory --repeat {runs} failed", agent.display());
+    }
+    let times: Vec<f64> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|line| {
+            line.strip_prefix("inventory ")?
+                .split_once(": ")?
+                .1
+                .strip_suffix(" ms")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    if times.len() != runs {
+        bail!(
+            "{} inventory --repeat {runs} printed {} times",
+            agent.display(),
+            times.len()
+        );
+    }
+    Ok(times)
+}
+
 /// The median milliseconds of `runs` full inventories of `/` collected in
 /// this process (meaningful only when this program is a release build).
 pub async fn time_in_process(runs: usize) -> Result<f64> {
