@@ -91,6 +91,8 @@ pub struct Filters {
     pub(crate) limit: Option<i64>,
     pub(crate) format: Option<String>,
     pub(crate) window: Option<String>,
+    pub(crate) period: Option<String>,
+    pub(crate) tz: Option<String>,
     pub(crate) service_id: Option<String>,
 }
 

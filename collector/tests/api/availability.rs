@@ -79,13 +79,17 @@ async fn availability_rejects_bad_windows() {
     for (query, needle) in [
         ("window=5y", "unit must be s, m, h, d or w"),
         ("window=0d", "must be positive"),
-        ("window=30d&since=1", "give either window=30d or since"),
+        (
+            "window=30d&since=1",
+            "give one of window=30d, since (and until), or period=2026-11",
+        ),
         (
             "since=1800000002000&until=1800000001000",
             "until must be after since",
         ),
         ("format=pdf", "format must be json or csv"),
-        ("period=1d", "unknown field `period`"),
+        ("period=1d", "period \"1d\" is not YYYY-MM"),
+        ("zone=UTC", "unknown field `zone`"),
     ] {
         let reply = app
             .get(&format!("/api/v1/availability?{query}"), &app.viewer)
