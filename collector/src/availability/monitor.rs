@@ -21,8 +21,9 @@ use crate::incidents::event::Severity;
 use crate::store::Store;
 use crate::store::{DEPENDS_ON, NewOutage};
 
-/// Rule name of host-down incidents.
-pub const HOST_DOWN: &str = "host_down";
+/// Rule name of host-down incidents (declared beside degraded time, which
+/// every other critical incident records).
+pub use crate::incidents::degraded::HOST_DOWN;
 /// CI id of collector-wide incidents (storms).
 pub const COLLECTOR_CI: &str = "collector";
 

@@ -1,13 +1,16 @@
 //! The presence monitor over a real store, with time driven by a manual
-//! clock: outage records, maintenance windows and flap damping.
+//! clock: outage records, maintenance windows, flap damping and degraded time.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use rollcall_collector::availability::fleet::{Scope, fleet_report};
 use rollcall_collector::availability::monitor::{Monitor, start_with_clock};
 use rollcall_collector::config::Config;
+use rollcall_collector::incidents::engine::{Engine, IncidentSpec};
+use rollcall_collector::incidents::event::Severity;
 use rollcall_collector::store::Store;
 use rollcall_collector::store::{IncidentFilter, MaintenanceWindow, OutageFilter};
 use tokio_util::sync::CancellationToken;
@@ -262,4 +265,133 @@ pub async fn flapping_host_keeps_one_incident_open_until_stable(store: Arc<dyn S
         driven.at(t + second * 10_000).await;
     }
     assert_eq!(incidents(&store).await[2].state, "resolved");
+}
+
+/// A critical incident other than host-down.
+fn critical(host_id: &str, rule: &str, severity: Severity) -> IncidentSpec {
+    IncidentSpec {
+        ci_id: host_id.into(),
+        rule: rule.into(),
+        severity,
+        summary: format!("{rule} on {host_id}"),
+        description: String::new(),
+        details: serde_json::json!({}),
+        suppressed: false,
+        parent_id: None,
+    }
+}
+
+/// Degraded time runs from the first open critical non-host-down incident
+/// to the resolution of the last; the host going down and coming back in
+/// between does not end it, and the report counts only the time it was up.
+pub async fn degraded_time_runs_from_the_first_critical_incident_to_the_last_resolution(
+    store: Arc<dyn Store>,
+) {
+    let host_id = host(&store, "m4").await;
+    let driven = driven(&store).await;
+    let engine = Engine::new(store.clone());
+    driven.monitor.heard(&host_id, NOW + 500);
+    let degraded = |store: Arc<dyn Store>, host_id: String| async move {
+        store
+            .outages(&OutageFilter {
+                host_id: Some(host_id),
+                kind: Some("degraded".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    };
+    let disk = engine
+        .open(
+            critical(&host_id, "filesystem_usage", Severity::Critical),
+            NOW + 1_000,
+        )
+        .await
+        .unwrap();
+    engine
+        .open(
+            critical(&host_id, "failed_unit", Severity::Critical),
+            NOW + 1_500,
+        )
+        .await
+        .unwrap();
+    engine
+        .open(
+            critical(&host_id, "memory_pressure", Severity::Warning),
+            NOW + 1_600,
+        )
+        .await
+        .unwrap();
+    engine
+        .open(
+            critical("collector", "storm", Severity::Critical),
+            NOW + 1_700,
+        )
+        .await
+        .unwrap();
+    let open = degraded(store.clone(), host_id.clone()).await;
+    assert_eq!(open.len(), 1, "one degraded record per host: {open:#?}");
+    assert_eq!((open[0].began_at, open[0].ended_at), (NOW + 1_000, None));
+    assert_eq!(
+        open[0].incident_id.as_deref(),
+        Some(disk.incident().id.as_str())
+    );
+    assert!(
+        degraded(store.clone(), "collector".into()).await.is_empty(),
+        "not a host"
+    );
+
+    // Down at NOW + 3600 (last heartbeat NOW + 500), back at NOW + 10000.
+    driven.at(NOW + 3_600).await;
+    driven.at(NOW + 10_000).await;
+    driven.monitor.heard(&host_id, NOW + 10_000);
+    driven.at(NOW + 10_100).await;
+    assert_eq!(store.host(&host_id).await.unwrap().unwrap().presence, "up");
+    let open = degraded(store.clone(), host_id.clone()).await;
+    assert_eq!(
+        open[0].ended_at, None,
+        "coming back does not end a critical problem"
+    );
+
+    engine
+        .resolve(&host_id, "filesystem_usage", NOW + 12_000)
+        .await
+        .unwrap();
+    engine
+        .resolve(&host_id, "memory_pressure", NOW + 12_500)
+        .await
+        .unwrap();
+    assert_eq!(
+        degraded(store.clone(), host_id.clone()).await[0].ended_at,
+        None,
+        "the failed unit is still open"
+    );
+    engine
+        .resolve(&host_id, "failed_unit", NOW + 14_000)
+        .await
+        .unwrap();
+    let closed = degraded(store.clone(), host_id.clone()).await;
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].ended_at, Some(NOW + 14_000));
+
+    let report = fleet_report(
+        store.as_ref(),
+        (NOW, NOW + 20_000),
+        Scope {
+            host_id: Some(&host_id),
+            service_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let figures = &report.hosts[0].availability;
+    assert_eq!(
+        figures.unplanned_downtime_ms, 9_500,
+        "NOW + 500 .. NOW + 10000"
+    );
+    assert_eq!(
+        figures.degraded_ms, 4_000,
+        "NOW + 1000 .. NOW + 14000 less the downtime: NOW + 10000 .. NOW + 14000"
+    );
 }
