@@ -1,7 +1,8 @@
 //! The monitor: feeds session and heartbeat signals into the presence state
 //! machine, ticks it, and records what follows: presence changes at once,
 //! outages (beginning at the last heartbeat), host-down incidents with
-//! maintenance windows, storm control, dependencies and flap damping.
+//! maintenance windows (a host silent inside one is in `maintenance` until
+//! it ends, then `down`), storm control, dependencies and flap damping.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -128,6 +129,11 @@ pub async fn start_with_clock(
             Some(state) => state,
             None => continue,
         };
+        // A stored maintenance without its end (never written so) is down.
+        let state = match (state, row.away_until) {
+            (State::Maintenance, None) => State::Down,
+            (state, _) => state,
+        };
         presence.restore(
             row.id,
             HostPresence {
@@ -170,7 +176,7 @@ async fn run(
         tokio::select! {
             transition = receiver.recv() => {
                 let Some(transition) = transition else { return };
-                if let Err(error) = recorder.record(vec![transition], 0, 0).await {
+                if let Err(error) = recorder.record(&monitor, vec![transition], 0, 0).await {
                     tracing::error!(error = %error, "cannot record presence transition");
                 }
             }
@@ -182,7 +188,7 @@ async fn run(
                     queued.push(transition);
                 }
                 if !queued.is_empty()
-                    && let Err(error) = recorder.record(queued, 0, 0).await
+                    && let Err(error) = recorder.record(&monitor, queued, 0, 0).await
                 {
                     tracing::error!(error = %error, "cannot record presence transitions");
                 }
@@ -192,7 +198,7 @@ async fn run(
                     let late = presence.late(now, late_ms);
                     (transitions, late, presence.counts().values().sum::<usize>())
                 };
-                if let Err(error) = recorder.record(transitions, late, total).await {
+                if let Err(error) = recorder.record(&monitor, transitions, late, total).await {
                     tracing::error!(error = %error, "cannot record outages");
                 }
                 if let Err(error) = recorder.resolve_stable(&monitor, now).await {
@@ -208,6 +214,7 @@ async fn run(
 impl Recorder {
     async fn record(
         &mut self,
+        monitor: &Monitor,
         transitions: Vec<Transition>,
         late: usize,
         total: usize,
@@ -241,29 +248,33 @@ impl Recorder {
                     last_heartbeat,
                     at,
                 } => {
-                    self.down(
-                        &host_id,
-                        last_heartbeat,
-                        at,
-                        "no heartbeat".into(),
-                        storm.clone(),
-                    )
-                    .await?;
+                    let planned = self
+                        .down(
+                            &host_id,
+                            last_heartbeat,
+                            at,
+                            "no heartbeat".into(),
+                            storm.clone(),
+                        )
+                        .await?;
+                    self.maintenance(monitor, &host_id, at, planned).await?;
                 }
                 Transition::MissedDeadline {
                     host_id,
+                    was,
                     deadline,
                     at,
                 } => {
                     self.store.close_outages(&host_id, deadline).await?;
-                    self.down(
-                        &host_id,
-                        deadline,
-                        at,
-                        "did not return by the announced deadline".into(),
-                        storm.clone(),
-                    )
-                    .await?;
+                    let cause = if was == State::Maintenance {
+                        "still silent when its maintenance window ended"
+                    } else {
+                        "did not return by the announced deadline"
+                    };
+                    let planned = self
+                        .down(&host_id, deadline, at, cause.into(), storm.clone())
+                        .await?;
+                    self.maintenance(monitor, &host_id, at, planned).await?;
                 }
                 Transition::WentAway {
                     host_id,
@@ -344,9 +355,36 @@ impl Recorder {
         Ok(Some(id))
     }
 
-    /// The reason of a maintenance window covering the host at `at`;
-    /// stored windows out of bounds are skipped (see `maintenance::usable`).
-    async fn in_maintenance(&self, host_id: &str, at: i64) -> Result<Option<String>> {
+    /// A host declared down inside a maintenance window is in
+    /// `maintenance` until the window ends (unless heard from meanwhile).
+    async fn maintenance(
+        &self,
+        monitor: &Monitor,
+        host_id: &str,
+        at: i64,
+        planned: Option<(String, i64)>,
+    ) -> Result<()> {
+        let Some((reason, until)) = planned else {
+            return Ok(());
+        };
+        if monitor.lock().enter_maintenance(host_id, until) {
+            self.store
+                .set_presence(
+                    host_id,
+                    State::Maintenance.as_str(),
+                    at,
+                    Some(until),
+                    Some(&reason),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The reason of a maintenance window covering the host at `at` and
+    /// when that maintenance ends; stored windows out of bounds are skipped
+    /// (see `maintenance::usable`).
+    async fn in_maintenance(&self, host_id: &str, at: i64) -> Result<Option<(String, i64)>> {
         let windows = self.store.maintenance_windows().await?;
         if windows.is_empty() {
             return Ok(None);
@@ -358,7 +396,7 @@ impl Recorder {
             .map(|host| host.tags_list())
             .unwrap_or_default();
         let memberships = self.store.services_of(host_id).await?;
-        Ok(maintenance::covering(
+        Ok(maintenance::covering_until(
             windows,
             host_id,
             &tags,
@@ -395,7 +433,7 @@ impl Recorder {
         at: i64,
         cause: String,
         storm: Option<String>,
-    ) -> Result<()> {
+    ) -> Result<Option<(String, i64)>> {
         let maintenance = self.in_maintenance(host_id, at).await?;
         let outage = NewOutage {
             id: crate::auth::new_id(),
@@ -405,7 +443,9 @@ impl Recorder {
             } else {
                 "unplanned".into()
             },
-            cause: maintenance.clone().unwrap_or_else(|| cause.clone()),
+            cause: maintenance
+                .as_ref()
+                .map_or_else(|| cause.clone(), |(reason, _)| reason.clone()),
             began_at,
             detected_at: at,
         };
@@ -415,7 +455,7 @@ impl Recorder {
                 host_id,
                 "host down inside a maintenance window: planned outage, no incident"
             );
-            return Ok(());
+            return Ok(maintenance);
         }
         let flaps = self.downs.entry(host_id.to_string()).or_default();
         flaps.push_back(at);
@@ -463,7 +503,7 @@ impl Recorder {
                 self.store.link_outage(&outage.id, &incident.id).await?;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn recovered(&mut self, host_id: &str, at: i64) -> Result<()> {

@@ -1,5 +1,7 @@
-//! The presence state machine of every host: `up → suspect → down`, and
-//! `away` for a planned absence. Pure: every input carries its time, and
+//! The presence state machine of every host: `up → suspect → down`,
+//! `away` for a planned absence (a goodbye) and `maintenance` for a host
+//! silent inside a maintenance window, each of the last two until a
+//! deadline after which a still silent host is `down`. Pure: every input carries its time, and
 //! the outputs are transitions for the monitor to record.
 
 use std::collections::HashMap;
@@ -18,9 +20,20 @@ pub enum State {
     Down,
     /// Planned absence until a deadline (goodbye).
     Away,
+    /// Silent inside a maintenance window, until the window ends.
+    Maintenance,
 }
 
 impl State {
+    /// Every state, in the order metrics list them.
+    pub const ALL: [State; 5] = [
+        State::Up,
+        State::Suspect,
+        State::Down,
+        State::Away,
+        State::Maintenance,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +41,7 @@ impl State {
             State::Suspect => "suspect",
             State::Down => "down",
             State::Away => "away",
+            State::Maintenance => "maintenance",
         }
     }
 
@@ -38,6 +52,7 @@ impl State {
             "suspect" => Some(State::Suspect),
             "down" => Some(State::Down),
             "away" => Some(State::Away),
+            "maintenance" => Some(State::Maintenance),
             _ => None,
         }
     }
@@ -75,10 +90,13 @@ pub enum Transition {
         /// Deadline (ms).
         until: i64,
     },
-    /// The planned absence passed its deadline: from here it is unplanned.
+    /// The planned absence or maintenance passed its deadline: from here
+    /// it is unplanned.
     MissedDeadline {
         /// Host id.
         host_id: String,
+        /// `Away` or `Maintenance`: what the deadline ended.
+        was: State,
         /// The deadline (unplanned outage begin).
         deadline: i64,
         /// Detection time.
@@ -165,7 +183,7 @@ impl Presence {
             state: State::Up,
             at,
         }];
-        if matches!(from, State::Down | State::Away) {
+        if matches!(from, State::Down | State::Away | State::Maintenance) {
             out.push(Transition::Recovered {
                 host_id: host_id.to_string(),
                 from,
@@ -225,6 +243,20 @@ impl Presence {
         ]
     }
 
+    /// A host just declared down is inside a maintenance window until
+    /// `until`: it is in `maintenance` until then (true), unless it is no
+    /// longer down (heard from meanwhile: false, nothing changes).
+    pub fn enter_maintenance(&mut self, host_id: &str, until: i64) -> bool {
+        match self.hosts.get_mut(host_id) {
+            Some(entry) if entry.state == State::Down => {
+                entry.state = State::Maintenance;
+                entry.away_until = Some(until);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Hosts that have been silent longer than `late_ms` and are not down or away yet.
     pub fn late(&self, now: i64, late_ms: i64) -> usize {
         self.hosts
@@ -273,7 +305,10 @@ impl Presence {
                         at: now,
                     });
                 }
-                State::Away if entry.away_until.is_some_and(|until| now >= until) => {
+                State::Away | State::Maintenance
+                    if entry.away_until.is_some_and(|until| now >= until) =>
+                {
+                    let was = entry.state;
                     let deadline = entry.away_until.take().unwrap_or(now);
                     entry.state = State::Down;
                     out.push(Transition::Changed {
@@ -283,6 +318,7 @@ impl Presence {
                     });
                     out.push(Transition::MissedDeadline {
                         host_id,
+                        was,
                         deadline,
                         at: now,
                     });
@@ -377,10 +413,53 @@ mod tests {
             out[1],
             Transition::MissedDeadline {
                 host_id: "h".into(),
+                was: State::Away,
                 deadline: 40_000,
                 at: 40_000
             }
         );
+    }
+
+    #[test]
+    fn a_down_host_in_maintenance_is_down_again_when_the_window_ends() {
+        let mut presence = Presence::new(3_000, 0);
+        presence.heard("h", 1_000);
+        assert!(!presence.enter_maintenance("h", 20_000), "up, not down");
+        assert_eq!(kinds(&presence.tick(4_000)), vec!["changed", "down"]);
+        assert!(presence.enter_maintenance("h", 20_000));
+        assert_eq!(presence.get("h").map(|p| p.state), Some(State::Maintenance));
+        assert!(presence.tick(19_999).is_empty(), "inside the window");
+        assert_eq!(presence.late(19_999, 1_000), 0, "not late, planned");
+        let out = presence.tick(20_000);
+        assert_eq!(
+            out,
+            vec![
+                Transition::Changed {
+                    host_id: "h".into(),
+                    state: State::Down,
+                    at: 20_000
+                },
+                Transition::MissedDeadline {
+                    host_id: "h".into(),
+                    was: State::Maintenance,
+                    deadline: 20_000,
+                    at: 20_000
+                }
+            ]
+        );
+        // Back inside a window: recovered from maintenance.
+        assert!(presence.enter_maintenance("h", 50_000));
+        assert_eq!(
+            presence.heard("h", 30_000)[1],
+            Transition::Recovered {
+                host_id: "h".into(),
+                from: State::Maintenance,
+                at: 30_000
+            }
+        );
+        assert!(!presence.enter_maintenance("h", 60_000), "heard meanwhile");
+        assert_eq!(State::parse("maintenance"), Some(State::Maintenance));
+        assert_eq!(State::Maintenance.as_str(), "maintenance");
     }
 
     #[test]

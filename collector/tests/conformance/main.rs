@@ -135,6 +135,8 @@ conformance!(
     a_hostile_stored_window_does_not_stop_the_monitor,
     flapping_host_keeps_one_incident_open_until_stable,
     degraded_time_runs_from_the_first_critical_incident_to_the_last_resolution,
+    a_host_in_maintenance_is_down_when_the_window_ends,
+    a_host_back_inside_its_maintenance_window_is_up_without_incident,
     enrollment_tokens_count_uses_and_expire,
     api_tokens_are_found_by_hash_only,
     reinstalled_host_lands_on_its_old_ci,

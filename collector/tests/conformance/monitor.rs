@@ -395,3 +395,137 @@ pub async fn degraded_time_runs_from_the_first_critical_incident_to_the_last_res
         "NOW + 1000 .. NOW + 14000 less the downtime: NOW + 10000 .. NOW + 14000"
     );
 }
+
+/// A host silent inside a maintenance window is in `maintenance` (a
+/// planned outage, no incident) until the window ends; still silent then,
+/// it is `down` with an unplanned outage from the window's end and a
+/// host-down incident; heard again, it is `up` and both are closed.
+pub async fn a_host_in_maintenance_is_down_when_the_window_ends(store: Arc<dyn Store>) {
+    let host_id = host(&store, "m5").await;
+    store
+        .create_maintenance(&MaintenanceWindow {
+            id: "mw-5".into(),
+            scope: "host".into(),
+            target: host_id.clone(),
+            starts_at: NOW + 1_000,
+            ends_at: NOW + 8_000,
+            recurrence: String::new(),
+            reason: "kernel update".into(),
+            created_at: NOW,
+        })
+        .await
+        .unwrap();
+    let driven = driven(&store).await;
+    driven.monitor.heard(&host_id, NOW + 500);
+    driven.at(NOW + 3_600).await;
+    let host_row = store.host(&host_id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            host_row.presence.as_str(),
+            host_row.away_until,
+            host_row.away_reason.as_deref()
+        ),
+        ("maintenance", Some(NOW + 8_000), Some("kernel update"))
+    );
+    assert!(incidents(&store).await.is_empty(), "planned: no incident");
+    driven.at(NOW + 7_900).await;
+    assert_eq!(
+        store.host(&host_id).await.unwrap().unwrap().presence,
+        "maintenance"
+    );
+
+    driven.at(NOW + 8_000).await;
+    assert_eq!(
+        store.host(&host_id).await.unwrap().unwrap().presence,
+        "down"
+    );
+    let list = incidents(&store).await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(
+        (list[0].rule.as_str(), list[0].opened_at),
+        ("host_down", NOW + 8_000)
+    );
+    let outages = |store: Arc<dyn Store>, host_id: String| async move {
+        let mut list = store
+            .outages(&OutageFilter {
+                host_id: Some(host_id),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        list.sort_by_key(|outage| outage.began_at);
+        list
+    };
+    let list = outages(store.clone(), host_id.clone()).await;
+    let spans: Vec<(&str, i64, Option<i64>)> = list
+        .iter()
+        .map(|outage| (outage.kind.as_str(), outage.began_at, outage.ended_at))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("planned", NOW + 500, Some(NOW + 8_000)),
+            ("unplanned", NOW + 8_000, None)
+        ]
+    );
+    assert_eq!(
+        list[1].cause,
+        "still silent when its maintenance window ended"
+    );
+
+    driven.monitor.heard(&host_id, NOW + 9_000);
+    driven.at(NOW + 9_100).await;
+    assert_eq!(store.host(&host_id).await.unwrap().unwrap().presence, "up");
+    let list = outages(store.clone(), host_id.clone()).await;
+    assert_eq!(list[1].ended_at, Some(NOW + 9_000));
+    assert_eq!(incidents(&store).await[0].state, "resolved");
+}
+
+/// Heard again inside the window: `up` at once, the planned outage closed,
+/// and no incident ever.
+pub async fn a_host_back_inside_its_maintenance_window_is_up_without_incident(
+    store: Arc<dyn Store>,
+) {
+    let host_id = host(&store, "m6").await;
+    store
+        .create_maintenance(&MaintenanceWindow {
+            id: "mw-6".into(),
+            scope: "host".into(),
+            target: host_id.clone(),
+            starts_at: NOW,
+            ends_at: NOW + 60_000,
+            recurrence: String::new(),
+            reason: "reboot".into(),
+            created_at: NOW,
+        })
+        .await
+        .unwrap();
+    let driven = driven(&store).await;
+    driven.monitor.heard(&host_id, NOW + 500);
+    driven.at(NOW + 3_600).await;
+    assert_eq!(
+        store.host(&host_id).await.unwrap().unwrap().presence,
+        "maintenance"
+    );
+    driven.monitor.heard(&host_id, NOW + 5_000);
+    driven.at(NOW + 5_100).await;
+    let row = store.host(&host_id).await.unwrap().unwrap();
+    assert_eq!((row.presence.as_str(), row.away_until), ("up", None));
+    driven.monitor.heard(&host_id, NOW + 6_000);
+    driven.at(NOW + 6_100).await;
+    assert!(incidents(&store).await.is_empty(), "never an incident");
+    let list = store
+        .outages(&OutageFilter {
+            host_id: Some(host_id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].kind.as_str(), list[0].ended_at),
+        ("planned", Some(NOW + 5_000))
+    );
+}
