@@ -77,7 +77,7 @@ pub async fn render(state: &State) -> String {
         "gauge",
     );
     let counts = state.monitor.counts();
-    for state in crate::availability::presence::State::ALL {
+    for state in crate::availability::presence::State::WATCHED {
         let presence = state.as_str();
         let count = counts.get(&state).copied().unwrap_or(0);
         let _ = writeln!(out, "rollcall_hosts{{presence=\"{presence}\"}} {count}");

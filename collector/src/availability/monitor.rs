@@ -68,6 +68,13 @@ impl Monitor {
         self.forward(transitions);
     }
 
+    /// The host's CI was retired: no longer watched; its open outages end
+    /// and its host-down incident resolves at `at`.
+    pub fn retire(&self, host_id: &str, at: i64) {
+        let transitions = self.lock().retire(host_id, at);
+        self.forward(transitions);
+    }
+
     /// Hosts per presence state.
     pub fn counts(&self) -> HashMap<State, usize> {
         self.lock().counts()
@@ -302,6 +309,7 @@ impl Recorder {
                     self.store.open_outage(&outage).await?;
                 }
                 Transition::Recovered { host_id, at, .. } => self.recovered(&host_id, at).await?,
+                Transition::Retired { host_id, at } => self.retired(&host_id, at).await?,
             }
         }
         Ok(())
@@ -504,6 +512,21 @@ impl Recorder {
             }
         }
         Ok(None)
+    }
+
+    /// Ends what was open on a retired host (its down and degraded time,
+    /// its host-down incident) and stores it as `retired`.
+    async fn retired(&mut self, host_id: &str, at: i64) -> Result<()> {
+        self.downs.remove(host_id);
+        self.pending_resolve.remove(host_id);
+        self.store.close_outages(host_id, at).await?;
+        self.store.close_degraded(host_id, at).await?;
+        self.engine.resolve(host_id, HOST_DOWN, at).await?;
+        self.store
+            .set_presence(host_id, State::Retired.as_str(), at, None, None)
+            .await?;
+        tracing::info!(host_id, "host retired: no longer watched");
+        Ok(())
     }
 
     async fn recovered(&mut self, host_id: &str, at: i64) -> Result<()> {

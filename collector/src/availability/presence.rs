@@ -22,11 +22,15 @@ pub enum State {
     Away,
     /// Silent inside a maintenance window, until the window ends.
     Maintenance,
+    /// The CI was retired (silent for `cmdb.retire_after_s`): no longer
+    /// watched, no outage runs on; a host heard again is watched anew.
+    Retired,
 }
 
 impl State {
-    /// Every state, in the order metrics list them.
-    pub const ALL: [State; 5] = [
+    /// The states of a watched host, in the order metrics list them
+    /// (`Retired` hosts are not watched, so the monitor counts none).
+    pub const WATCHED: [State; 5] = [
         State::Up,
         State::Suspect,
         State::Down,
@@ -42,6 +46,7 @@ impl State {
             State::Down => "down",
             State::Away => "away",
             State::Maintenance => "maintenance",
+            State::Retired => "retired",
         }
     }
 
@@ -53,6 +58,7 @@ impl State {
             "down" => Some(State::Down),
             "away" => Some(State::Away),
             "maintenance" => Some(State::Maintenance),
+            "retired" => Some(State::Retired),
             _ => None,
         }
     }
@@ -100,6 +106,14 @@ pub enum Transition {
         /// The deadline (unplanned outage begin).
         deadline: i64,
         /// Detection time.
+        at: i64,
+    },
+    /// The host's CI was retired: it is no longer watched; what was open
+    /// on it ends now.
+    Retired {
+        /// Host id.
+        host_id: String,
+        /// When (ms).
         at: i64,
     },
     /// Heard from again after being down or away.
@@ -243,6 +257,16 @@ impl Presence {
         ]
     }
 
+    /// The host's CI was retired: forgotten (a host heard again starts
+    /// anew as a new one does), and a `Retired` transition to record.
+    pub fn retire(&mut self, host_id: &str, at: i64) -> Vec<Transition> {
+        self.hosts.remove(host_id);
+        vec![Transition::Retired {
+            host_id: host_id.to_string(),
+            at,
+        }]
+    }
+
     /// A host just declared down is inside a maintenance window until
     /// `until`: it is in `maintenance` until then (true), unless it is no
     /// longer down (heard from meanwhile: false, nothing changes).
@@ -343,6 +367,7 @@ mod tests {
                 Transition::WentAway { .. } => "away",
                 Transition::MissedDeadline { .. } => "missed",
                 Transition::Recovered { .. } => "recovered",
+                Transition::Retired { .. } => "retired",
             })
             .collect()
     }
@@ -418,6 +443,20 @@ mod tests {
                 at: 40_000
             }
         );
+    }
+
+    #[test]
+    fn a_retired_host_is_forgotten_and_watched_anew_when_heard() {
+        let mut presence = Presence::new(3_000, 0);
+        presence.heard("h", 1_000);
+        presence.tick(5_000);
+        assert_eq!(kinds(&presence.retire("h", 6_000)), vec!["retired"]);
+        assert_eq!(presence.get("h"), None);
+        assert!(presence.tick(100_000).is_empty(), "not watched");
+        assert_eq!(presence.counts().values().sum::<usize>(), 0);
+        assert_eq!(kinds(&presence.heard("h", 200_000)), vec!["changed"]);
+        assert_eq!(presence.get("h").map(|p| p.state), Some(State::Up));
+        assert_eq!(State::parse("retired"), Some(State::Retired));
     }
 
     #[test]

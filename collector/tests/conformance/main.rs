@@ -137,6 +137,7 @@ conformance!(
     degraded_time_runs_from_the_first_critical_incident_to_the_last_resolution,
     a_host_in_maintenance_is_down_when_the_window_ends,
     a_host_back_inside_its_maintenance_window_is_up_without_incident,
+    a_retired_host_is_no_longer_watched_and_its_outage_ends,
     enrollment_tokens_count_uses_and_expire,
     api_tokens_are_found_by_hash_only,
     reinstalled_host_lands_on_its_old_ci,

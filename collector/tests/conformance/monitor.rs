@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rollcall_collector::availability::fleet::{Scope, fleet_report};
 use rollcall_collector::availability::monitor::{Monitor, start_with_clock};
+use rollcall_collector::cmdb::lifecycle;
 use rollcall_collector::config::Config;
 use rollcall_collector::incidents::engine::{Engine, IncidentSpec};
 use rollcall_collector::incidents::event::Severity;
@@ -528,4 +529,85 @@ pub async fn a_host_back_inside_its_maintenance_window_is_up_without_incident(
         (list[0].kind.as_str(), list[0].ended_at),
         ("planned", Some(NOW + 5_000))
     );
+}
+
+/// A host retired by the lifecycle pass is `retired` and no longer
+/// watched: its open outage, degraded time and host-down incident end at
+/// the retirement; heard again, it is watched anew and `up`.
+pub async fn a_retired_host_is_no_longer_watched_and_its_outage_ends(store: Arc<dyn Store>) {
+    let host_id = host(&store, "m7").await;
+    let driven = driven(&store).await;
+    let engine = Engine::new(store.clone());
+    driven.monitor.heard(&host_id, NOW + 500);
+    engine
+        .open(
+            critical(&host_id, "failed_unit", Severity::Critical),
+            NOW + 600,
+        )
+        .await
+        .unwrap();
+    driven.at(NOW + 3_600).await;
+    assert_eq!(
+        store.host(&host_id).await.unwrap().unwrap().presence,
+        "down"
+    );
+
+    let config = Config::default().cmdb;
+    let last_seen = store.host(&host_id).await.unwrap().unwrap().last_seen_at;
+    // The host was attached long before the monitor's NOW: it is silent
+    // past retire_after at NOW + 10 s.
+    let retire_at = NOW + 10_000;
+    assert!(retire_at > last_seen + config.retire_after_s as i64 * 1000);
+    lifecycle::pass(store.as_ref(), &engine, &driven.monitor, &config, retire_at).await;
+    driven.at(retire_at).await;
+
+    let row = store.host(&host_id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.lifecycle.as_str(), row.presence.as_str()),
+        ("retired", "retired")
+    );
+    let mut outages = store
+        .outages(&OutageFilter {
+            host_id: Some(host_id.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    outages.sort_by_key(|outage| outage.began_at);
+    let spans: Vec<(&str, Option<i64>)> = outages
+        .iter()
+        .map(|outage| (outage.kind.as_str(), outage.ended_at))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("unplanned", Some(retire_at)),
+            ("degraded", Some(retire_at))
+        ]
+    );
+    let list = incidents(&store).await;
+    let host_down = list
+        .iter()
+        .find(|incident| incident.rule == "host_down")
+        .expect("host down");
+    assert_eq!(
+        (host_down.state.as_str(), host_down.resolved_at),
+        ("resolved", Some(retire_at))
+    );
+    assert_eq!(
+        driven.monitor.counts().values().sum::<usize>(),
+        0,
+        "not watched"
+    );
+    driven.at(retire_at + 100_000).await;
+    assert_eq!(
+        store.host(&host_id).await.unwrap().unwrap().presence,
+        "retired",
+        "no outage runs on a retired host"
+    );
+
+    driven.monitor.heard(&host_id, retire_at + 200_000);
+    driven.at(retire_at + 200_100).await;
+    assert_eq!(store.host(&host_id).await.unwrap().unwrap().presence, "up");
 }
