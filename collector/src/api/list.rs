@@ -102,6 +102,19 @@ impl Filters {
         page_limit(self.limit, 500, 10_000)
     }
 
+    /// A 400 when a calendar period (`period`, `tz`) is given to a list
+    /// that does not take one: only `/availability` does, and silently
+    /// ignoring it would answer for the wrong time.
+    pub fn refuse_period(&self) -> Result<()> {
+        if self.period.is_some() || self.tz.is_some() {
+            return Err(Error::InvalidInput(
+                "period and tz apply to /api/v1/availability only; give since and until here"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether CSV was asked for.
     pub fn csv(&self) -> Result<bool> {
         wants_csv(self.format.as_deref())

@@ -325,3 +325,21 @@ async fn bad_periods_and_time_zones_are_400s_naming_the_accepted_forms() {
     App::assert_bad_request(&reply, "tz is longer than 64 bytes");
     assert!(reply.error().len() < 300, "{}", reply.error());
 }
+
+/// Only `/availability` takes a calendar period: the other lists that
+/// share its query refuse one rather than answer for the wrong time.
+#[tokio::test]
+async fn lists_without_periods_refuse_one() {
+    let app = App::new().await;
+    for uri in [
+        "/api/v1/outages?period=2026-11",
+        "/api/v1/outages?tz=Europe%2FBerlin",
+        "/api/v1/incidents?period=2026-Q4",
+        "/api/v1/relationships?period=2026",
+    ] {
+        let reply = app.get(uri, &app.viewer).await;
+        App::assert_bad_request(&reply, "period and tz apply to /api/v1/availability only");
+    }
+    let outages = app.get("/api/v1/outages", &app.viewer).await;
+    assert_eq!(outages.status, StatusCode::OK, "{outages:?}");
+}
