@@ -1,8 +1,9 @@
 //! Availability reports: per host and per business service over a window
 //! (`window=30d`, or `since`/`until` within the bounds of
 //! `availability::bounds`) or a calendar period in a time zone
-//! (`period=2026-11&tz=Europe/Berlin`, `availability::period`), unplanned downtime with maintenance excluded,
-//! MTBF and MTRS, and each service's SLA and error budget.
+//! (`period=2026-11&tz=Europe/Berlin`, `availability::period`): unplanned
+//! downtime with maintenance excluded, degraded time apart, MTBF and MTRS,
+//! and each service's SLA, error budget and burn rate.
 
 use axum::Json;
 use axum::extract::State as AxumState;
