@@ -162,11 +162,19 @@ pub enum Command {
         #[command(flatten)]
         api: ApiOptions,
     },
-    /// Availability per host and business service.
+    /// Availability per host and business service, over a window (30d by
+    /// default) or a calendar period in a time zone.
     Availability {
-        /// Window, e.g. 30d, 12h.
-        #[arg(long, default_value = "30d")]
-        window: String,
+        /// Window up to now, e.g. 30d, 12h (default 30d).
+        #[arg(long, conflicts_with = "period")]
+        window: Option<String>,
+        /// Calendar period: a month (2026-11), a quarter (2026-Q4) or a year
+        /// (2026); a running one is reported up to now.
+        #[arg(long)]
+        period: Option<String>,
+        /// IANA time zone of the period, e.g. Europe/Berlin (default UTC).
+        #[arg(long, requires = "period")]
+        tz: Option<String>,
         /// API options.
         #[command(flatten)]
         api: ApiOptions,
@@ -420,8 +428,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Outages { host, api } => outages::list(&api.context()?, host.as_deref()).await,
-        Command::Availability { window, api } => {
-            availability::report(&api.context()?, &window).await
+        Command::Availability {
+            window,
+            period,
+            tz,
+            api,
+        } => {
+            let span = availability::Span {
+                window: window.as_deref(),
+                period: period.as_deref(),
+                tz: tz.as_deref(),
+            };
+            availability::report(&api.context()?, &span).await
         }
         Command::Changes { host, class, api } => {
             changes::list(&api.context()?, host.as_deref(), class.as_deref()).await
@@ -507,6 +525,42 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn availability_takes_a_period_with_a_zone_or_a_window() {
+        let parsed = Cli::try_parse_from([
+            "rollcall",
+            "availability",
+            "--period",
+            "2026-Q4",
+            "--tz",
+            "Europe/Berlin",
+        ]);
+        match parsed.map(|cli| cli.command) {
+            Ok(Command::Availability {
+                window, period, tz, ..
+            }) => {
+                assert_eq!(window, None);
+                assert_eq!(period.as_deref(), Some("2026-Q4"));
+                assert_eq!(tz.as_deref(), Some("Europe/Berlin"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let both = [
+            "rollcall",
+            "availability",
+            "--window",
+            "30d",
+            "--period",
+            "2026-11",
+        ];
+        assert!(Cli::try_parse_from(both).is_err(), "a window or a period");
+        let zone_alone = ["rollcall", "availability", "--tz", "Europe/Berlin"];
+        assert!(
+            Cli::try_parse_from(zone_alone).is_err(),
+            "tz needs a period"
+        );
     }
 
     #[test]

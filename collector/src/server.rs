@@ -165,6 +165,7 @@ pub async fn start(
         crate::cmdb::lifecycle::run(
             store,
             state.engine.clone(),
+            state.monitor.clone(),
             state.config.cmdb.clone(),
             shutdown.child_token(),
         ),

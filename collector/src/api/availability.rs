@@ -1,7 +1,9 @@
 //! Availability reports: per host and per business service over a window
 //! (`window=30d`, or `since`/`until` within the bounds of
-//! `availability::bounds`), unplanned downtime with maintenance excluded,
-//! MTBF and MTRS, and each service's SLA and error budget.
+//! `availability::bounds`) or a calendar period in a time zone
+//! (`period=2026-11&tz=Europe/Berlin`, `availability::period`): unplanned
+//! downtime with maintenance excluded, degraded time apart, MTBF and MTRS,
+//! and each service's SLA, error budget and burn rate.
 
 use axum::Json;
 use axum::extract::State as AxumState;
@@ -14,6 +16,7 @@ use super::extract::Query;
 use super::list::{Filters, list_response, to_values};
 use crate::availability::bounds::{self, DAY_MS, MAX_WINDOW_MS};
 use crate::availability::fleet::{Scope, fleet_report};
+use crate::availability::period::{self, PeriodReport};
 use crate::availability::report::Span;
 use crate::error::{Error, Result};
 
@@ -52,28 +55,43 @@ pub fn parse_window(text: &str) -> Result<i64> {
 /// The window (from, to) of an availability query: both ends within
 /// 2000..2200, at most [`MAX_WINDOW_MS`] long (a 400 naming the limit
 /// otherwise), so the report's work is bounded whatever the caller asks.
-fn window_of(params: &Filters, now: i64) -> Result<Span> {
-    match (params.since, params.until, &params.window) {
-        (Some(since), until, None) => bounds::check_window(since, until.unwrap_or(now)),
-        (None, None, window) => {
-            let length = parse_window(window.as_deref().unwrap_or("30d"))?;
-            bounds::check_window(now.saturating_sub(length), now)
+/// A calendar period (`period=2026-11`, `tz=Europe/Berlin`) also says what
+/// it resolved to and whether it is still running.
+fn window_of(params: &Filters, now: i64) -> Result<(Span, Option<PeriodReport>)> {
+    const EITHER: &str = "give one of window=30d, since (and until), or period=2026-11 \
+                          (a month), 2026-Q4 (a quarter) or 2026 (a year) with an optional tz";
+    if params.tz.is_some() && params.period.is_none() {
+        return Err(Error::InvalidInput(
+            "tz applies to period only: give period=2026-11 (or 2026-Q4, 2026) with tz".into(),
+        ));
+    }
+    match (params.since, params.until, &params.window, &params.period) {
+        (None, None, None, Some(period)) => {
+            let period = period::resolve(period, params.tz.as_deref())?;
+            let (window, report) = period.as_of(now)?;
+            Ok((bounds::check_window(window.0, window.1)?, Some(report)))
         }
-        _ => Err(Error::InvalidInput(
-            "give either window=30d or since (and until)".into(),
-        )),
+        (Some(since), until, None, None) => {
+            Ok((bounds::check_window(since, until.unwrap_or(now))?, None))
+        }
+        (None, None, window, None) => {
+            let length = parse_window(window.as_deref().unwrap_or("30d"))?;
+            Ok((bounds::check_window(now.saturating_sub(length), now)?, None))
+        }
+        _ => Err(Error::InvalidInput(EITHER.into())),
     }
 }
 
-/// `GET /api/v1/availability`: JSON `{from, to, hosts, services}`, or the
-/// host rows as CSV.
+/// `GET /api/v1/availability`: JSON `{from, to, period, hosts, services}`
+/// (`period` null for a duration window), or the host rows as CSV.
 pub(super) async fn report(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
     Query(params): Query<Filters>,
 ) -> Result<Response> {
     let now = rollcall_proto::now_ms();
-    let window = window_of(&params, now)?;
+    let (window, period) = window_of(&params, now)?;
+    let csv = params.csv()?;
     let scope = Scope {
         host_id: params.host_id.as_deref(),
         service_id: params.service_id.as_deref(),
@@ -81,7 +99,7 @@ pub(super) async fn report(
     let fleet = fleet_report(state.store.as_ref(), window, scope).await?;
     let host_rows = to_values(&fleet.hosts)?;
     let service_rows = to_values(&fleet.services)?;
-    if params.csv()? {
+    if csv {
         let rows: Vec<Value> = host_rows
             .iter()
             .map(|row| {
@@ -96,9 +114,10 @@ pub(super) async fn report(
             .collect();
         return Ok(list_response(rows, None, true));
     }
-    Ok(Json(
-        json!({ "from": window.0, "to": window.1, "hosts": host_rows, "services": service_rows }),
-    )
+    Ok(Json(json!({
+        "from": window.0, "to": window.1, "period": period,
+        "hosts": host_rows, "services": service_rows,
+    }))
     .into_response())
 }
 

@@ -21,6 +21,7 @@ pub(super) async fn list(
     AxumState(state): AxumState<Shared>,
     Query(params): Query<Filters>,
 ) -> Result<Response> {
+    params.refuse_period()?;
     let filter = IncidentFilter {
         state: params.state.clone(),
         ci_id: params.ci_id.clone().or(params.host_id.clone()),

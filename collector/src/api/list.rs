@@ -91,6 +91,8 @@ pub struct Filters {
     pub(crate) limit: Option<i64>,
     pub(crate) format: Option<String>,
     pub(crate) window: Option<String>,
+    pub(crate) period: Option<String>,
+    pub(crate) tz: Option<String>,
     pub(crate) service_id: Option<String>,
 }
 
@@ -98,6 +100,19 @@ impl Filters {
     /// The page size: 500 by default, at most 10,000.
     pub fn limit(&self) -> Result<i64> {
         page_limit(self.limit, 500, 10_000)
+    }
+
+    /// A 400 when a calendar period (`period`, `tz`) is given to a list
+    /// that does not take one: only `/availability` does, and silently
+    /// ignoring it would answer for the wrong time.
+    pub fn refuse_period(&self) -> Result<()> {
+        if self.period.is_some() || self.tz.is_some() {
+            return Err(Error::InvalidInput(
+                "period and tz apply to /api/v1/availability only; give since and until here"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether CSV was asked for.

@@ -77,12 +77,9 @@ pub async fn render(state: &State) -> String {
         "gauge",
     );
     let counts = state.monitor.counts();
-    for presence in ["up", "suspect", "down", "away"] {
-        let count = counts
-            .iter()
-            .find(|(state, _)| state.as_str() == presence)
-            .map(|(_, count)| *count)
-            .unwrap_or(0);
+    for state in crate::availability::presence::State::WATCHED {
+        let presence = state.as_str();
+        let count = counts.get(&state).copied().unwrap_or(0);
         let _ = writeln!(out, "rollcall_hosts{{presence=\"{presence}\"}} {count}");
     }
     single(

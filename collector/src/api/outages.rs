@@ -20,6 +20,7 @@ pub(super) async fn list(
     AxumState(state): AxumState<Shared>,
     Query(params): Query<Filters>,
 ) -> Result<Response> {
+    params.refuse_period()?;
     let since = params
         .since
         .map(|since| check_time("since", since))

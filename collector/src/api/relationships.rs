@@ -21,6 +21,7 @@ pub(super) async fn list(
     AxumState(state): AxumState<Shared>,
     Query(params): Query<Filters>,
 ) -> Result<axum::Json<Value>> {
+    params.refuse_period()?;
     Ok(axum::Json(
         json!({ "items": state.store.relationships(params.ci_id.as_deref()).await? }),
     ))

@@ -43,8 +43,14 @@ pub struct ServiceAvailability {
     pub sla_met: bool,
     /// Downtime the SLA allows over the window's scheduled time.
     pub error_budget_ms: i64,
-    /// What is left of it after the unplanned downtime.
+    /// What is left of it after the unplanned downtime (negative once
+    /// the budget is overspent).
     pub error_budget_left_ms: i64,
+    /// How fast the budget is being spent: unplanned downtime over the
+    /// budget of the same scheduled time (1.0 spends exactly the budget by
+    /// the end of the window, 2.0 twice as fast); `None` when the target is
+    /// 100 % and there was downtime (no budget to spend).
+    pub burn_rate: Option<f64>,
     /// The figures.
     pub availability: Availability,
 }
@@ -207,8 +213,11 @@ pub async fn fleet_report(
             })
             .collect();
         let result = report::availability(window, &spans, &service_maintenance);
-        let allowed_downtime =
-            (result.scheduled_ms as f64 * (100.0 - service.sla_target) / 100.0) as i64;
+        let (allowed_downtime, burn_rate) = error_budget(
+            result.scheduled_ms,
+            result.unplanned_downtime_ms,
+            service.sla_target,
+        );
         out.services.push(ServiceAvailability {
             service_id: service.id.clone(),
             name: service.name.clone(),
@@ -218,8 +227,54 @@ pub async fn fleet_report(
             sla_met: result.availability_percent >= service.sla_target,
             error_budget_ms: allowed_downtime,
             error_budget_left_ms: allowed_downtime.saturating_sub(result.unplanned_downtime_ms),
+            burn_rate,
             availability: result,
         });
     }
     Ok(out)
+}
+
+/// The error budget (ms) of `scheduled_ms` under `sla_target` percent,
+/// rounded to the nearest ms (99.9 % of 30 days allows 2,592,000 ms, not
+/// the 2,591,999 that truncating 100 − 99.9 in floating point gives), and
+/// the burn rate of `downtime_ms` against it.
+pub fn error_budget(scheduled_ms: i64, downtime_ms: i64, sla_target: f64) -> (i64, Option<f64>) {
+    let allowed = (scheduled_ms.max(0) as f64 * (100.0 - sla_target) / 100.0).round();
+    let burn_rate = if allowed > 0.0 {
+        Some(downtime_ms as f64 / allowed)
+    } else if downtime_ms == 0 {
+        Some(0.0)
+    } else {
+        None
+    };
+    (allowed as i64, burn_rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_budget;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn the_budget_is_exact_and_the_burn_rate_relative_to_it() {
+        assert_eq!(error_budget(30 * DAY, 0, 99.9), (2_592_000, Some(0.0)));
+        assert_eq!(
+            error_budget(30 * DAY, 1_296_000, 99.9),
+            (2_592_000, Some(0.5))
+        );
+        assert_eq!(
+            error_budget(30 * DAY, 5_184_000, 99.9),
+            (2_592_000, Some(2.0))
+        );
+        assert_eq!(error_budget(DAY, 864_000, 99.0), (864_000, Some(1.0)));
+        assert_eq!(error_budget(DAY, 0, 100.0), (0, Some(0.0)));
+        assert_eq!(error_budget(DAY, 1, 100.0), (0, None), "no budget to burn");
+        assert_eq!(
+            error_budget(0, 0, 99.9),
+            (0, Some(0.0)),
+            "nothing scheduled"
+        );
+        assert_eq!(error_budget(DAY, DAY, 0.0), (DAY, Some(1.0)));
+    }
 }

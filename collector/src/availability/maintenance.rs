@@ -1,8 +1,8 @@
 //! Which maintenance windows count: stored windows outside the bounds of
 //! `bounds` (written before they existed) are skipped with a warning, so
 //! one bad row neither crashes nor poisons a report or the monitor; and
-//! whether a window applies to a host (by host, tag or service scope) and
-//! covers an instant.
+//! whether a window applies to a host (by host, tag or service scope),
+//! covers an instant, and until when.
 
 use super::bounds;
 use super::report::expand_recurring;
@@ -74,6 +74,42 @@ pub fn covering(
         })
 }
 
+/// The reason of the first usable window that applies to the host and
+/// covers `at`, and when the maintenance covering `at` ends: the end of
+/// the span that the applicable windows' occurrences, merged, form around
+/// `at` (an occurrence of one window may run on into another's). Looked at
+/// up to [`bounds::MAX_MAINTENANCE_MS`] ahead, so a span is cut there.
+pub fn covering_until(
+    windows: Vec<MaintenanceWindow>,
+    host_id: &str,
+    tags: &[String],
+    memberships: &[String],
+    at: i64,
+) -> Option<(String, i64)> {
+    let applicable: Vec<MaintenanceWindow> = usable(windows)
+        .into_iter()
+        .filter(|window| applies(window, host_id, tags, memberships))
+        .collect();
+    let reason = covering(applicable.clone(), host_id, tags, memberships, at)?;
+    let horizon = (at, at.saturating_add(bounds::MAX_MAINTENANCE_MS));
+    let spans = super::report::merge(
+        applicable.iter().flat_map(|window| {
+            expand_recurring(
+                window.starts_at,
+                window.ends_at,
+                &window.recurrence,
+                horizon,
+            )
+        }),
+        horizon,
+    );
+    let until = spans
+        .iter()
+        .find(|(start, end)| *start <= at && at < *end)
+        .map_or(horizon.1, |span| span.1);
+    Some((reason, until))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +163,42 @@ mod tests {
             None,
             "another host"
         );
+    }
+
+    #[test]
+    fn maintenance_lasts_until_the_merged_span_around_the_instant_ends() {
+        let h = 3_600_000;
+        let windows = vec![
+            window("first", NOW, NOW + 2 * h, ""),
+            // Overlaps the first: together they run to NOW + 3h.
+            window("second", NOW + h, NOW + 3 * h, ""),
+            window("later", NOW + 5 * h, NOW + 6 * h, ""),
+        ];
+        assert_eq!(
+            covering_until(windows.clone(), "h", &[], &[], NOW + h / 2),
+            Some(("reason first".into(), NOW + 3 * h))
+        );
+        assert_eq!(
+            covering_until(windows.clone(), "h", &[], &[], NOW + 4 * h),
+            None
+        );
+        assert_eq!(
+            covering_until(windows.clone(), "h", &[], &[], NOW + 5 * h).map(|(_, until)| until),
+            Some(NOW + 6 * h)
+        );
+        assert_eq!(covering_until(windows, "other", &[], &[], NOW), None);
+        // A daily window: today's occurrence ends, not the first one's.
+        let daily = vec![window(
+            "d",
+            NOW - 10 * DAY_MS,
+            NOW - 10 * DAY_MS + h,
+            "daily",
+        )];
+        assert_eq!(
+            covering_until(daily, "h", &[], &[], NOW + h / 2),
+            Some(("reason d".into(), NOW + h))
+        );
+        assert_eq!(covering_until(hostile(), "h", &[], &[], NOW), None);
     }
 
     #[test]

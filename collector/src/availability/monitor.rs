@@ -1,7 +1,8 @@
 //! The monitor: feeds session and heartbeat signals into the presence state
 //! machine, ticks it, and records what follows: presence changes at once,
 //! outages (beginning at the last heartbeat), host-down incidents with
-//! maintenance windows, storm control, dependencies and flap damping.
+//! maintenance windows (a host silent inside one is in `maintenance` until
+//! it ends, then `down`), storm control, dependencies and flap damping.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -21,8 +22,9 @@ use crate::incidents::event::Severity;
 use crate::store::Store;
 use crate::store::{DEPENDS_ON, NewOutage};
 
-/// Rule name of host-down incidents.
-pub const HOST_DOWN: &str = "host_down";
+/// Rule name of host-down incidents (declared beside degraded time, which
+/// every other critical incident records).
+pub use crate::incidents::degraded::HOST_DOWN;
 /// CI id of collector-wide incidents (storms).
 pub const COLLECTOR_CI: &str = "collector";
 
@@ -63,6 +65,13 @@ impl Monitor {
     /// A planned absence.
     pub fn goodbye(&self, host_id: &str, reason: &str, back_within_ms: i64, at: i64) {
         let transitions = self.lock().goodbye(host_id, reason, back_within_ms, at);
+        self.forward(transitions);
+    }
+
+    /// The host's CI was retired: no longer watched; its open outages end
+    /// and its host-down incident resolves at `at`.
+    pub fn retire(&self, host_id: &str, at: i64) {
+        let transitions = self.lock().retire(host_id, at);
         self.forward(transitions);
     }
 
@@ -127,6 +136,11 @@ pub async fn start_with_clock(
             Some(state) => state,
             None => continue,
         };
+        // A stored maintenance without its end (never written so) is down.
+        let state = match (state, row.away_until) {
+            (State::Maintenance, None) => State::Down,
+            (state, _) => state,
+        };
         presence.restore(
             row.id,
             HostPresence {
@@ -169,7 +183,7 @@ async fn run(
         tokio::select! {
             transition = receiver.recv() => {
                 let Some(transition) = transition else { return };
-                if let Err(error) = recorder.record(vec![transition], 0, 0).await {
+                if let Err(error) = recorder.record(&monitor, vec![transition], 0, 0).await {
                     tracing::error!(error = %error, "cannot record presence transition");
                 }
             }
@@ -181,7 +195,7 @@ async fn run(
                     queued.push(transition);
                 }
                 if !queued.is_empty()
-                    && let Err(error) = recorder.record(queued, 0, 0).await
+                    && let Err(error) = recorder.record(&monitor, queued, 0, 0).await
                 {
                     tracing::error!(error = %error, "cannot record presence transitions");
                 }
@@ -191,7 +205,7 @@ async fn run(
                     let late = presence.late(now, late_ms);
                     (transitions, late, presence.counts().values().sum::<usize>())
                 };
-                if let Err(error) = recorder.record(transitions, late, total).await {
+                if let Err(error) = recorder.record(&monitor, transitions, late, total).await {
                     tracing::error!(error = %error, "cannot record outages");
                 }
                 if let Err(error) = recorder.resolve_stable(&monitor, now).await {
@@ -207,6 +221,7 @@ async fn run(
 impl Recorder {
     async fn record(
         &mut self,
+        monitor: &Monitor,
         transitions: Vec<Transition>,
         late: usize,
         total: usize,
@@ -240,29 +255,33 @@ impl Recorder {
                     last_heartbeat,
                     at,
                 } => {
-                    self.down(
-                        &host_id,
-                        last_heartbeat,
-                        at,
-                        "no heartbeat".into(),
-                        storm.clone(),
-                    )
-                    .await?;
+                    let planned = self
+                        .down(
+                            &host_id,
+                            last_heartbeat,
+                            at,
+                            "no heartbeat".into(),
+                            storm.clone(),
+                        )
+                        .await?;
+                    self.maintenance(monitor, &host_id, at, planned).await?;
                 }
                 Transition::MissedDeadline {
                     host_id,
+                    was,
                     deadline,
                     at,
                 } => {
                     self.store.close_outages(&host_id, deadline).await?;
-                    self.down(
-                        &host_id,
-                        deadline,
-                        at,
-                        "did not return by the announced deadline".into(),
-                        storm.clone(),
-                    )
-                    .await?;
+                    let cause = if was == State::Maintenance {
+                        "still silent when its maintenance window ended"
+                    } else {
+                        "did not return by the announced deadline"
+                    };
+                    let planned = self
+                        .down(&host_id, deadline, at, cause.into(), storm.clone())
+                        .await?;
+                    self.maintenance(monitor, &host_id, at, planned).await?;
                 }
                 Transition::WentAway {
                     host_id,
@@ -290,6 +309,7 @@ impl Recorder {
                     self.store.open_outage(&outage).await?;
                 }
                 Transition::Recovered { host_id, at, .. } => self.recovered(&host_id, at).await?,
+                Transition::Retired { host_id, at } => self.retired(&host_id, at).await?,
             }
         }
         Ok(())
@@ -343,9 +363,36 @@ impl Recorder {
         Ok(Some(id))
     }
 
-    /// The reason of a maintenance window covering the host at `at`;
-    /// stored windows out of bounds are skipped (see `maintenance::usable`).
-    async fn in_maintenance(&self, host_id: &str, at: i64) -> Result<Option<String>> {
+    /// A host declared down inside a maintenance window is in
+    /// `maintenance` until the window ends (unless heard from meanwhile).
+    async fn maintenance(
+        &self,
+        monitor: &Monitor,
+        host_id: &str,
+        at: i64,
+        planned: Option<(String, i64)>,
+    ) -> Result<()> {
+        let Some((reason, until)) = planned else {
+            return Ok(());
+        };
+        if monitor.lock().enter_maintenance(host_id, until) {
+            self.store
+                .set_presence(
+                    host_id,
+                    State::Maintenance.as_str(),
+                    at,
+                    Some(until),
+                    Some(&reason),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The reason of a maintenance window covering the host at `at` and
+    /// when that maintenance ends; stored windows out of bounds are skipped
+    /// (see `maintenance::usable`).
+    async fn in_maintenance(&self, host_id: &str, at: i64) -> Result<Option<(String, i64)>> {
         let windows = self.store.maintenance_windows().await?;
         if windows.is_empty() {
             return Ok(None);
@@ -357,7 +404,7 @@ impl Recorder {
             .map(|host| host.tags_list())
             .unwrap_or_default();
         let memberships = self.store.services_of(host_id).await?;
-        Ok(maintenance::covering(
+        Ok(maintenance::covering_until(
             windows,
             host_id,
             &tags,
@@ -394,7 +441,7 @@ impl Recorder {
         at: i64,
         cause: String,
         storm: Option<String>,
-    ) -> Result<()> {
+    ) -> Result<Option<(String, i64)>> {
         let maintenance = self.in_maintenance(host_id, at).await?;
         let outage = NewOutage {
             id: crate::auth::new_id(),
@@ -404,7 +451,9 @@ impl Recorder {
             } else {
                 "unplanned".into()
             },
-            cause: maintenance.clone().unwrap_or_else(|| cause.clone()),
+            cause: maintenance
+                .as_ref()
+                .map_or_else(|| cause.clone(), |(reason, _)| reason.clone()),
             began_at,
             detected_at: at,
         };
@@ -414,7 +463,7 @@ impl Recorder {
                 host_id,
                 "host down inside a maintenance window: planned outage, no incident"
             );
-            return Ok(());
+            return Ok(maintenance);
         }
         let flaps = self.downs.entry(host_id.to_string()).or_default();
         flaps.push_back(at);
@@ -462,6 +511,21 @@ impl Recorder {
                 self.store.link_outage(&outage.id, &incident.id).await?;
             }
         }
+        Ok(None)
+    }
+
+    /// Ends what was open on a retired host (its down and degraded time,
+    /// its host-down incident) and stores it as `retired`.
+    async fn retired(&mut self, host_id: &str, at: i64) -> Result<()> {
+        self.downs.remove(host_id);
+        self.pending_resolve.remove(host_id);
+        self.store.close_outages(host_id, at).await?;
+        self.store.close_degraded(host_id, at).await?;
+        self.engine.resolve(host_id, HOST_DOWN, at).await?;
+        self.store
+            .set_presence(host_id, State::Retired.as_str(), at, None, None)
+            .await?;
+        tracing::info!(host_id, "host retired: no longer watched");
         Ok(())
     }
 

@@ -1,5 +1,7 @@
-//! The presence state machine of every host: `up → suspect → down`, and
-//! `away` for a planned absence. Pure: every input carries its time, and
+//! The presence state machine of every host: `up → suspect → down`,
+//! `away` for a planned absence (a goodbye) and `maintenance` for a host
+//! silent inside a maintenance window, each of the last two until a
+//! deadline after which a still silent host is `down`. Pure: every input carries its time, and
 //! the outputs are transitions for the monitor to record.
 
 use std::collections::HashMap;
@@ -18,9 +20,24 @@ pub enum State {
     Down,
     /// Planned absence until a deadline (goodbye).
     Away,
+    /// Silent inside a maintenance window, until the window ends.
+    Maintenance,
+    /// The CI was retired (silent for `cmdb.retire_after_s`): no longer
+    /// watched, no outage runs on; a host heard again is watched anew.
+    Retired,
 }
 
 impl State {
+    /// The states of a watched host, in the order metrics list them
+    /// (`Retired` hosts are not watched, so the monitor counts none).
+    pub const WATCHED: [State; 5] = [
+        State::Up,
+        State::Suspect,
+        State::Down,
+        State::Away,
+        State::Maintenance,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +45,8 @@ impl State {
             State::Suspect => "suspect",
             State::Down => "down",
             State::Away => "away",
+            State::Maintenance => "maintenance",
+            State::Retired => "retired",
         }
     }
 
@@ -38,6 +57,8 @@ impl State {
             "suspect" => Some(State::Suspect),
             "down" => Some(State::Down),
             "away" => Some(State::Away),
+            "maintenance" => Some(State::Maintenance),
+            "retired" => Some(State::Retired),
             _ => None,
         }
     }
@@ -75,13 +96,24 @@ pub enum Transition {
         /// Deadline (ms).
         until: i64,
     },
-    /// The planned absence passed its deadline: from here it is unplanned.
+    /// The planned absence or maintenance passed its deadline: from here
+    /// it is unplanned.
     MissedDeadline {
         /// Host id.
         host_id: String,
+        /// `Away` or `Maintenance`: what the deadline ended.
+        was: State,
         /// The deadline (unplanned outage begin).
         deadline: i64,
         /// Detection time.
+        at: i64,
+    },
+    /// The host's CI was retired: it is no longer watched; what was open
+    /// on it ends now.
+    Retired {
+        /// Host id.
+        host_id: String,
+        /// When (ms).
         at: i64,
     },
     /// Heard from again after being down or away.
@@ -165,7 +197,7 @@ impl Presence {
             state: State::Up,
             at,
         }];
-        if matches!(from, State::Down | State::Away) {
+        if matches!(from, State::Down | State::Away | State::Maintenance) {
             out.push(Transition::Recovered {
                 host_id: host_id.to_string(),
                 from,
@@ -225,6 +257,30 @@ impl Presence {
         ]
     }
 
+    /// The host's CI was retired: forgotten (a host heard again starts
+    /// anew as a new one does), and a `Retired` transition to record.
+    pub fn retire(&mut self, host_id: &str, at: i64) -> Vec<Transition> {
+        self.hosts.remove(host_id);
+        vec![Transition::Retired {
+            host_id: host_id.to_string(),
+            at,
+        }]
+    }
+
+    /// A host just declared down is inside a maintenance window until
+    /// `until`: it is in `maintenance` until then (true), unless it is no
+    /// longer down (heard from meanwhile: false, nothing changes).
+    pub fn enter_maintenance(&mut self, host_id: &str, until: i64) -> bool {
+        match self.hosts.get_mut(host_id) {
+            Some(entry) if entry.state == State::Down => {
+                entry.state = State::Maintenance;
+                entry.away_until = Some(until);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Hosts that have been silent longer than `late_ms` and are not down or away yet.
     pub fn late(&self, now: i64, late_ms: i64) -> usize {
         self.hosts
@@ -273,7 +329,10 @@ impl Presence {
                         at: now,
                     });
                 }
-                State::Away if entry.away_until.is_some_and(|until| now >= until) => {
+                State::Away | State::Maintenance
+                    if entry.away_until.is_some_and(|until| now >= until) =>
+                {
+                    let was = entry.state;
                     let deadline = entry.away_until.take().unwrap_or(now);
                     entry.state = State::Down;
                     out.push(Transition::Changed {
@@ -283,6 +342,7 @@ impl Presence {
                     });
                     out.push(Transition::MissedDeadline {
                         host_id,
+                        was,
                         deadline,
                         at: now,
                     });
@@ -307,6 +367,7 @@ mod tests {
                 Transition::WentAway { .. } => "away",
                 Transition::MissedDeadline { .. } => "missed",
                 Transition::Recovered { .. } => "recovered",
+                Transition::Retired { .. } => "retired",
             })
             .collect()
     }
@@ -377,10 +438,67 @@ mod tests {
             out[1],
             Transition::MissedDeadline {
                 host_id: "h".into(),
+                was: State::Away,
                 deadline: 40_000,
                 at: 40_000
             }
         );
+    }
+
+    #[test]
+    fn a_retired_host_is_forgotten_and_watched_anew_when_heard() {
+        let mut presence = Presence::new(3_000, 0);
+        presence.heard("h", 1_000);
+        presence.tick(5_000);
+        assert_eq!(kinds(&presence.retire("h", 6_000)), vec!["retired"]);
+        assert_eq!(presence.get("h"), None);
+        assert!(presence.tick(100_000).is_empty(), "not watched");
+        assert_eq!(presence.counts().values().sum::<usize>(), 0);
+        assert_eq!(kinds(&presence.heard("h", 200_000)), vec!["changed"]);
+        assert_eq!(presence.get("h").map(|p| p.state), Some(State::Up));
+        assert_eq!(State::parse("retired"), Some(State::Retired));
+    }
+
+    #[test]
+    fn a_down_host_in_maintenance_is_down_again_when_the_window_ends() {
+        let mut presence = Presence::new(3_000, 0);
+        presence.heard("h", 1_000);
+        assert!(!presence.enter_maintenance("h", 20_000), "up, not down");
+        assert_eq!(kinds(&presence.tick(4_000)), vec!["changed", "down"]);
+        assert!(presence.enter_maintenance("h", 20_000));
+        assert_eq!(presence.get("h").map(|p| p.state), Some(State::Maintenance));
+        assert!(presence.tick(19_999).is_empty(), "inside the window");
+        assert_eq!(presence.late(19_999, 1_000), 0, "not late, planned");
+        let out = presence.tick(20_000);
+        assert_eq!(
+            out,
+            vec![
+                Transition::Changed {
+                    host_id: "h".into(),
+                    state: State::Down,
+                    at: 20_000
+                },
+                Transition::MissedDeadline {
+                    host_id: "h".into(),
+                    was: State::Maintenance,
+                    deadline: 20_000,
+                    at: 20_000
+                }
+            ]
+        );
+        // Back inside a window: recovered from maintenance.
+        assert!(presence.enter_maintenance("h", 50_000));
+        assert_eq!(
+            presence.heard("h", 30_000)[1],
+            Transition::Recovered {
+                host_id: "h".into(),
+                from: State::Maintenance,
+                at: 30_000
+            }
+        );
+        assert!(!presence.enter_maintenance("h", 60_000), "heard meanwhile");
+        assert_eq!(State::parse("maintenance"), Some(State::Maintenance));
+        assert_eq!(State::Maintenance.as_str(), "maintenance");
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub struct Availability {
     pub unplanned_downtime_ms: i64,
     /// Planned downtime (ms), reported apart.
     pub planned_downtime_ms: i64,
-    /// Degraded time (ms), reported apart.
+    /// Degraded time (ms), reported apart: up with an open critical
+    /// incident other than host-down; time the host was down (planned or
+    /// not) is downtime and not counted here.
     pub degraded_ms: i64,
     /// (scheduled − unplanned) / scheduled × 100; 100 when nothing was scheduled.
     pub availability_percent: f64,
@@ -104,6 +106,11 @@ pub fn availability(window: Span, outages: &[OutageSpan], maintenance: &[Span]) 
         )
     };
     let unplanned = subtract(&spans_of("unplanned"), &maintenance);
+    let down = merge(
+        spans_of("unplanned").into_iter().chain(spans_of("planned")),
+        window,
+    );
+    let degraded = subtract(&spans_of("degraded"), &down);
     let scheduled_ms = window
         .1
         .saturating_sub(window.0)
@@ -132,7 +139,7 @@ pub fn availability(window: Span, outages: &[OutageSpan], maintenance: &[Span]) 
         scheduled_ms,
         unplanned_downtime_ms,
         planned_downtime_ms: total(&spans_of("planned")),
-        degraded_ms: total(&spans_of("degraded")),
+        degraded_ms: total(&degraded),
         availability_percent,
         failures,
         mtbf_ms: (failures > 0)
@@ -292,6 +299,26 @@ mod tests {
             (H, 2 * H, 0)
         );
         assert_eq!(report.availability_percent, 100.0);
+    }
+
+    #[test]
+    fn degraded_time_while_down_is_downtime_not_degradation() {
+        // Degraded 1h–6h; down 2h–3h (unplanned) and 4h–5h (planned).
+        let outages = [
+            outage(H, Some(6 * H), "degraded"),
+            outage(2 * H, Some(3 * H), "unplanned"),
+            outage(4 * H, Some(5 * H), "planned"),
+            // A second degraded record overlapping the first counts once.
+            outage(5 * H, None, "degraded"),
+        ];
+        let report = availability((0, 10 * H), &outages, &[]);
+        assert_eq!(report.degraded_ms, 3 * H + 4 * H, "1–2, 3–4, 5–10");
+        assert_eq!(report.unplanned_downtime_ms, H);
+        assert_eq!(report.planned_downtime_ms, H);
+        assert!(
+            (report.availability_percent - 90.0).abs() < 1e-9,
+            "degraded is up"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::incidents::degraded;
 use crate::incidents::event::{CiRef, IncidentEvent, Severity, Transition};
 use crate::store::Store;
 use crate::store::{Incident, IncidentFilter};
@@ -217,6 +218,7 @@ impl Engine {
             .await?
         {
             tracing::info!(incident_id = %incident.id, dedup_key = %key, suppressed = spec.suppressed, "incident opened");
+            degraded::opened(self.store.as_ref(), &incident, at).await?;
             Ok(Opened::New(incident))
         } else {
             match self.store.open_incident(&key).await? {
@@ -249,6 +251,7 @@ impl Engine {
             return Ok(None);
         }
         tracing::info!(incident_id = %incident.id, dedup_key = %incident.dedup_key, "incident resolved");
+        degraded::resolved(self.store.as_ref(), &incident, at).await?;
         // A parent resolves when its last child does.
         if let Some(parent_id) = &incident.parent_id {
             let open_children = self

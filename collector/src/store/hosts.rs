@@ -247,13 +247,14 @@ pub trait HostStore {
     async fn software_counts(&self, name: Option<&str>) -> Result<Vec<SoftwareCount>>;
     /// Moves hosts not seen for `stale_after_ms` to `stale` and for
     /// `retire_after_ms` to `retired`, recording each change; returns how
-    /// many became stale and retired. Nothing is deleted.
+    /// many became stale and the ids of those retired (so presence can
+    /// retire them too). Nothing is deleted.
     async fn update_lifecycle(
         &self,
         now: i64,
         stale_after_ms: i64,
         retire_after_ms: i64,
-    ) -> Result<(usize, usize)>;
+    ) -> Result<(usize, Vec<String>)>;
     /// Replaces a host's tags (comma-separated).
     async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool>;
 }

@@ -88,8 +88,12 @@ pub trait PresenceStore {
     ) -> Result<()>;
     /// Records an outage.
     async fn open_outage(&self, outage: &NewOutage) -> Result<()>;
-    /// Ends every open outage of a host; returns them.
+    /// Ends every open down outage (`unplanned`, `planned`) of a host;
+    /// returns them. Degraded time has its own end ([`Self::close_degraded`]):
+    /// a host coming back does not end a critical problem.
     async fn close_outages(&self, host_id: &str, ended_at: i64) -> Result<Vec<Outage>>;
+    /// Ends the open `degraded` outages of a host; returns them.
+    async fn close_degraded(&self, host_id: &str, ended_at: i64) -> Result<Vec<Outage>>;
     /// Links an outage to its incident.
     async fn link_outage(&self, outage_id: &str, incident_id: &str) -> Result<()>;
     /// Outages.

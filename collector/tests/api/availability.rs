@@ -79,13 +79,17 @@ async fn availability_rejects_bad_windows() {
     for (query, needle) in [
         ("window=5y", "unit must be s, m, h, d or w"),
         ("window=0d", "must be positive"),
-        ("window=30d&since=1", "give either window=30d or since"),
+        (
+            "window=30d&since=1",
+            "give one of window=30d, since (and until), or period=2026-11",
+        ),
         (
             "since=1800000002000&until=1800000001000",
             "until must be after since",
         ),
         ("format=pdf", "format must be json or csv"),
-        ("period=1d", "unknown field `period`"),
+        ("period=1d", "period \"1d\" is not YYYY-MM"),
+        ("zone=UTC", "unknown field `zone`"),
     ] {
         let reply = app
             .get(&format!("/api/v1/availability?{query}"), &app.viewer)
@@ -228,5 +232,84 @@ async fn a_stored_poison_window_is_skipped_and_does_not_poison_reports() {
         listed.body["items"].as_array().map(Vec::len),
         Some(4),
         "still listed, so an operator can delete them"
+    );
+}
+
+/// Degraded time from critical incidents opened and resolved through the
+/// engine at explicit instants: listed as a `degraded` outage and reported
+/// apart from downtime, without lowering availability.
+#[tokio::test]
+async fn degraded_time_is_recorded_and_reported_apart_from_downtime() {
+    use rollcall_collector::incidents::engine::IncidentSpec;
+    use rollcall_collector::incidents::event::Severity;
+
+    let app = App::new().await;
+    let host = app.host("degraded", &[]).await;
+    // 2026-11-10T10:00Z; critical 10:00–13:00, down 12:00–12:30.
+    let t0: i64 = 1_794_304_800_000;
+    let h: i64 = 3_600_000;
+    let spec = |rule: &str, severity: Severity| IncidentSpec {
+        ci_id: host.clone(),
+        rule: rule.into(),
+        severity,
+        summary: format!("{rule} on degraded"),
+        description: String::new(),
+        details: json!({}),
+        suppressed: false,
+        parent_id: None,
+    };
+    let engine = &app.state.engine;
+    engine
+        .open(spec("filesystem_usage", Severity::Critical), t0)
+        .await
+        .expect("open");
+    engine
+        .open(spec("memory_pressure", Severity::Warning), t0 + h)
+        .await
+        .expect("open");
+    app.outage_between(&host, t0 + 2 * h, t0 + 2 * h + h / 2)
+        .await;
+    engine
+        .resolve(&host, "filesystem_usage", t0 + 3 * h)
+        .await
+        .expect("resolve");
+    engine
+        .resolve(&host, "memory_pressure", t0 + 4 * h)
+        .await
+        .expect("resolve");
+
+    let outages = app
+        .get(
+            &format!("/api/v1/outages?host_id={host}&kind=degraded"),
+            &app.viewer,
+        )
+        .await;
+    assert_eq!(outages.status, StatusCode::OK, "{outages:?}");
+    let items = outages.body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["began_at"].as_i64(), Some(t0));
+    assert_eq!(items[0]["ended_at"].as_i64(), Some(t0 + 3 * h));
+
+    let since = t0 - h;
+    let until = t0 + 9 * h;
+    let report = app
+        .get(
+            &format!("/api/v1/availability?host_id={host}&since={since}&until={until}"),
+            &app.viewer,
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{report:?}");
+    let figures = &report.body["hosts"][0]["availability"];
+    assert_eq!(figures["unplanned_downtime_ms"].as_i64(), Some(h / 2));
+    assert_eq!(
+        figures["degraded_ms"].as_i64(),
+        Some(3 * h - h / 2),
+        "10:00–13:00 less the half hour down: {figures}"
+    );
+    let percent = figures["availability_percent"].as_f64().expect("percent");
+    let expected = (10 * h - h / 2) as f64 * 100.0 / (10 * h) as f64;
+    assert!(
+        (percent - expected).abs() < 1e-9,
+        "degraded is up: {percent}"
     );
 }

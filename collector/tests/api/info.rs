@@ -46,6 +46,7 @@ async fn metrics_are_prometheus_text() {
     for line in [
         "# TYPE rollcall_hosts gauge",
         "rollcall_hosts{presence=\"up\"} 0",
+        "rollcall_hosts{presence=\"maintenance\"} 0",
         "rollcall_sessions_open 0",
         "rollcall_messages_total{type=\"heartbeat\"} 0",
         "rollcall_inventory_apply_seconds_count 0",

@@ -18,6 +18,7 @@ mod integrations;
 mod maintenance;
 mod outages;
 mod outbox;
+mod periods;
 mod relationships;
 mod revocation;
 mod services;

@@ -191,3 +191,156 @@ async fn out_of_range_windows_are_refused_and_nothing_is_written() {
     let report = app.get("/api/v1/availability?window=1d", &app.viewer).await;
     assert_eq!(report.status, StatusCode::OK, "{report:?}");
 }
+
+/// 2026-11-10T00:00:00Z (ms): the report below covers this day and the six after it.
+const D0: i64 = 1_794_268_800_000;
+const H: i64 = 3_600_000;
+const DAY: i64 = 24 * H;
+
+/// A maintenance window created through the API.
+async fn maintain(app: &App, body: Value) {
+    let created = app
+        .send(
+            Method::POST,
+            "/api/v1/maintenance",
+            Some(&app.operator),
+            Some(body),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+}
+
+/// Host-, tag- and service-scoped, one-off and daily and weekly recurring
+/// windows, each excluding exactly its time from availability over the
+/// week from `D0`, with outages written into the store at explicit instants.
+#[tokio::test]
+async fn scoped_and_recurring_windows_exclude_exactly_their_time() {
+    let app = App::new().await;
+    let by_host = app.host("by-host", &[]).await;
+    let tagged = app.host("tagged", &[]).await;
+    let untagged = app.host("untagged", &[]).await;
+    let member = app.host("member", &[]).await;
+    let daily = app.host("daily", &[]).await;
+    let weekly = app.host("weekly", &[]).await;
+    let tags = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/hosts/{tagged}/tags"),
+            Some(&app.operator),
+            Some(json!({ "tags": ["db", "berlin"] })),
+        )
+        .await;
+    assert_eq!(tags.status, StatusCode::OK, "{tags:?}");
+    let service = app
+        .send(
+            Method::POST,
+            "/api/v1/services",
+            Some(&app.operator),
+            Some(json!({ "name": "shop", "min_up": 1, "members": [member] })),
+        )
+        .await;
+    assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
+    let shop = service.body["id"].as_str().expect("id").to_string();
+
+    // Every host but the weekly one is down 10:00–12:00 on D0.
+    for host in [&by_host, &tagged, &untagged, &member] {
+        app.outage_between(host, D0 + 10 * H, D0 + 12 * H).await;
+    }
+    // The daily one on D0 + 1, 02:30–04:00.
+    app.outage_between(&daily, D0 + DAY + 5 * H / 2, D0 + DAY + 4 * H)
+        .await;
+    let one_off = |scope: &str, target: &str, from: i64, to: i64| {
+        json!({ "scope": scope, "target": target, "starts_at": from, "ends_at": to,
+                "recurrence": "", "reason": "test" })
+    };
+    // 11:00–14:00: the outage's second hour is planned.
+    maintain(&app, one_off("host", &by_host, D0 + 11 * H, D0 + 14 * H)).await;
+    // 09:00–12:00 on every host tagged db: all of the tagged host's outage.
+    maintain(&app, one_off("tag", "db", D0 + 9 * H, D0 + 12 * H)).await;
+    // 10:00–11:00 on the members of shop.
+    maintain(&app, one_off("service", &shop, D0 + 10 * H, D0 + 11 * H)).await;
+    // 02:00–03:00 every day, begun ten days before the report.
+    maintain(
+        &app,
+        json!({ "scope": "host", "target": daily, "starts_at": D0 - 10 * DAY + 2 * H,
+                "ends_at": D0 - 10 * DAY + 3 * H, "recurrence": "daily", "reason": "backup" }),
+    )
+    .await;
+    // 05:00–06:00 once a week, begun a week before: once in the report, on D0.
+    maintain(
+        &app,
+        json!({ "scope": "host", "target": weekly, "starts_at": D0 - 7 * DAY + 5 * H,
+                "ends_at": D0 - 7 * DAY + 6 * H, "recurrence": "weekly", "reason": "patching" }),
+    )
+    .await;
+
+    let until = D0 + 7 * DAY;
+    let report = app
+        .get(
+            &format!("/api/v1/availability?since={D0}&until={until}"),
+            &app.viewer,
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{report:?}");
+    let row = |id: &str| {
+        report.body["hosts"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|row| row["host_id"] == id))
+            .map(|row| row["availability"].clone())
+            .expect("a row per host")
+    };
+    let week = 7 * DAY;
+    // (host, scheduled, unplanned, failures)
+    for (name, host, scheduled, unplanned, failures) in [
+        ("by host", &by_host, week - 3 * H, H, 1),
+        ("by tag", &tagged, week - 3 * H, 0, 0),
+        ("tag elsewhere", &untagged, week, 2 * H, 1),
+        ("by service", &member, week - H, H, 0),
+        // Seven occurrences of one hour; 02:30–03:00 of the outage planned.
+        ("daily", &daily, week - 7 * H, 3 * H / 2 - H / 2, 0),
+        ("weekly", &weekly, week - H, 0, 0),
+    ] {
+        let figures = row(host);
+        assert_eq!(
+            figures["scheduled_ms"].as_i64(),
+            Some(scheduled),
+            "{name}: {figures}"
+        );
+        assert_eq!(
+            figures["unplanned_downtime_ms"].as_i64(),
+            Some(unplanned),
+            "{name}: {figures}"
+        );
+        assert_eq!(
+            figures["failures"].as_u64(),
+            Some(failures),
+            "{name}: {figures}"
+        );
+    }
+    // The service: its member's 10:00–11:00 is planned, 11:00–12:00 is not.
+    let services = report.body["services"].as_array().expect("services");
+    assert_eq!(services.len(), 1);
+    let figures = &services[0]["availability"];
+    assert_eq!(figures["scheduled_ms"].as_i64(), Some(week - H));
+    assert_eq!(figures["unplanned_downtime_ms"].as_i64(), Some(H));
+
+    // Untagging takes the host out of the tag's window.
+    let untag = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/hosts/{tagged}/tags"),
+            Some(&app.operator),
+            Some(json!({ "tags": [] })),
+        )
+        .await;
+    assert_eq!(untag.status, StatusCode::OK, "{untag:?}");
+    let report = app
+        .get(
+            &format!("/api/v1/availability?host_id={tagged}&since={D0}&until={until}"),
+            &app.viewer,
+        )
+        .await;
+    let figures = &report.body["hosts"][0]["availability"];
+    assert_eq!(figures["scheduled_ms"].as_i64(), Some(week));
+    assert_eq!(figures["unplanned_downtime_ms"].as_i64(), Some(2 * H));
+}

@@ -199,3 +199,44 @@ async fn relationships_and_tags_reject_bad_input() {
         App::assert_bad_request(&reply, needle);
     }
 }
+
+/// The limits on tags, at and just past each bound, and a refusal leaves
+/// the stored tags as they were.
+#[tokio::test]
+async fn tag_limits_are_exact_and_a_refusal_changes_nothing() {
+    let app = App::new().await;
+    let host = app.host("web", &[]).await;
+    let uri = format!("/api/v1/hosts/{host}/tags");
+    let put = |body: Value| {
+        let (app, uri) = (&app, &uri);
+        async move {
+            app.send(Method::PUT, uri, Some(&app.operator), Some(body))
+                .await
+        }
+    };
+    let most: Vec<String> = (0..64).map(|i| format!("{i:0>64}")).collect();
+    let accepted = put(json!({ "tags": most })).await;
+    assert_eq!(accepted.status, StatusCode::OK, "64 tags of 64 bytes");
+    let detail = app.get(&format!("/api/v1/hosts/{host}"), &app.viewer).await;
+    assert_eq!(detail.body["host"]["tags"], most.join(","));
+    let set = put(json!({ "tags": ["prod"] })).await;
+    assert_eq!(set.status, StatusCode::OK, "{set:?}");
+    let too_many: Vec<String> = (0..65).map(|i| format!("t{i}")).collect();
+    for body in [
+        json!({ "tags": too_many }),
+        json!({ "tags": ["x".repeat(65)] }),
+        json!({ "tags": ["ok", ""] }),
+        json!({ "tags": ["ok", "a,b"] }),
+    ] {
+        App::assert_bad_request(&put(body).await, "up to 64 tags of 1 to 64 bytes");
+    }
+    App::assert_bad_request(
+        &put(json!({ "tags": ["a"], "x": 1 })).await,
+        "unknown field",
+    );
+    let detail = app.get(&format!("/api/v1/hosts/{host}"), &app.viewer).await;
+    assert_eq!(
+        detail.body["host"]["tags"], "prod",
+        "unchanged by the refusals"
+    );
+}

@@ -404,6 +404,32 @@ impl App {
         id
     }
 
+    /// An unplanned outage of `host_id` over `began_at..ended_at` (ms),
+    /// written straight into the store and closed; returns its id.
+    pub async fn outage_between(&self, host_id: &str, began_at: i64, ended_at: i64) -> String {
+        let id = auth::new_id();
+        self.state
+            .store
+            .open_outage(&NewOutage {
+                id: id.clone(),
+                host_id: host_id.into(),
+                kind: "unplanned".into(),
+                cause: "no heartbeat".into(),
+                began_at,
+                detected_at: began_at,
+            })
+            .await
+            .expect("outage");
+        let closed = self
+            .state
+            .store
+            .close_outages(host_id, ended_at)
+            .await
+            .expect("close");
+        assert_eq!(closed.len(), 1, "one outage open at a time");
+        id
+    }
+
     /// The incident's trigger event fanned out to [`TARGET`] and failed for
     /// good (a dead letter); returns the outbox id.
     pub async fn dead_letter(&self, incident_id: &str) -> i64 {

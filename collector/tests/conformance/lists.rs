@@ -74,7 +74,7 @@ pub async fn host_lists_filter_and_page(store: Arc<dyn Store>) {
             .update_lifecycle(NOW, 7 * DAY, 60 * DAY)
             .await
             .unwrap(),
-        (1, 0)
+        (1, Vec::new())
     );
     let list = |name: Option<&str>, lifecycle: Option<&str>| HostFilter {
         name: name.map(String::from),

@@ -402,16 +402,14 @@ impl HostStore for SqlStore {
         now: i64,
         stale_after_ms: i64,
         retire_after_ms: i64,
-    ) -> Result<(usize, usize)> {
+    ) -> Result<(usize, Vec<String>)> {
         let mut tx = self.begin_write().await?;
-        let mut counts = [0usize; 2];
-        for (index, (from, to, cutoff)) in [
+        let mut stale = 0usize;
+        let mut retired = Vec::new();
+        for (from, to, cutoff) in [
             ("active", "stale", now - stale_after_ms),
             ("stale", "retired", now - retire_after_ms),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        ] {
             let rows =
                 sqlx::query("SELECT id FROM hosts WHERE lifecycle = $1 AND last_seen_at < $2")
                     .bind(from)
@@ -442,11 +440,15 @@ impl HostStore for SqlStore {
                     "collector",
                 )
                 .await?;
-                counts[index] += 1;
+                if to == "retired" {
+                    retired.push(host_id);
+                } else {
+                    stale += 1;
+                }
             }
         }
         tx.commit().await?;
-        Ok((counts[0], counts[1]))
+        Ok((stale, retired))
     }
 
     async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool> {

@@ -50,26 +50,11 @@ impl PresenceStore for SqlStore {
     }
 
     async fn close_outages(&self, host_id: &str, ended_at: i64) -> Result<Vec<Outage>> {
-        let mut tx = self.begin_write().await?;
-        let open = sqlx::query_as::<_, Outage>(
-            "SELECT id, host_id, kind, cause, began_at, detected_at, ended_at, incident_id FROM outages WHERE host_id = $1 AND ended_at IS NULL",
-        )
-        .bind(host_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE outages SET ended_at = CASE WHEN began_at > $1 THEN began_at ELSE $1 END WHERE host_id = $2 AND ended_at IS NULL")
-            .bind(ended_at)
-            .bind(host_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(open
-            .into_iter()
-            .map(|outage| Outage {
-                ended_at: Some(ended_at.max(outage.began_at)),
-                ..outage
-            })
-            .collect())
+        self.close_open(host_id, ended_at, CLOSE_DOWN).await
+    }
+
+    async fn close_degraded(&self, host_id: &str, ended_at: i64) -> Result<Vec<Outage>> {
+        self.close_open(host_id, ended_at, CLOSE_DEGRADED).await
     }
 
     async fn link_outage(&self, outage_id: &str, incident_id: &str) -> Result<()> {
@@ -101,5 +86,51 @@ impl PresenceStore for SqlStore {
             .query_as::<Outage>()?
             .fetch_all(&self.pool)
             .await?)
+    }
+}
+
+/// The open outages of a host and the statement ending them, for one set of
+/// kinds: (select, update).
+type CloseStatements = (&'static str, &'static str);
+
+/// Down outages (`unplanned`, `planned`): a host coming back ends them.
+const CLOSE_DOWN: CloseStatements = (
+    "SELECT id, host_id, kind, cause, began_at, detected_at, ended_at, incident_id FROM outages WHERE host_id = $1 AND ended_at IS NULL AND kind <> 'degraded'",
+    "UPDATE outages SET ended_at = CASE WHEN began_at > $1 THEN began_at ELSE $1 END WHERE host_id = $2 AND ended_at IS NULL AND kind <> 'degraded'",
+);
+
+/// Degraded time: the last critical incident's resolution ends it.
+const CLOSE_DEGRADED: CloseStatements = (
+    "SELECT id, host_id, kind, cause, began_at, detected_at, ended_at, incident_id FROM outages WHERE host_id = $1 AND ended_at IS NULL AND kind = 'degraded'",
+    "UPDATE outages SET ended_at = CASE WHEN began_at > $1 THEN began_at ELSE $1 END WHERE host_id = $2 AND ended_at IS NULL AND kind = 'degraded'",
+);
+
+impl SqlStore {
+    /// Ends the open outages of `host_id` that `statements` select at
+    /// `ended_at`, or at their begin if that is later; returns them as ended.
+    async fn close_open(
+        &self,
+        host_id: &str,
+        ended_at: i64,
+        (select, update): CloseStatements,
+    ) -> Result<Vec<Outage>> {
+        let mut tx = self.begin_write().await?;
+        let open = sqlx::query_as::<_, Outage>(select)
+            .bind(host_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        sqlx::query(update)
+            .bind(ended_at)
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(open
+            .into_iter()
+            .map(|outage| Outage {
+                ended_at: Some(ended_at.max(outage.began_at)),
+                ..outage
+            })
+            .collect())
     }
 }
