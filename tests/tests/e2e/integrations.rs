@@ -5,6 +5,7 @@
 //! `lookups` covers look-ups by agent-chosen text.
 
 mod lookups;
+mod shared_outbox;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
