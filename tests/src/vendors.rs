@@ -58,8 +58,8 @@ pub struct Recorded {
 pub struct Forced {
     /// Status.
     pub status: u16,
-    /// `Retry-After` seconds.
-    pub retry_after: Option<u64>,
+    /// `Retry-After` as sent: delta-seconds or an HTTP-date.
+    pub retry_after: Option<String>,
     /// Body.
     pub body: Value,
 }
@@ -152,8 +152,8 @@ async fn record_and_force(
                 axum::Json(forced.body),
             )
                 .into_response();
-            if let Some(seconds) = forced.retry_after
-                && let Ok(value) = seconds.to_string().parse()
+            if let Some(text) = forced.retry_after
+                && let Ok(value) = text.parse()
             {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
@@ -195,13 +195,30 @@ impl Fake {
         Ok(Fake { url, state })
     }
 
-    /// The next `times` requests get `status` (with `Retry-After`).
+    /// The next `times` requests get `status` (with `Retry-After` seconds).
     pub fn force(&self, status: u16, retry_after: Option<u64>, body: Value, times: usize) {
+        self.force_retry_after(
+            status,
+            retry_after.map(|seconds| seconds.to_string()),
+            body,
+            times,
+        );
+    }
+
+    /// The next `times` requests get `status` with `Retry-After: <text>`
+    /// as given (an HTTP-date, or anything a hostile vendor might send).
+    pub fn force_retry_after(
+        &self,
+        status: u16,
+        retry_after: Option<String>,
+        body: Value,
+        times: usize,
+    ) {
         if let Ok(mut queue) = self.state.forced.lock() {
             for _ in 0..times {
                 queue.push_back(Forced {
                     status,
-                    retry_after,
+                    retry_after: retry_after.clone(),
                     body: body.clone(),
                 });
             }

@@ -216,6 +216,46 @@ async fn servicenow_oauth_token_is_fetched_and_used() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_after_429_with_retry_after_as_an_http_date() -> Result<()> {
+    let fake = vendors::pagerduty::start().await?;
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(
+        dir.path(),
+        &options(&target_toml("pd", "pagerduty", &fake.url, FAST)),
+    )?;
+    // Retry-After as an HTTP-date 3 s ahead (second resolution, so 2-3 s
+    // from now); the fast backoff alone would retry within 200 ms.
+    let at = std::time::SystemTime::now() + Duration::from_secs(3);
+    fake.force_retry_after(
+        429,
+        Some(httpdate::fmt_http_date(at)),
+        json!({ "status": "throttled" }),
+        1,
+    );
+    let db = events::open(&collector.data_dir).await?;
+    events::insert(
+        &db,
+        &events::host_down("inc-d", "app2", Transition::Trigger),
+    )
+    .await?;
+    let list = wait_delivered(&collector, "inc-d", &["pd"], 1).await?;
+    assert_eq!(list[0]["deliveries"][0]["attempts"], 2, "{list:?}");
+    let requests = fake.requests();
+    assert_eq!(
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![429, 202]
+    );
+    let waited = requests[1].at_ms - requests[0].at_ms;
+    assert!(
+        (1_500..10_000).contains(&waited),
+        "Retry-After as an HTTP-date honoured, waited {waited} ms"
+    );
+    assert_eq!(fake.accepted("create:app2:host_down"), 1);
+    assert_no_violations(&[("pagerduty", &fake)]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_after_429_with_retry_after_and_after_5xx() -> Result<()> {
     let fake = vendors::pagerduty::start().await?;
     fake.force(429, Some(2), json!({ "status": "throttled" }), 1);
