@@ -81,6 +81,10 @@ pub struct FakeState {
     pub down: AtomicBool,
     /// Sequence for ids.
     pub sequence: AtomicU64,
+    /// The next request to this path is handled (and recorded) at once but
+    /// answered only after this many ms: the vendor did the work, the
+    /// caller timed out waiting for the answer.
+    pub slow: Mutex<Option<(String, u64)>>,
 }
 
 impl FakeState {
@@ -165,8 +169,18 @@ async fn record_and_force(
         }
     };
     recorded.status = response.status().as_u16();
+    let path = recorded.path.clone();
     if let Ok(mut requests) = state.requests.lock() {
         requests.push(recorded);
+    }
+    let hold = state.slow.lock().ok().and_then(|mut slow| {
+        slow.as_ref()
+            .is_some_and(|(slow_path, _)| *slow_path == path)
+            .then(|| slow.take().map(|(_, ms)| ms))
+            .flatten()
+    });
+    if let Some(ms) = hold {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     response
 }
@@ -222,6 +236,14 @@ impl Fake {
                     body: body.clone(),
                 });
             }
+        }
+    }
+
+    /// The next request to `path` is carried out at once but answered only
+    /// after `ms` (see `FakeState::slow`).
+    pub fn slow_next(&self, path: &str, ms: u64) {
+        if let Ok(mut slow) = self.state.slow.lock() {
+            *slow = Some((path.to_string(), ms));
         }
     }
 
