@@ -1,5 +1,6 @@
 //! Incident events written straight into a collector's SQLite database, as
-//! the incident engine does, so integrations can be tested without it.
+//! the incident engine does, so integrations can be tested without it; and
+//! into a shared PostgreSQL database by URL (`open_url`, `insert_any`).
 
 use std::path::Path;
 
@@ -49,6 +50,31 @@ pub async fn open(data_dir: &Path) -> Result<SqlitePool> {
 
 /// Inserts an `incident_events` row; returns its id.
 pub async fn insert(pool: &SqlitePool, event: &IncidentEvent) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO incident_events (incident_id, transition, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(&event.incident_id)
+    .bind(event.transition.as_str())
+    .bind(serde_json::to_string(event)?)
+    .bind(event.occurred_at_ms)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}
+
+/// A connection to a collector's database by URL (PostgreSQL, a collector
+/// group's shared database).
+pub async fn open_url(url: &str) -> Result<sqlx::AnyPool> {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(url)
+        .await
+        .context("open the collector database")
+}
+
+/// Inserts an `incident_events` row through `open_url`'s pool; returns its id.
+pub async fn insert_any(pool: &sqlx::AnyPool, event: &IncidentEvent) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO incident_events (incident_id, transition, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )

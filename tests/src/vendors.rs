@@ -58,8 +58,8 @@ pub struct Recorded {
 pub struct Forced {
     /// Status.
     pub status: u16,
-    /// `Retry-After` seconds.
-    pub retry_after: Option<u64>,
+    /// `Retry-After` as sent: delta-seconds or an HTTP-date.
+    pub retry_after: Option<String>,
     /// Body.
     pub body: Value,
 }
@@ -81,6 +81,10 @@ pub struct FakeState {
     pub down: AtomicBool,
     /// Sequence for ids.
     pub sequence: AtomicU64,
+    /// The next request to this path is handled (and recorded) at once but
+    /// answered only after this many ms: the vendor did the work, the
+    /// caller timed out waiting for the answer.
+    pub slow: Mutex<Option<(String, u64)>>,
 }
 
 impl FakeState {
@@ -152,8 +156,8 @@ async fn record_and_force(
                 axum::Json(forced.body),
             )
                 .into_response();
-            if let Some(seconds) = forced.retry_after
-                && let Ok(value) = seconds.to_string().parse()
+            if let Some(text) = forced.retry_after
+                && let Ok(value) = text.parse()
             {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
@@ -165,8 +169,18 @@ async fn record_and_force(
         }
     };
     recorded.status = response.status().as_u16();
+    let path = recorded.path.clone();
     if let Ok(mut requests) = state.requests.lock() {
         requests.push(recorded);
+    }
+    let hold = state.slow.lock().ok().and_then(|mut slow| {
+        slow.as_ref()
+            .is_some_and(|(slow_path, _)| *slow_path == path)
+            .then(|| slow.take().map(|(_, ms)| ms))
+            .flatten()
+    });
+    if let Some(ms) = hold {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     response
 }
@@ -195,16 +209,41 @@ impl Fake {
         Ok(Fake { url, state })
     }
 
-    /// The next `times` requests get `status` (with `Retry-After`).
+    /// The next `times` requests get `status` (with `Retry-After` seconds).
     pub fn force(&self, status: u16, retry_after: Option<u64>, body: Value, times: usize) {
+        self.force_retry_after(
+            status,
+            retry_after.map(|seconds| seconds.to_string()),
+            body,
+            times,
+        );
+    }
+
+    /// The next `times` requests get `status` with `Retry-After: <text>`
+    /// as given (an HTTP-date, or anything a hostile vendor might send).
+    pub fn force_retry_after(
+        &self,
+        status: u16,
+        retry_after: Option<String>,
+        body: Value,
+        times: usize,
+    ) {
         if let Ok(mut queue) = self.state.forced.lock() {
             for _ in 0..times {
                 queue.push_back(Forced {
                     status,
-                    retry_after,
+                    retry_after: retry_after.clone(),
                     body: body.clone(),
                 });
             }
+        }
+    }
+
+    /// The next request to `path` is carried out at once but answered only
+    /// after `ms` (see `FakeState::slow`).
+    pub fn slow_next(&self, path: &str, ms: u64) {
+        if let Ok(mut slow) = self.state.slow.lock() {
+            *slow = Some((path.to_string(), ms));
         }
     }
 

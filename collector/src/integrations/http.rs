@@ -2,17 +2,19 @@
 //! roots, timeout and default credentials, and the classification of
 //! answers (delivered / retry / final, `Retry-After`).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
 
 use super::DeliveryError;
 use super::config::TargetConfig;
 use super::settings::Auth;
 use crate::error::{Error, Result};
 
-/// Longest `Retry-After` honoured; beyond it the normal backoff applies.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Longest `Retry-After` honoured; a longer one waits this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Shortest `Retry-After` honoured (`0`, or a date already past).
+pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// An HTTP client for one target.
 #[derive(Debug, Clone)]
@@ -32,7 +34,7 @@ pub struct Answer {
     pub status: u16,
     /// Body text.
     pub body: String,
-    /// `Retry-After`, if given in seconds.
+    /// `Retry-After` (either form, clamped), if given and valid.
     pub retry_after: Option<Duration>,
 }
 
@@ -60,17 +62,37 @@ pub fn shorten(text: &str, max: usize) -> String {
     format!("{}…", text[..end].trim())
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by these vendors).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-        .filter(|delay| *delay <= MAX_RETRY_AFTER)
+/// The longest `Retry-After` header value read; a longer one is refused.
+const MAX_RETRY_AFTER_TEXT: usize = 64;
+
+/// `Retry-After` (RFC 9110 §10.2.3) in either form: delta-seconds
+/// (`120`) or an HTTP-date (`Wed, 02 Dec 2026 07:00:00 GMT`, and the
+/// obsolete RFC 850 and asctime forms a recipient must accept). A date is
+/// measured from the answer's own `Date` header when it has a valid one
+/// (so a vendor whose clock is off still gets the wait it meant), else
+/// from `now`. The wait is clamped to [`MIN_RETRY_AFTER`,
+/// `MAX_RETRY_AFTER`]: a past date or `0` waits the minimum rather than
+/// hammering the target, a hostile huge value or far-future date waits
+/// the maximum. Anything else (negative, fractional, text, overlong) is
+/// refused: `None`, and the normal backoff applies.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if text.is_empty() || text.len() > MAX_RETRY_AFTER_TEXT {
+        return None;
+    }
+    let delay = if text.bytes().all(|byte| byte.is_ascii_digit()) {
+        // All digits: a value past u64 is still a valid, very long delay.
+        Duration::from_secs(text.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = httpdate::parse_http_date(text).ok()?;
+        let from = headers
+            .get(DATE)
+            .and_then(|date| date.to_str().ok())
+            .and_then(|date| httpdate::parse_http_date(date.trim()).ok())
+            .unwrap_or(now);
+        at.duration_since(from).unwrap_or(Duration::ZERO)
+    };
+    Some(delay.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER))
 }
 
 /// Classifies a non-2xx answer: 408, 429 and 5xx are retried (honouring
@@ -145,7 +167,7 @@ impl Http {
             retry_after_ms: None,
         })?;
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
+        let retry_after = retry_after(response.headers(), SystemTime::now());
         let body = response
             .text()
             .await
@@ -226,12 +248,110 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn parses_retry_after_seconds_only() {
+    fn headers(pairs: &[(reqwest::header::HeaderName, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, "3".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&headers), None);
+        for (name, value) in pairs {
+            headers.insert(name.clone(), value.parse().unwrap());
+        }
+        headers
+    }
+
+    /// 2026-12-02 07:00:00 UTC.
+    fn seven() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_194_800)
+    }
+
+    #[test]
+    fn retry_after_in_delta_seconds() {
+        let now = seven();
+        let delay = |value: &str| retry_after(&headers(&[(RETRY_AFTER, value)]), now);
+        assert_eq!(delay("3"), Some(Duration::from_secs(3)));
+        assert_eq!(delay(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(delay("0"), Some(MIN_RETRY_AFTER), "0 waits the minimum");
+        assert_eq!(delay("86400"), Some(MAX_RETRY_AFTER), "a day is clamped");
+        assert_eq!(
+            delay("99999999999999999999999999"),
+            Some(MAX_RETRY_AFTER),
+            "past u64: clamped, not an overflow"
+        );
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        let now = seven();
+        let delay = |value: &str| retry_after(&headers(&[(RETRY_AFTER, value)]), now);
+        assert_eq!(
+            delay("Wed, 02 Dec 2026 07:00:30 GMT"),
+            Some(Duration::from_secs(30)),
+            "IMF-fixdate"
+        );
+        assert_eq!(
+            delay("Wednesday, 02-Dec-26 07:01:00 GMT"),
+            Some(Duration::from_secs(60)),
+            "obsolete RFC 850 form"
+        );
+        assert_eq!(
+            delay("Wed Dec  2 07:00:05 2026"),
+            Some(Duration::from_secs(5)),
+            "obsolete asctime form"
+        );
+        assert_eq!(
+            delay("Wed, 02 Dec 2026 06:00:00 GMT"),
+            Some(MIN_RETRY_AFTER),
+            "a past date waits the minimum"
+        );
+        assert_eq!(
+            delay("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(MIN_RETRY_AFTER)
+        );
+        assert_eq!(
+            delay("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(MAX_RETRY_AFTER),
+            "a far-future date is clamped"
+        );
+        // Measured from the vendor's own Date when it sends one: its clock
+        // runs 10 minutes behind ours, it means 20 s.
+        let skewed = headers(&[
+            (RETRY_AFTER, "Wed, 02 Dec 2026 06:50:20 GMT"),
+            (DATE, "Wed, 02 Dec 2026 06:50:00 GMT"),
+        ]);
+        assert_eq!(retry_after(&skewed, now), Some(Duration::from_secs(20)));
+        // A Date that is not a date is ignored; our clock is used.
+        let bad_date = headers(&[
+            (RETRY_AFTER, "Wed, 02 Dec 2026 07:00:10 GMT"),
+            (DATE, "yesterday"),
+        ]);
+        assert_eq!(retry_after(&bad_date, now), Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn retry_after_refuses_what_is_neither_form() {
+        let now = seven();
+        for value in [
+            "soon",
+            "-5",
+            "3.5",
+            "1e3",
+            "+7",
+            "Wed, 32 Dec 2026 07:00:00 GMT",
+            "Wed, 02 Dec 2026 25:00:00 GMT",
+            "2026-12-02T07:00:30Z",
+            "Wed, 02 Dec 2026 07:00:30 GMT trailing",
+            &"9".repeat(65),
+        ] {
+            assert_eq!(
+                retry_after(&headers(&[(RETRY_AFTER, value)]), now),
+                None,
+                "{value:?}"
+            );
+        }
+        // Not visible ASCII: not a header string at all.
+        let mut opaque = HeaderMap::new();
+        opaque.insert(
+            RETRY_AFTER,
+            reqwest::header::HeaderValue::from_bytes(b"\xff10").unwrap(),
+        );
+        assert_eq!(retry_after(&opaque, now), None);
     }
 }

@@ -3,6 +3,16 @@
 //! update, and on resolve applies the configured transition (with the
 //! comment) or comments. The request key is kept as the external reference,
 //! so later transitions of the incident reach the same request.
+//!
+//! Idempotent create: each request carries the label `incident_label`, a
+//! hash of our incident id, and before creating one the adapter looks for
+//! an issue with that label (`POST /rest/api/3/search/jql`). If a create
+//! reached Jira but its answer, or our record of it, was lost (a time-out,
+//! a crash before the outbox row was marked delivered), the next attempt
+//! finds that request instead of opening a second one. The label is of the
+//! incident, not of the dedup key, so an incident opened again later gets
+//! a request of its own. (Jira's search index follows a create within
+//! about a second; a retry sooner than that could still miss it.)
 
 pub mod config;
 
@@ -10,6 +20,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::http::{Answer, Http};
+use super::lookup::correlation_id;
 use super::{Adapter, Delivered, DeliveryError, node_name};
 use crate::incidents::event::{IncidentEvent, Transition};
 use config::JiraConfig;
@@ -21,6 +32,22 @@ pub struct Jira {
     http: Http,
 }
 
+/// The label of every Jira request of one incident: `rollcall:<sha256 hex
+/// of the incident id>` (a constant prefix and hex digits only, so it needs
+/// no escaping in JQL and carries no agent-chosen text).
+pub fn incident_label(incident_id: &str) -> String {
+    correlation_id(incident_id)
+}
+
+/// The JQL search that finds an incident's request by its label.
+pub fn search_body(incident_id: &str) -> Value {
+    json!({
+        "jql": format!("labels = \"{}\"", incident_label(incident_id)),
+        "fields": ["key"],
+        "maxResults": 1,
+    })
+}
+
 /// The body that creates a request.
 pub fn create_body(config: &JiraConfig, event: &IncidentEvent) -> Value {
     json!({
@@ -28,6 +55,7 @@ pub fn create_body(config: &JiraConfig, event: &IncidentEvent) -> Value {
         "requestTypeId": config.request_type_id,
         "requestFieldValues": {
             "summary": event.summary,
+            "labels": [incident_label(&event.incident_id)],
             "description": format!(
                 "{}\n\nCI: {} ({})\nSeverity: {}\nRollcall incident: {}\nDedup key: {}",
                 event.description,
@@ -66,6 +94,27 @@ impl Jira {
         self.http.send_ok(request).await
     }
 
+    /// The key of the request already made for this incident, if any.
+    async fn existing(&self, event: &IncidentEvent) -> Result<Option<String>, DeliveryError> {
+        let answer = self
+            .post("/rest/api/3/search/jql", search_body(&event.incident_id))
+            .await?;
+        let body = answer.json();
+        let Some(issues) = body["issues"].as_array() else {
+            return Err(DeliveryError::Retry {
+                error: format!(
+                    "the issue search answered without issues: {}",
+                    answer.summary()
+                ),
+                retry_after_ms: None,
+            });
+        };
+        Ok(issues
+            .first()
+            .and_then(|issue| issue["key"].as_str())
+            .map(String::from))
+    }
+
     async fn send_event(
         &self,
         event: &IncidentEvent,
@@ -73,6 +122,14 @@ impl Jira {
     ) -> Result<Delivered, DeliveryError> {
         match (event.transition, known_ref) {
             (Transition::Trigger, None) => {
+                if let Some(key) = self.existing(event).await? {
+                    return Ok(Delivered {
+                        detail: format!(
+                            "{key} already exists for this incident; not created again"
+                        ),
+                        external_ref: Some(key),
+                    });
+                }
                 let answer = self
                     .post(
                         "/rest/servicedeskapi/request",
@@ -159,6 +216,25 @@ mod tests {
                 .unwrap()
                 .contains("h1:host_down")
         );
+    }
+
+    #[test]
+    fn requests_are_labelled_and_found_by_a_hash_of_the_incident() {
+        let config = JiraConfig::default();
+        let mut hostile = event(Transition::Trigger);
+        hostile.incident_id = "x\" OR project = SECRET OR labels = \"y".into();
+        let label = incident_label(&hostile.incident_id);
+        assert_eq!(
+            create_body(&config, &hostile)["requestFieldValues"]["labels"],
+            json!([label])
+        );
+        let jql = search_body(&hostile.incident_id)["jql"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(jql, format!("labels = \"{label}\""));
+        assert!(!jql.contains("SECRET"), "{jql}");
+        assert_ne!(incident_label("i1"), incident_label("i2"));
     }
 
     #[test]

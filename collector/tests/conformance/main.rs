@@ -10,6 +10,7 @@ mod history;
 mod identify;
 mod lists;
 mod monitor;
+mod outbox;
 mod ownership;
 mod revocation;
 mod upgrade;
@@ -125,6 +126,7 @@ use history::*;
 use identify::*;
 use lists::*;
 use monitor::*;
+use outbox::*;
 use ownership::*;
 use revocation::*;
 use writes::*;
@@ -176,6 +178,11 @@ conformance!(
     five_minute_buckets_roll_into_hourly_ones_which_expire,
     retention_passes_are_idempotent_and_resume_after_being_cut_short,
     stale_health_samples_neither_open_nor_resolve_incidents,
+    outbox_claims_delivers_retries_and_dead_letters,
+    concurrent_claimers_never_claim_the_same_row,
 );
 
-sql_conformance!(legacy_json_samples_stay_readable_and_are_converted);
+sql_conformance!(
+    legacy_json_samples_stay_readable_and_are_converted,
+    locked_rows_are_skipped_and_late_commits_fanned_out,
+);

@@ -5,6 +5,7 @@
 //! `lookups` covers look-ups by agent-chosen text.
 
 mod lookups;
+mod shared_outbox;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -211,6 +212,109 @@ async fn servicenow_oauth_token_is_fetched_and_used() -> Result<()> {
         1
     );
     assert_no_violations(&[("servicenow", &fake)]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_create_whose_answer_was_lost_is_found_by_label_not_created_again() -> Result<()> {
+    let fake = vendors::jira::start().await?;
+    // The first create is carried out by Jira but answered after 4 s; the
+    // collector gives up after its 1 s time-out, so it never records the key.
+    fake.slow_next("/rest/servicedeskapi/request", 4_000);
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(
+        dir.path(),
+        &options(&target_toml(
+            "jira",
+            "jira",
+            &fake.url,
+            &format!("timeout_s = 1\n{FAST}"),
+        )),
+    )?;
+    let db = events::open(&collector.data_dir).await?;
+    events::insert(
+        &db,
+        &events::host_down("inc-j", "web7", Transition::Trigger),
+    )
+    .await?;
+    let list = wait_delivered(&collector, "inc-j", &["jira"], 1).await?;
+    assert_eq!(external_ref(&list, "jira"), "SD-1", "{list:?}");
+    let delivery = &list[0]["deliveries"][0];
+    assert!(
+        delivery["attempts"].as_i64().is_some_and(|n| n >= 2),
+        "the first attempt timed out: {list:?}"
+    );
+    let paths: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        paths[..3],
+        [
+            "POST /rest/api/3/search/jql",
+            "POST /rest/servicedeskapi/request",
+            "POST /rest/api/3/search/jql",
+        ],
+        "search, create (answer lost), search again: {paths:?}"
+    );
+    assert_eq!(
+        fake.accepted("create:web7 is down"),
+        1,
+        "created once: {paths:?}"
+    );
+    let label = rollcall_collector::integrations::jira::incident_label("inc-j");
+    assert!(fake.accepted(&format!("search:{label}")) >= 2, "{paths:?}");
+    // A later transition reaches the request found.
+    events::insert(
+        &db,
+        &events::host_down("inc-j", "web7", Transition::Resolve),
+    )
+    .await?;
+    wait_delivered(&collector, "inc-j", &["jira"], 2).await?;
+    assert_eq!(fake.accepted("transition:SD-1"), 1);
+    assert_eq!(fake.accepted("create:web7 is down"), 1);
+    assert_no_violations(&[("jira", &fake)]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_after_429_with_retry_after_as_an_http_date() -> Result<()> {
+    let fake = vendors::pagerduty::start().await?;
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(
+        dir.path(),
+        &options(&target_toml("pd", "pagerduty", &fake.url, FAST)),
+    )?;
+    // Retry-After as an HTTP-date 3 s ahead (second resolution, so 2-3 s
+    // from now); the fast backoff alone would retry within 200 ms.
+    let at = std::time::SystemTime::now() + Duration::from_secs(3);
+    fake.force_retry_after(
+        429,
+        Some(httpdate::fmt_http_date(at)),
+        json!({ "status": "throttled" }),
+        1,
+    );
+    let db = events::open(&collector.data_dir).await?;
+    events::insert(
+        &db,
+        &events::host_down("inc-d", "app2", Transition::Trigger),
+    )
+    .await?;
+    let list = wait_delivered(&collector, "inc-d", &["pd"], 1).await?;
+    assert_eq!(list[0]["deliveries"][0]["attempts"], 2, "{list:?}");
+    let requests = fake.requests();
+    assert_eq!(
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![429, 202]
+    );
+    let waited = requests[1].at_ms - requests[0].at_ms;
+    assert!(
+        (1_500..10_000).contains(&waited),
+        "Retry-After as an HTTP-date honoured, waited {waited} ms"
+    );
+    assert_eq!(fake.accepted("create:app2:host_down"), 1);
+    assert_no_violations(&[("pagerduty", &fake)]);
     Ok(())
 }
 
