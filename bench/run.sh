@@ -8,7 +8,8 @@
 # all but netem, which needs root for its network namespace).
 # Environment: IDLE_AGENTS (10000), IDLE_DURATION_S (60), IDLE_KEEP (reuse
 # the idle collector's data: no enrolment, no first snapshots), STORM_AGENTS
-# (2000), STORM_HEARTBEAT_MS (100), SNAPSHOT_AGENTS (1000), DELTA_AGENTS
+# (2000), STORM_HEARTBEAT_MS (100), SNAPSHOT_AGENTS (1000), SNAPSHOT_DURATION_S
+# (5; longer to see the memory the collector keeps once the burst is applied), DELTA_AGENTS
 # (1000), DELTA_RATES ("5000 10000"), FAILURE_AGENTS (1000), FAILURES (100),
 # RESTART_AGENTS (1000), NETEM_AGENTS (1000), NETEM_DURATION_S (300),
 # NETEM_LOSS_PCT (1), NETEM_DELAY_MS (300), NETEM_JITTER_MS (300), NOFILE
@@ -24,7 +25,7 @@ while (($#)); do
     case "$1" in
         --db) DB="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) SCENARIOS+=("$1"); shift ;;
     esac
 done
@@ -93,7 +94,7 @@ $UNLIMITED"
         fresh snapshots "[agents]
 health_interval_s = 3600
 $UNLIMITED"
-        loadgen "snapshots-$DB" --agents "${SNAPSHOT_AGENTS:-1000}" --duration-s 5 \
+        loadgen "snapshots-$DB" --agents "${SNAPSHOT_AGENTS:-1000}" --duration-s "${SNAPSHOT_DURATION_S:-5}" \
             --health-ms 3600000 --connect-timeout-s 240
         stop_collector ;;
     deltas)

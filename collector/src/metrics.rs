@@ -8,8 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Counters of the ingest path.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Heartbeats received.
+    /// Heartbeats received (folded ones included).
     pub heartbeats: AtomicU64,
+    /// Heartbeats folded into a newer one while their session's apply loop
+    /// was behind (`ingest::reader`).
+    pub heartbeats_folded: AtomicU64,
     /// Snapshots applied.
     pub snapshots: AtomicU64,
     /// Deltas applied.

@@ -124,6 +124,13 @@ pub async fn render(state: &State) -> String {
     );
     single(
         &mut out,
+        "rollcall_heartbeats_folded_total",
+        "Heartbeats that arrived while their session's apply loop was behind and were folded into the next one (heard at arrival, acknowledged with it); counted in rollcall_messages_total too.",
+        "counter",
+        metrics.heartbeats_folded.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
         "rollcall_store_busy_total",
         "Times a session's write found the store busy (no connection in time, or SQLite locked) and waited to try again instead of ending the session.",
         "counter",

@@ -26,7 +26,24 @@ use crate::pki::fingerprint;
 use crate::state::State;
 use crate::store::Agent;
 
-/// The agent-facing gRPC server: gzip accepted, message sizes bounded, byte
+/// HTTP/2 receive window of each stream (a `Session` is one): what an agent
+/// may send that the collector has not read yet. When a session's reader has
+/// stopped reading (its queue and hold are full: `reader`), at most this much
+/// of the agent's messages waits in hyper's buffers, then flow control stops
+/// the agent (which spools). hyper's default, 1 MiB, let a saturated
+/// collector buffer up to a megabyte a session. 64 KiB (the HTTP/2 default
+/// window is 65,535 bytes) still takes a gzipped full snapshot (~52 KiB on
+/// the wire for ~800 packages) in one window; a larger message waits one
+/// round trip per window while the reader takes it.
+pub const STREAM_WINDOW: u32 = 64 * 1024;
+
+/// HTTP/2 receive window of each agent connection, shared by its streams:
+/// twice a stream's, so that a `Renew` still gets through beside a session
+/// whose stream window is full.
+pub const CONNECTION_WINDOW: u32 = 2 * STREAM_WINDOW;
+
+/// The agent-facing gRPC server: gzip accepted, message sizes bounded, small
+/// receive windows ([`STREAM_WINDOW`], [`CONNECTION_WINDOW`]), byte
 /// counting on `Session`. TLS is not tonic's: `accept::incoming` does the
 /// handshake and bounds what comes after it, and hands tonic the TLS streams
 /// (whose peer certificates tonic still records for `authenticate`).
@@ -43,6 +60,8 @@ pub fn server(state: Arc<State>) -> Router {
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .add_service(service)
 }
 

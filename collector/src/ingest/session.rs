@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch;
-use super::reader::{self, Queued, READ_AHEAD};
+use super::reader::{self, Queued, READ_AHEAD, Read};
 use super::resync::{mismatched_sections, rebuild_inventory};
 use super::validate;
 use crate::error::Error;
@@ -33,8 +33,10 @@ use crate::store::{Agent, ApplyContext, Seen};
 /// How long an agent has to send `Hello` after opening a session.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Replies a session queues before the transport takes them.
-const OUTBOUND_QUEUE: usize = 256;
+/// Replies a session queues before the transport takes them: one block of
+/// a tokio channel (it allocates slots 32 at a time). When the agent does not
+/// read its replies, the apply loop waits here, and so does the reader behind it.
+const OUTBOUND_QUEUE: usize = 32;
 
 /// Furthest a sequence number may be ahead of the last applied one. An
 /// agent numbers its messages one by one and its spool holds far fewer than
@@ -429,7 +431,7 @@ async fn apply_loop(
                 return Err(SessionError::Unavailable("collector is shutting down".into()));
             }
         };
-        let Some(message) = item.transpose()?.flatten() else {
+        let Some(Read { message, folded }) = item.transpose()?.flatten().map(|read| *read) else {
             drop(reader);
             return Ok(());
         };
@@ -458,7 +460,13 @@ async fn apply_loop(
                 continue;
             }
             Sequenced::Apply { seq, missed } => {
-                count_gap(&state.metrics, &agent.id, seq, missed);
+                // Heartbeats folded into this one had numbers below it: not a gap.
+                count_gap(
+                    &state.metrics,
+                    &agent.id,
+                    seq,
+                    missed.saturating_sub(folded),
+                );
                 seq
             }
         };
@@ -475,6 +483,17 @@ async fn apply_loop(
         if handled.is_none() {
             // Revoked while the store was busy: the loop's top says so.
             continue;
+        }
+        if folded > 0 {
+            // Heard as they arrived (`reader`), acknowledged with this one.
+            state
+                .metrics
+                .heartbeats
+                .fetch_add(folded, Ordering::Relaxed);
+            state
+                .metrics
+                .heartbeats_folded
+                .fetch_add(folded, Ordering::Relaxed);
         }
         sequence.applied(seq);
         send(outbound, Reply::Ack(Ack { seq: seq as u64 })).await?;
