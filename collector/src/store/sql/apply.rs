@@ -371,9 +371,12 @@ async fn stored_items(
         statement.values(chunk, 2, |row, (key, name)| {
             row.bind(*key).bind(*name);
         });
+        // Packages by name first (an index), then the host's row of each:
+        // SQLite keeps the order of a CROSS JOIN (it read all of a host's
+        // software rows for each name otherwise); PostgreSQL plans it freely.
         statement.push(
-            ") AS v JOIN host_software hs ON hs.host_key = v.column1 \
-             JOIN packages p ON p.id = hs.package_id AND p.name = v.column2",
+            ") AS v CROSS JOIN packages p CROSS JOIN host_software hs \
+             WHERE p.name = v.column2 AND hs.host_key = v.column1 AND hs.package_id = p.id",
         );
         rows.extend(statement.query()?.fetch_all(&mut *connection).await?);
     }
@@ -586,7 +589,10 @@ fn plan_change<'b>(
 }
 
 /// Writes a batch's rows: per table one statement (more only past
-/// [`Dialect::statement_rows`]), deletes before inserts.
+/// [`Dialect::statement_rows`]), deletes before inserts. A DELETE names
+/// its rows as `(…) IN (SELECT … FROM (VALUES …))`: SQLite scans the
+/// whole table for `(…) IN (VALUES …)` but searches the primary key for
+/// the subquery (`EXPLAIN QUERY PLAN`, SQLite 3.40).
 async fn write_rows(
     connection: &mut AnyConnection,
     dialect: Dialect,
@@ -595,12 +601,13 @@ async fn write_rows(
     for chunk in dialect.statement_rows(&rows.deletes, 3, |(_, _, key)| 96 + key.len()) {
         let mut statement = Statement::new(
             dialect,
-            "DELETE FROM ci_items WHERE (host_id, class, item_key) IN (VALUES ",
+            "DELETE FROM ci_items WHERE (host_id, class, item_key) IN \
+             (SELECT v.column1, v.column2, v.column3 FROM (VALUES ",
         );
         statement.values(chunk, 3, |row, (id, class, key)| {
             row.bind(*id).bind(class.as_str()).bind(key.as_str());
         });
-        statement.push(")");
+        statement.push(") AS v)");
         statement.query()?.execute(&mut *connection).await?;
     }
     for chunk in dialect.statement_rows(&rows.inserts, 7, |(_, item, _)| item_size(item)) {
@@ -641,12 +648,13 @@ async fn write_rows(
     for chunk in dialect.statement_rows(&rows.software_gone, 2, |_| 48) {
         let mut statement = Statement::new(
             dialect,
-            "DELETE FROM host_software WHERE (host_key, package_id) IN (VALUES ",
+            "DELETE FROM host_software WHERE (host_key, package_id) IN \
+             (SELECT v.column1, v.column2 FROM (VALUES ",
         );
         statement.values(chunk, 2, |row, (host_key, package_id)| {
             row.bind(*host_key).bind(*package_id);
         });
-        statement.push(")");
+        statement.push(") AS v)");
         statement.query()?.execute(&mut *connection).await?;
     }
     for chunk in dialect.statement_rows(&rows.software, 5, |_| 100) {
