@@ -205,11 +205,15 @@ async fn health_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
         match sampled {
             Ok((current, report)) => {
                 sampler = Some(current);
-                if let Err(error) = shared
+                let sampled_at_ms = report.sampled_at_ms;
+                match shared
                     .lock()
                     .push(Kind::Health, Body::Health(Box::new(report)))
                 {
-                    tracing::error!(error = %error, "cannot spool health sample");
+                    // The agent's own record of what it sent, in its order
+                    // (the spool end-to-end test compares the store to it).
+                    Ok(seq) => tracing::debug!(seq, sampled_at_ms, "health sample spooled"),
+                    Err(error) => tracing::error!(error = %error, "cannot spool health sample"),
                 }
             }
             Err(error) => {

@@ -28,7 +28,12 @@ pub struct Collector {
     pub ca_fingerprint: String,
     /// Admin API token.
     pub admin_token: String,
+    /// `ROLLCALL_LOG` of the process, kept across restarts.
+    log_filter: String,
 }
+
+/// The collector's `ROLLCALL_LOG` unless a test asks for more.
+const DEFAULT_LOG: &str = "info,sqlx=warn";
 
 /// Options for a test collector.
 #[derive(Debug, Clone)]
@@ -48,7 +53,17 @@ impl Default for CollectorOptions {
 impl Collector {
     /// Starts a collector in a new data directory under `dir`.
     pub fn start(dir: &Path, options: &CollectorOptions) -> Result<Collector> {
-        Self::start_named(dir, "collector", options, "", None)
+        Self::start_named(dir, "collector", options, "", None, DEFAULT_LOG)
+    }
+
+    /// Starts a collector logging with `ROLLCALL_LOG=log_filter` (kept
+    /// across restarts), for a test that reads a debug marker in its log.
+    pub fn start_logging(
+        dir: &Path,
+        options: &CollectorOptions,
+        log_filter: &str,
+    ) -> Result<Collector> {
+        Self::start_named(dir, "collector", options, "", None, log_filter)
     }
 
     /// Starts another collector of `first`'s group: its own data directory
@@ -65,7 +80,14 @@ impl Collector {
             first.data_dir.join("ca.pem").display().to_string(),
             first.data_dir.join("ca-key.pem").display().to_string()
         );
-        Self::start_named(dir, name, options, &tls, Some(first.admin_token.clone()))
+        Self::start_named(
+            dir,
+            name,
+            options,
+            &tls,
+            Some(first.admin_token.clone()),
+            DEFAULT_LOG,
+        )
     }
 
     fn start_named(
@@ -74,6 +96,7 @@ impl Collector {
         options: &CollectorOptions,
         sections: &str,
         admin_token: Option<String>,
+        log_filter: &str,
     ) -> Result<Collector> {
         let data_dir = dir.join(name);
         std::fs::create_dir_all(&data_dir)?;
@@ -91,20 +114,21 @@ impl Collector {
         toml.push('\n');
         toml.push_str(sections);
         std::fs::write(&config_path, toml)?;
-        Self::launch(data_dir, config_path, admin_token)
+        Self::launch(data_dir, config_path, admin_token, log_filter.to_string())
     }
 
     fn launch(
         data_dir: PathBuf,
         config_path: PathBuf,
         admin_token: Option<String>,
+        log_filter: String,
     ) -> Result<Collector> {
         let mut command = Command::new(bin("rollcall-collector"));
         command
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            .env("ROLLCALL_LOG", "info,sqlx=warn");
+            .env("ROLLCALL_LOG", &log_filter);
         let (process, stdout) = Process::spawn(command)?;
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -144,6 +168,7 @@ impl Collector {
             api_url: api.unwrap_or_default(),
             ca_fingerprint: fingerprint.unwrap_or_default(),
             admin_token: token.unwrap_or_default(),
+            log_filter,
         };
         Ok(collector)
     }
@@ -155,6 +180,7 @@ impl Collector {
             self.data_dir.clone(),
             self.config_path.clone(),
             Some(self.admin_token.clone()),
+            self.log_filter.clone(),
         )?;
         *self = restarted;
         Ok(())
@@ -173,6 +199,7 @@ impl Collector {
             self.data_dir.clone(),
             self.config_path.clone(),
             Some(self.admin_token.clone()),
+            self.log_filter.clone(),
         )?;
         *self = restarted;
         Ok(())

@@ -1,5 +1,5 @@
-//! Host lifecycle: active hosts become stale when their agent falls silent
-//! and retired after longer (and presence retires them: no longer watched,
+//! Host lifecycle: active hosts become stale when their agent falls silent,
+//! active again when it reports, and retired after longer (and presence retires them: no longer watched,
 //! what was open on them ends); each pass also opens or resolves the
 //! `agent_stale` incidents.
 

@@ -151,9 +151,11 @@ async fn apply_inventory(
     counter: &AtomicU64,
 ) -> Result<(), SessionError> {
     let started = std::time::Instant::now();
+    // The start and end of an apply, as markers for the kill -9 test.
+    tracing::debug!(agent_id = %context.agent_id, seq = context.seq, "applying inventory");
     let outcome = state.store.apply_inventory(context, change).await?;
     state.metrics.applied(started.elapsed());
     counter.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(agent_id = %context.agent_id, ?outcome, "inventory applied");
+    tracing::debug!(agent_id = %context.agent_id, seq = context.seq, ?outcome, "inventory applied");
     Ok(())
 }

@@ -246,7 +246,8 @@ pub trait HostStore {
     /// (version, manager) of that package; in no particular order.
     async fn software_counts(&self, name: Option<&str>) -> Result<Vec<SoftwareCount>>;
     /// Moves hosts not seen for `stale_after_ms` to `stale` and for
-    /// `retire_after_ms` to `retired`, recording each change; returns how
+    /// `retire_after_ms` to `retired`, and stale hosts seen again within
+    /// `stale_after_ms` back to `active`, recording each change; returns how
     /// many became stale and the ids of those retired (so presence can
     /// retire them too). Nothing is deleted.
     async fn update_lifecycle(

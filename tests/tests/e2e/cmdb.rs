@@ -110,10 +110,34 @@ fn snapshot(seq: u64, packages: Vec<Package>) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// A log line without its colour codes (`ESC [ … m`).
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_applying_a_large_snapshot_leaves_old_or_new_never_a_mix() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    // The ingest dispatcher logs the start and end of every apply at debug:
+    // the markers that show the kill landed while one was in progress.
+    let mut collector = Collector::start_logging(
+        dir.path(),
+        &CollectorOptions::default(),
+        "info,sqlx=warn,rollcall_collector::ingest::dispatch=debug",
+    )?;
     let token = collector.enrollment_token(1, 600).await?;
     let agent = Agent::new(dir.path(), "raw", &[&collector.grpc_url], "")?;
     let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
@@ -151,15 +175,47 @@ async fn kill_9_while_applying_a_large_snapshot_leaves_old_or_new_never_a_mix() 
     let new_count = 60_000;
     let mut outcomes = Vec::new();
     let mut previous = ("old".to_string(), old_count);
-    for (attempt, delay_ms) in [150u64, 400, 900].into_iter().enumerate() {
+    let mut in_progress = 0;
+    for (attempt, delay_ms) in [0u64, 100, 300].into_iter().enumerate() {
         let seq = 2 + attempt as u64;
         let prefix = format!("new{attempt}");
         let channel = raw::agent_channel(&collector.grpc_url, &agent.state_dir).await?;
         let frames = vec![hello.clone(), snapshot(seq, packages(&prefix, new_count))];
         let sender = tokio::spawn(raw::session(channel, frames));
+        // Kill once the collector has begun applying this snapshot.
+        let started = format!("seq={seq}");
+        wait_for("the apply to begin", Duration::from_secs(60), || async {
+            collector
+                .process
+                .stderr_text()
+                .lines()
+                .map(plain)
+                .any(|line| line.contains("applying inventory") && line.contains(&started))
+                .then_some(())
+        })
+        .await?;
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        collector.crash_and_restart()?;
+        collector.stop();
         sender.abort();
+        // The stderr reader holds its own handle until the pipe is drained.
+        wait_for(
+            "the killed collector's log",
+            Duration::from_secs(10),
+            || async {
+                (std::sync::Arc::strong_count(&collector.process.stderr) == 1).then_some(())
+            },
+        )
+        .await?;
+        let finished = collector
+            .process
+            .stderr_text()
+            .lines()
+            .map(plain)
+            .any(|line| line.contains("inventory applied") && line.contains(&started));
+        if !finished {
+            in_progress += 1;
+        }
+        collector.restart()?;
         let detail = collector.get(&format!("/api/v1/hosts/{host_id}")).await?;
         let software = detail["inventory"]["software"]
             .as_array()
@@ -191,10 +247,16 @@ async fn kill_9_while_applying_a_large_snapshot_leaves_old_or_new_never_a_mix() 
             Some(stored.1 as i64),
             "summary agrees with the items"
         );
-        outcomes.push((delay_ms, stored.clone()));
+        outcomes.push((delay_ms, !finished, stored.clone()));
         previous = stored;
     }
-    eprintln!("kill -9 during apply, (delay ms, items stored, snapshot): {outcomes:?}");
+    eprintln!(
+        "kill -9 during apply, (delay ms after the start marker, killed mid-apply, (snapshot, items stored)): {outcomes:?}"
+    );
+    assert!(
+        in_progress >= 1,
+        "no kill landed between an apply's start and end markers: {outcomes:?}"
+    );
     Ok(())
 }
 

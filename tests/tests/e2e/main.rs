@@ -11,5 +11,6 @@ mod limits;
 mod loadgen;
 mod modes;
 mod revocation;
+mod rules;
 mod security;
 mod skeleton;

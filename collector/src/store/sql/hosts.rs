@@ -406,16 +406,24 @@ impl HostStore for SqlStore {
         let mut tx = self.begin_write().await?;
         let mut stale = 0usize;
         let mut retired = Vec::new();
+        // A stale host whose agent reports again is active again (it was
+        // left stale until its agent re-identified, so its `agent_stale`
+        // incident never resolved); then the silent ones move on.
         for (from, to, cutoff) in [
+            ("stale", "active", now - stale_after_ms),
             ("active", "stale", now - stale_after_ms),
             ("stale", "retired", now - retire_after_ms),
         ] {
-            let rows =
-                sqlx::query("SELECT id FROM hosts WHERE lifecycle = $1 AND last_seen_at < $2")
-                    .bind(from)
-                    .bind(cutoff)
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let select = if to == "active" {
+                "SELECT id FROM hosts WHERE lifecycle = $1 AND last_seen_at >= $2"
+            } else {
+                "SELECT id FROM hosts WHERE lifecycle = $1 AND last_seen_at < $2"
+            };
+            let rows = sqlx::query(select)
+                .bind(from)
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
             for row in rows {
                 let host_id: String = row.try_get("id")?;
                 sqlx::query("UPDATE hosts SET lifecycle = $1 WHERE id = $2")
@@ -440,10 +448,10 @@ impl HostStore for SqlStore {
                     "collector",
                 )
                 .await?;
-                if to == "retired" {
-                    retired.push(host_id);
-                } else {
-                    stale += 1;
+                match to {
+                    "retired" => retired.push(host_id),
+                    "stale" => stale += 1,
+                    _ => {}
                 }
             }
         }

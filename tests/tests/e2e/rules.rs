@@ -1,0 +1,381 @@
+//! The health-based incident rules end to end (issue 14): each condition
+//! opens exactly one incident, seen through the API, and resolves it when
+//! the condition clears.
+//!
+//! What drives each rule:
+//! - memory pressure and failed check: a real agent on a fixture root
+//!   whose files (`proc/meminfo`, a process under `proc/`) the test edits;
+//! - agent stale: a real agent stopped with SIGSTOP (its session's
+//!   connection stays open, nothing is sent) and continued;
+//! - filesystem usage and failed unit: the raw gRPC client with an enrolled
+//!   agent's credentials. Neither can come from a fixture root: the agent
+//!   reads filesystem sizes with statvfs (`sysinfo`) and failed units from
+//!   `systemctl`, both only on the live root (`health.rs`), so on a fixture
+//!   root it reports 0 % used and no failed unit.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use prost::Message;
+use rollcall_proto::v1::agent_message::Body;
+use rollcall_proto::v1::{AgentMessage, FilesystemUsage, HealthReport, Hello, Identity};
+use rollcall_tests::{Agent, Collector, CollectorOptions, Process, fake_host_root, raw, wait_for};
+use serde_json::Value;
+
+/// Generous: the machine running the suite is shared and loaded.
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Host {
+    collector: Collector,
+    agent: Agent,
+    process: Process,
+    root: PathBuf,
+    id: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A collector and one real agent on a fake host root, prepared by
+/// `prepare` before the agent starts; returns once the host is up.
+async fn host(
+    collector_toml: &str,
+    agent_toml: &str,
+    prepare: impl FnOnce(&Path) -> Result<()>,
+) -> Result<Host> {
+    let dir = tempfile::tempdir()?;
+    let options = CollectorOptions {
+        extra_toml: format!("{}{collector_toml}", CollectorOptions::default().extra_toml),
+        ..Default::default()
+    };
+    let collector = Collector::start(dir.path(), &options)?;
+    let token = collector.enrollment_token(1, 600).await?;
+    let root = fake_host_root(dir.path(), "rules", 0)?;
+    prepare(&root)?;
+    let agent = Agent::new(
+        dir.path(),
+        "rules",
+        &[&collector.grpc_url],
+        &format!("root = {:?}\n{agent_toml}", root.display().to_string()),
+    )?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    let process = agent.run()?;
+    let id = wait_for("the host up", WAIT, || async {
+        collector
+            .hosts()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|host| host["hostname"] == "rules" && host["presence"] == "up")
+            .and_then(|host| host["id"].as_str().map(String::from))
+    })
+    .await?;
+    Ok(Host {
+        collector,
+        agent,
+        process,
+        root,
+        id,
+        _dir: dir,
+    })
+}
+
+/// Replaces a file of the fixture root in one step (write, then rename), so
+/// the agent never reads half of it.
+fn write_atomically(path: &Path, contents: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension("rules-tmp");
+    std::fs::write(&temporary, contents)?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
+
+/// Every incident (open or resolved) of `host_id` whose rule is `rule` or
+/// starts with it (`failed_check:` is a family).
+async fn incidents_of(collector: &Collector, host_id: &str, rule: &str) -> Result<Vec<Value>> {
+    let page = collector
+        .get(&format!(
+            "/api/v1/incidents?state=all&ci_id={host_id}&limit=1000"
+        ))
+        .await?;
+    Ok(page["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|incident| {
+            incident["rule"]
+                .as_str()
+                .is_some_and(|name| name == rule || (rule.ends_with(':') && name.starts_with(rule)))
+        })
+        .collect())
+}
+
+/// Number of health samples the collector stored for `host_id`.
+async fn samples(collector: &Collector, host_id: &str) -> Option<usize> {
+    collector
+        .get(&format!("/api/v1/hosts/{host_id}/health?limit=1000"))
+        .await
+        .ok()?["items"]
+        .as_array()
+        .map(Vec::len)
+}
+
+/// Waits until the collector has stored `more` further health samples of
+/// the host: the rules have then seen the current condition again.
+async fn more_samples(collector: &Collector, host_id: &str, more: usize) -> Result<()> {
+    let before = samples(collector, host_id).await.unwrap_or(0);
+    wait_for("further health samples", WAIT, || async {
+        (samples(collector, host_id).await? >= before + more).then_some(())
+    })
+    .await
+}
+
+/// Waits for exactly one open incident of `rule` on the host and returns it.
+async fn one_open(collector: &Collector, host_id: &str, rule: &str) -> Result<Value> {
+    let incident = wait_for(&format!("a {rule} incident"), WAIT, || async {
+        incidents_of(collector, host_id, rule)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|incident| incident["state"] == "open")
+    })
+    .await?;
+    Ok(incident)
+}
+
+/// Waits for the incident `id` to be resolved.
+async fn resolved(collector: &Collector, host_id: &str, rule: &str, id: &str) -> Result<Value> {
+    wait_for(&format!("the {rule} incident resolved"), WAIT, || async {
+        incidents_of(collector, host_id, rule)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|incident| incident["id"] == id && incident["state"] == "resolved")
+    })
+    .await
+}
+
+async fn assert_only(collector: &Collector, host_id: &str, rule: &str, id: &str) -> Result<()> {
+    let all = incidents_of(collector, host_id, rule).await?;
+    let ids: Vec<&str> = all
+        .iter()
+        .filter_map(|incident| incident["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![id], "exactly one {rule} incident: {all:#?}");
+    Ok(())
+}
+
+/// `proc/meminfo` of the fixture with `MemAvailable` replaced.
+fn meminfo(root: &Path, available_kb: u64) -> Result<String> {
+    let text = std::fs::read_to_string(root.join("proc/meminfo"))?;
+    Ok(text
+        .lines()
+        .map(|line| {
+            if line.starts_with("MemAvailable:") {
+                format!("MemAvailable:   {available_kb} kB")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_pressure_over_threshold_opens_one_incident_and_clears() -> Result<()> {
+    // MemTotal of the fixture is 16,318,412 kB: 100,000 kB available is
+    // 99.4 % used, over the default 95 %.
+    let host = host("", "", |root| {
+        write_atomically(&root.join("proc/meminfo"), &meminfo(root, 100_000)?)
+    })
+    .await?;
+    let (collector, id) = (&host.collector, host.id.as_str());
+    let incident = one_open(collector, id, "memory_pressure").await?;
+    let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
+    let summary = incident["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("memory 99% used"), "{summary}");
+    // Further samples under pressure keep the one incident.
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "memory_pressure", &incident_id).await?;
+
+    // 10,918,412 kB available (the fixture's own value): 33 % used.
+    write_atomically(
+        &host.root.join("proc/meminfo"),
+        &meminfo(&host.root, 10_918_412)?,
+    )?;
+    resolved(collector, id, "memory_pressure", &incident_id).await?;
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "memory_pressure", &incident_id).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_check_opens_one_incident_and_clears() -> Result<()> {
+    // A process check on the fixture root: no process `rc-worker` under
+    // its `proc/` until the test adds one.
+    let checks = "[[checks]]\nname = \"worker\"\ntype = \"process\"\nprocess = \"rc-worker\"\ninterval_s = 1\n";
+    let host = host("", checks, |_| Ok(())).await?;
+    let (collector, id) = (&host.collector, host.id.as_str());
+    let incident = one_open(collector, id, "failed_check:").await?;
+    let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
+    let summary = incident["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("check failed: worker"), "{summary}");
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "failed_check:", &incident_id).await?;
+
+    // The process starts (as the fixture root sees it).
+    write_atomically(&host.root.join("proc/4242/comm"), "rc-worker\n")?;
+    resolved(collector, id, "failed_check:", &incident_id).await?;
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "failed_check:", &incident_id).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_stale_opens_one_incident_and_clears() -> Result<()> {
+    // `agent_stale` (incidents/stale.rs) is a host whose agent sent nothing
+    // at all — no heartbeat either — for `cmdb.stale_after_s`.
+    let cmdb = "[cmdb]\nstale_after_s = 4\nretire_after_s = 3600\nlifecycle_check_interval_s = 1\n";
+    let host = host(cmdb, "", |_| Ok(())).await?;
+    let (collector, id) = (&host.collector, host.id.as_str());
+    more_samples(collector, id, 2).await?;
+    assert!(
+        incidents_of(collector, id, "agent_stale").await?.is_empty(),
+        "no agent_stale incident while the agent reports"
+    );
+    // The agent stops; its connection stays open, nothing is sent.
+    host.process.signal(libc::SIGSTOP);
+    let incident = one_open(collector, id, "agent_stale").await?;
+    let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(incident["ci_id"], id);
+    // Further lifecycle passes keep the one incident.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_only(collector, id, "agent_stale", &incident_id).await?;
+
+    host.process.signal(libc::SIGCONT);
+    resolved(collector, id, "agent_stale", &incident_id).await?;
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "agent_stale", &incident_id).await?;
+    let lifecycle =
+        collector.get(&format!("/api/v1/hosts/{id}")).await?["host"]["lifecycle"].clone();
+    assert_eq!(lifecycle, "active");
+    let _ = &host.agent;
+    Ok(())
+}
+
+/// A raw session of an enrolled agent's credentials: a Hello, then `body`
+/// at `seq`; waits for its acknowledgement.
+async fn send_raw(collector: &Collector, agent: &Agent, seq: u64, body: Body) -> Result<()> {
+    let frame = |seq: u64, body: Body| {
+        AgentMessage {
+            seq,
+            sent_at_ms: rollcall_proto::now_ms(),
+            body: Some(body),
+        }
+        .encode_to_vec()
+    };
+    let hello = Body::Hello(Box::new(Hello {
+        agent_id: agent.agent_id()?,
+        identity: Some(Identity {
+            hostname: "raw-rules".into(),
+            machine_id: "raw-rules-machine".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    let channel = raw::agent_channel(&collector.grpc_url, &agent.state_dir).await?;
+    let replies = raw::session(channel, vec![frame(0, hello), frame(seq, body)]).await?;
+    let acked = replies
+        .iter()
+        .filter_map(|bytes| rollcall_proto::v1::CollectorMessage::decode(bytes.as_slice()).ok())
+        .any(|message| {
+            matches!(message.body, Some(rollcall_proto::v1::collector_message::Body::Ack(ack)) if ack.seq >= seq)
+        });
+    assert!(acked, "message {seq} acknowledged");
+    Ok(())
+}
+
+fn health(used_percent: f32, failed_units: &[&str]) -> Body {
+    Body::Health(Box::new(HealthReport {
+        sampled_at_ms: rollcall_proto::now_ms(),
+        memory_used_bytes: 1 << 30,
+        memory_total_bytes: 4 << 30,
+        filesystems: vec![FilesystemUsage {
+            mount_point: "/var".into(),
+            size_bytes: 1000,
+            used_bytes: (used_percent * 10.0) as u64,
+            used_percent,
+        }],
+        failed_units: failed_units.iter().map(|unit| unit.to_string()).collect(),
+        ..Default::default()
+    }))
+}
+
+/// A collector and an enrolled agent whose messages the raw client sends.
+async fn raw_host() -> Result<(Collector, Agent, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let token = collector.enrollment_token(1, 600).await?;
+    let agent = Agent::new(dir.path(), "raw-rules", &[&collector.grpc_url], "")?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "{output}");
+    Ok((collector, agent, dir))
+}
+
+async fn raw_host_id(collector: &Collector) -> Result<String> {
+    wait_for("the raw host", WAIT, || async {
+        collector
+            .hosts()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|host| host["hostname"] == "raw-rules")
+            .and_then(|host| host["id"].as_str().map(String::from))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_usage_over_threshold_opens_one_incident_and_clears() -> Result<()> {
+    let (collector, agent, _dir) = raw_host().await?;
+    send_raw(&collector, &agent, 1, health(97.0, &[])).await?;
+    let id = raw_host_id(&collector).await?;
+    let incident = one_open(&collector, &id, "filesystem_usage:").await?;
+    let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(incident["severity"], "critical");
+    let summary = incident["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("filesystem /var is 97% full"), "{summary}");
+    // The same condition again: still the one incident.
+    send_raw(&collector, &agent, 2, health(97.0, &[])).await?;
+    assert_only(&collector, &id, "filesystem_usage:", &incident_id).await?;
+    send_raw(&collector, &agent, 3, health(10.0, &[])).await?;
+    resolved(&collector, &id, "filesystem_usage:", &incident_id).await?;
+    send_raw(&collector, &agent, 4, health(10.0, &[])).await?;
+    assert_only(&collector, &id, "filesystem_usage:", &incident_id).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_unit_opens_one_incident_and_clears() -> Result<()> {
+    let (collector, agent, _dir) = raw_host().await?;
+    send_raw(&collector, &agent, 1, health(10.0, &["nginx.service"])).await?;
+    let id = raw_host_id(&collector).await?;
+    let incident = one_open(&collector, &id, "failed_unit:").await?;
+    let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
+    let summary = incident["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("systemd unit failed: nginx.service"),
+        "{summary}"
+    );
+    send_raw(&collector, &agent, 2, health(10.0, &["nginx.service"])).await?;
+    assert_only(&collector, &id, "failed_unit:", &incident_id).await?;
+    send_raw(&collector, &agent, 3, health(10.0, &[])).await?;
+    resolved(&collector, &id, "failed_unit:", &incident_id).await?;
+    send_raw(&collector, &agent, 4, health(10.0, &[])).await?;
+    assert_only(&collector, &id, "failed_unit:", &incident_id).await?;
+    Ok(())
+}
