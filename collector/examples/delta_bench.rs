@@ -19,8 +19,7 @@ use rollcall_collector::cmdb::diff::CiItem;
 use rollcall_collector::cmdb::reconcile::HostIdentity;
 use rollcall_collector::store::sql::SqlStore;
 use rollcall_collector::store::{
-    AgentStore, ApplyContext, InventoryChange, InventoryStore, NewAgent, NewEnrollmentToken, Store,
-    TokenStore,
+    ApplyContext, InventoryChange, NewAgent, NewEnrollmentToken, Store,
 };
 
 const T0: i64 = 1_790_000_000_000;
