@@ -13,17 +13,14 @@
 //! `cargo run --release -p rollcall-collector --example catalogue_bench -- DIR [FIRST] [HOSTS]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::collections::BTreeSet;
+mod support;
+
 use std::time::Instant;
 
-use rollcall_collector::cmdb::reconcile::HostIdentity;
 use rollcall_collector::cmdb::software::{Comparison, VersionCondition};
 use rollcall_collector::ingest::validate;
 use rollcall_collector::store::sql::SqlStore;
-use rollcall_collector::store::{
-    AgentStore, ApplyContext, HostFilter, HostStore, InventoryStore, NewAgent, NewEnrollmentToken,
-    Store, TokenStore,
-};
+use rollcall_collector::store::{ApplyContext, HostFilter, HostStore, InventoryStore, Store};
 use sqlx::Row;
 
 const T0: i64 = 1_790_000_000_000;
@@ -34,19 +31,6 @@ const OPENSSL: [&str; 5] = [
     "3.0.13-1~deb12u1",
     "3.0.15-1~deb12u1",
 ];
-
-/// Process CPU time (user + system) in ms, from /proc/self/stat.
-fn cpu_ms() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks * 10.0
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -65,47 +49,9 @@ async fn main() {
     println!("packages per host: {}", real.packages.len());
     let mut contexts = Vec::new();
     for index in 0..first {
-        let agent = format!("agent-{index}");
-        store
-            .create_enrollment_token(&NewEnrollmentToken {
-                id: format!("tok-{index}"),
-                token_hash: format!("hash-{index}"),
-                description: "bench".into(),
-                max_uses: 1,
-                expires_at: T0 + 86_400_000,
-                created_at: T0,
-            })
-            .await
-            .unwrap();
-        store
-            .enroll_agent(
-                &format!("hash-{index}"),
-                &NewAgent {
-                    id: agent.clone(),
-                    cert_fingerprint: format!("fp-{index}"),
-                    hostname: format!("host-{index}"),
-                    version: "bench".into(),
-                    enrolled_at: T0,
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        let identity = HostIdentity {
-            machine_id: format!("{index:032x}"),
-            dmi_uuid: String::new(),
-            dmi_serial: String::new(),
-            macs: BTreeSet::new(),
-            hostname: format!("host-{index}"),
-        };
-        let host = store
-            .attach_host(&agent, &identity, &format!("host-{index}"), T0)
-            .await
-            .unwrap()
-            .host_id;
-        contexts.push((agent, host));
+        contexts.push(support::enrolled_host(&store, index, T0).await);
     }
-    let (cpu, wall) = (cpu_ms(), Instant::now());
+    let (cpu, wall) = (support::cpu_ms(), Instant::now());
     for (index, (agent, host)) in contexts.iter().enumerate() {
         let mut inventory = real.clone();
         if let Some(identity) = inventory.identity.as_mut() {
@@ -133,7 +79,7 @@ async fn main() {
             .await
             .unwrap();
     }
-    let (cpu, wall) = (cpu_ms() - cpu, wall.elapsed());
+    let (cpu, wall) = (support::cpu_ms() - cpu, wall.elapsed());
     println!(
         "first inventories: {first} hosts in {:.1} s wall, {:.2} ms process CPU each (store-level: validation, diff, SQL, SQLite)",
         wall.as_secs_f64(),

@@ -11,32 +11,17 @@
 //! an empty database or schema).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::collections::BTreeSet;
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use rollcall_collector::cmdb::diff::CiItem;
-use rollcall_collector::cmdb::reconcile::HostIdentity;
 use rollcall_collector::store::sql::SqlStore;
-use rollcall_collector::store::{
-    ApplyContext, InventoryChange, NewAgent, NewEnrollmentToken, Store,
-};
+use rollcall_collector::store::{ApplyContext, InventoryChange, Store};
 
 const T0: i64 = 1_790_000_000_000;
 const PACKAGES: usize = 100;
-
-/// Process CPU time (user + system) in ms, from /proc/self/stat.
-fn cpu_ms() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks * 10.0
-}
 
 fn package(index: usize, version: &str) -> CiItem {
     let name = format!("package-{index:03}");
@@ -68,45 +53,7 @@ async fn main() {
     );
     let mut contexts = Vec::new();
     for index in 0..hosts {
-        let agent = format!("agent-{index}");
-        store
-            .create_enrollment_token(&NewEnrollmentToken {
-                id: format!("tok-{index}"),
-                token_hash: format!("hash-{index}"),
-                description: "bench".into(),
-                max_uses: 1,
-                expires_at: T0 + 86_400_000,
-                created_at: T0,
-            })
-            .await
-            .unwrap();
-        store
-            .enroll_agent(
-                &format!("hash-{index}"),
-                &NewAgent {
-                    id: agent.clone(),
-                    cert_fingerprint: format!("fp-{index}"),
-                    hostname: format!("host-{index}"),
-                    version: "bench".into(),
-                    enrolled_at: T0,
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        let identity = HostIdentity {
-            machine_id: format!("{index:032x}"),
-            dmi_uuid: String::new(),
-            dmi_serial: String::new(),
-            macs: BTreeSet::new(),
-            hostname: format!("host-{index}"),
-        };
-        let host = store
-            .attach_host(&agent, &identity, &format!("host-{index}"), T0)
-            .await
-            .unwrap()
-            .host_id;
-        contexts.push((agent, host));
+        contexts.push(support::enrolled_host(&*store, index, T0).await);
     }
     let contexts = Arc::new(contexts);
     let apply_all = |round: usize| {
@@ -145,19 +92,19 @@ async fn main() {
             }
         }
     };
-    let (cpu, wall) = (cpu_ms(), Instant::now());
+    let (cpu, wall) = (support::cpu_ms(), Instant::now());
     apply_all(0).await;
-    let (cpu, wall) = (cpu_ms() - cpu, wall.elapsed());
+    let (cpu, wall) = (support::cpu_ms() - cpu, wall.elapsed());
     println!(
         "first snapshots ({PACKAGES} packages): {:.0}/s, {:.2} ms process CPU each",
         hosts as f64 / wall.as_secs_f64(),
         cpu / hosts as f64
     );
-    let (cpu, wall) = (cpu_ms(), Instant::now());
+    let (cpu, wall) = (support::cpu_ms(), Instant::now());
     for round in 1..=rounds {
         apply_all(round).await;
     }
-    let (cpu, wall) = (cpu_ms() - cpu, wall.elapsed());
+    let (cpu, wall) = (support::cpu_ms() - cpu, wall.elapsed());
     let deltas = (hosts * rounds) as f64;
     println!(
         "deltas: {deltas:.0} in {:.2} s: {:.0}/s, {:.3} ms process CPU each",

@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row};
 
+use super::catalogue;
 use super::dialect::Dialect;
 use super::statements::Statement;
 use super::summary::{SummaryValue, summary_updates};
-use crate::cmdb::catalogue::{Installed, PackageId};
+use crate::cmdb::catalogue::Installed;
 use crate::cmdb::diff::{self, ChangeRecord, CiItem};
 use crate::cmdb::history;
 use crate::error::{Error, Result};
@@ -381,17 +382,7 @@ async fn stored_items(
         rows.extend(statement.query()?.fetch_all(&mut *connection).await?);
     }
     for row in &rows {
-        let installed = Installed {
-            package: PackageId {
-                name: row.try_get("name")?,
-                manager: row.try_get("manager")?,
-                version: row.try_get("version")?,
-                arch: row.try_get("arch")?,
-                source: row.try_get("source")?,
-            },
-            installed_at_s: row.try_get("installed_at_s")?,
-        };
-        let item = installed.item();
+        let item = catalogue::installed_of(row)?.item();
         let host = stored.entry(row.try_get("host_key")?).or_default();
         host.software.insert(
             item.key.clone(),

@@ -198,18 +198,24 @@ const HOST_PACKAGE_COLUMNS: &str = "p.name AS name, p.manager AS manager, p.vers
      p.source AS source, hs.installed_at_s AS installed_at_s, \
      hs.first_seen_at AS first_seen_at, hs.updated_at AS updated_at";
 
+/// A host's package from a row with the columns `name`, `manager`,
+/// `version`, `arch`, `source` and `installed_at_s`.
+pub(super) fn installed_of(row: &sqlx::any::AnyRow) -> std::result::Result<Installed, sqlx::Error> {
+    Ok(Installed {
+        package: PackageId {
+            name: row.try_get("name")?,
+            manager: row.try_get("manager")?,
+            version: row.try_get("version")?,
+            arch: row.try_get("arch")?,
+            source: row.try_get("source")?,
+        },
+        installed_at_s: row.try_get("installed_at_s")?,
+    })
+}
+
 fn host_package(row: &sqlx::any::AnyRow) -> std::result::Result<HostPackage, sqlx::Error> {
     Ok(HostPackage {
-        installed: Installed {
-            package: PackageId {
-                name: row.try_get("name")?,
-                manager: row.try_get("manager")?,
-                version: row.try_get("version")?,
-                arch: row.try_get("arch")?,
-                source: row.try_get("source")?,
-            },
-            installed_at_s: row.try_get("installed_at_s")?,
-        },
+        installed: installed_of(row)?,
         first_seen_at: row.try_get("first_seen_at")?,
         updated_at: row.try_get("updated_at")?,
     })
