@@ -9,23 +9,18 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{ListQuery, list_response, next_cursor, to_values};
-use crate::availability::bounds::check_time;
+use crate::availability::bounds::check_times;
 use crate::error::Result;
 use crate::state::State;
 use crate::store::ChangeFilter;
 
 async fn changes(state: &State, host_id: Option<String>, params: ListQuery) -> Result<Response> {
     let limit = params.limit()?;
+    let (since, until) = check_times(params.since, params.until)?;
     let filter = ChangeFilter {
         host_id,
-        since: params
-            .since
-            .map(|since| check_time("since", since))
-            .transpose()?,
-        until: params
-            .until
-            .map(|until| check_time("until", until))
-            .transpose()?,
+        since,
+        until,
         class: params.class.clone(),
         item_key: params.key.clone(),
         after_id: params.numeric_cursor()?,

@@ -28,7 +28,9 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{list_response, page_limit, wants_csv};
-use crate::availability::bounds::{DAY_MS, MAX_TIME_MS, MIN_TIME_MS, check_time, check_window};
+use crate::availability::bounds::{
+    DAY_MS, MAX_TIME_MS, MIN_TIME_MS, check_time, check_times, check_window,
+};
 use crate::cmdb::rollup::{self, Bucket, METRICS, Tier, decode_sample, effective_step};
 use crate::error::{Error, Result};
 
@@ -79,14 +81,7 @@ pub(super) fn sample_json(data: &[u8]) -> Value {
 
 async fn samples(state: &Shared, id: &str, params: &HealthQuery, csv: bool) -> Result<Response> {
     let limit = page_limit(params.limit, 100, 1000)?;
-    let since = params
-        .since
-        .map(|since| check_time("since", since))
-        .transpose()?;
-    let until = params
-        .until
-        .map(|until| check_time("until", until))
-        .transpose()?;
+    let (since, until) = check_times(params.since, params.until)?;
     let (since, until) = (since.unwrap_or(MIN_TIME_MS), until.unwrap_or(MAX_TIME_MS));
     let rows: Vec<Value> = state
         .store

@@ -9,7 +9,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{Filters, list_response};
-use crate::availability::bounds::check_time;
+use crate::availability::bounds::check_times;
 use crate::error::Result;
 use crate::store::OutageFilter;
 
@@ -21,14 +21,7 @@ pub(super) async fn list(
     Query(params): Query<Filters>,
 ) -> Result<Response> {
     params.refuse_period()?;
-    let since = params
-        .since
-        .map(|since| check_time("since", since))
-        .transpose()?;
-    let until = params
-        .until
-        .map(|until| check_time("until", until))
-        .transpose()?;
+    let (since, until) = check_times(params.since, params.until)?;
     let filter = OutageFilter {
         host_id: params.host_id.clone(),
         since,

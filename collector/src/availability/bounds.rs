@@ -54,6 +54,14 @@ pub fn check_time(name: &str, value: i64) -> Result<i64> {
     )))
 }
 
+/// Optional `since` and `until` of a query, each checked by [`check_time`]
+/// when given.
+pub fn check_times(since: Option<i64>, until: Option<i64>) -> Result<(Option<i64>, Option<i64>)> {
+    let since = since.map(|since| check_time("since", since)).transpose()?;
+    let until = until.map(|until| check_time("until", until)).transpose()?;
+    Ok((since, until))
+}
+
 /// The report window `since..until` when both ends are in range, `until`
 /// is after `since` and the window is at most [`MAX_WINDOW_MS`] long.
 pub fn check_window(since: i64, until: i64) -> Result<(i64, i64)> {
