@@ -17,7 +17,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::catalogue;
 use super::dialect::Dialect;
-use super::statements::Statement;
+use super::statements::{ChangeRow, Statement, insert_change_rows};
 use super::summary::{SummaryValue, summary_updates};
 use crate::cmdb::catalogue::Installed;
 use crate::cmdb::diff::{self, ChangeRecord, CiItem};
@@ -662,28 +662,17 @@ async fn write_rows(
         });
         statement.query()?.execute(&mut *connection).await?;
     }
-    for chunk in dialect.statement_rows(&rows.history, 9, |(_, record, _, _)| {
-        160 + record.key.len()
-            + record.old_value.as_ref().map_or(0, String::len)
-            + record.new_value.as_ref().map_or(0, String::len)
-    }) {
-        let mut statement = Statement::new(
-            dialect,
-            "INSERT INTO changes (host_id, class, item_key, change, field, old_value, new_value, at, source) VALUES ",
-        );
-        statement.values(chunk, 9, |row, (id, record, at, source)| {
-            row.bind(*id)
-                .bind(record.class.as_str())
-                .bind(record.key.as_str())
-                .bind(record.change)
-                .bind(record.field.as_str())
-                .bind(record.old_value.as_deref())
-                .bind(record.new_value.as_deref())
-                .bind(*at)
-                .bind(*source);
-        });
-        statement.query()?.execute(&mut *connection).await?;
-    }
+    let history: Vec<ChangeRow<'_>> = rows
+        .history
+        .iter()
+        .map(|(host_id, record, at, source)| ChangeRow {
+            host_id,
+            record,
+            at: *at,
+            source,
+        })
+        .collect();
+    insert_change_rows(connection, dialect, &history).await?;
     update_hosts(connection, dialect, &rows.hosts).await
 }
 

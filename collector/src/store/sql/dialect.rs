@@ -176,7 +176,8 @@ impl Dialect {
         Ok(())
     }
 
-    /// Rows per multi-row INSERT of items and history. sqlx does not set
+    /// Rows per multi-row statement of the catalogue look-ups and the
+    /// schema upgrade (the ingest writes use [`Dialect::statement_rows`]). sqlx does not set
     /// `TCP_NODELAY` on its PostgreSQL sockets, so a statement larger than
     /// one segment waited for a delayed ACK (~40 ms a statement, measured:
     /// 1,000 full snapshots at 4.9/s with an idle collector and server); 25

@@ -248,7 +248,15 @@ impl ListQuery {
     }
 }
 
-/// Records change history, [`Dialect::insert_chunk`] rows per statement.
+/// One change-history row: a record of a host, when and from whom.
+pub(crate) struct ChangeRow<'r> {
+    pub host_id: &'r str,
+    pub record: &'r diff::ChangeRecord,
+    pub at: i64,
+    pub source: &'r str,
+}
+
+/// Records change history of one host (`records` at `at` from `source`).
 pub(crate) async fn insert_changes(
     connection: &mut AnyConnection,
     dialect: Dialect,
@@ -257,21 +265,46 @@ pub(crate) async fn insert_changes(
     at: i64,
     source: &str,
 ) -> std::result::Result<(), sqlx::Error> {
-    for chunk in records.chunks(dialect.insert_chunk()) {
+    let rows: Vec<ChangeRow<'_>> = records
+        .iter()
+        .map(|record| ChangeRow {
+            host_id,
+            record,
+            at,
+            source,
+        })
+        .collect();
+    insert_change_rows(connection, dialect, &rows).await
+}
+
+/// Records change history rows of any hosts, as few multi-row INSERTs as
+/// [`Dialect::statement_rows`] allows.
+pub(crate) async fn insert_change_rows(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    rows: &[ChangeRow<'_>],
+) -> std::result::Result<(), sqlx::Error> {
+    let size = |row: &ChangeRow<'_>| {
+        160 + row.record.key.len()
+            + row.record.old_value.as_ref().map_or(0, String::len)
+            + row.record.new_value.as_ref().map_or(0, String::len)
+    };
+    for chunk in dialect.statement_rows(rows, 9, size) {
         let mut statement = Statement::new(
             dialect,
             "INSERT INTO changes (host_id, class, item_key, change, field, old_value, new_value, at, source) VALUES ",
         );
-        statement.values(chunk, 9, |row, record| {
-            row.bind(host_id)
-                .bind(&record.class)
-                .bind(&record.key)
-                .bind(record.change)
-                .bind(&record.field)
-                .bind(record.old_value.as_deref())
-                .bind(record.new_value.as_deref())
-                .bind(at)
-                .bind(source);
+        statement.values(chunk, 9, |values, row| {
+            values
+                .bind(row.host_id)
+                .bind(row.record.class.as_str())
+                .bind(row.record.key.as_str())
+                .bind(row.record.change)
+                .bind(row.record.field.as_str())
+                .bind(row.record.old_value.as_deref())
+                .bind(row.record.new_value.as_deref())
+                .bind(row.at)
+                .bind(row.source);
         });
         statement.query()?.execute(&mut *connection).await?;
     }
