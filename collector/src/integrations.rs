@@ -37,6 +37,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
 use crate::incidents::event::{CiRef, IncidentEvent, Severity, Transition};
+use crate::metrics::families::Families;
 use crate::store::Store;
 use circuit::{Circuit, CircuitStatus};
 use config::{IntegrationsConfig, TargetConfig, VendorConfig};
@@ -262,10 +263,14 @@ impl Integrations {
     pub async fn spawn(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
+        families: Families,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<()> {
         store.release_orphaned_claims().await?;
+        for target in &self.targets {
+            families.declare_target(&target.config.name);
+        }
         tasks.spawn(dispatcher::run(
             self.clone(),
             store.clone(),
@@ -275,6 +280,7 @@ impl Integrations {
             tasks.spawn(delivery::run(
                 target.clone(),
                 store.clone(),
+                families.clone(),
                 self.lease(),
                 self.poll_interval(),
                 shutdown.clone(),

@@ -2,6 +2,7 @@
 //! `api::metrics` (`/metrics`).
 
 pub mod enroll;
+pub mod families;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -47,6 +48,9 @@ pub struct Metrics {
     pub session_message_bytes: AtomicU64,
     /// Enrolment: refusals by reason, signatures, enrolments.
     pub enroll: enroll::EnrollCounters,
+    /// Histograms and labelled families (ingest and store latency,
+    /// deliveries, enrolment attempts).
+    pub families: families::Families,
 }
 
 impl Metrics {

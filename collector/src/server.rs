@@ -145,12 +145,18 @@ pub async fn start(
         "liveness writer",
         crate::ingest::liveness::write_seen_batches(
             store.clone(),
+            state.metrics.families.clone(),
             seen_receiver,
             shutdown.child_token(),
         ),
     );
     integrations
-        .spawn(store.clone(), &subsystems.tracker, shutdown.child_token())
+        .spawn(
+            store.clone(),
+            state.metrics.families.clone(),
+            &subsystems.tracker,
+            shutdown.child_token(),
+        )
         .await?;
     subsystems.spawn(
         "health retention",

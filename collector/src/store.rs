@@ -16,6 +16,7 @@
 
 pub mod agents;
 pub mod changes;
+pub mod counts;
 pub mod health;
 pub mod hosts;
 pub mod incidents;
@@ -61,6 +62,7 @@ pub trait Store:
     + MaintenanceStore
     + ServiceStore
     + OutboxStore
+    + counts::CountStore
     + Send
     + Sync
     + std::fmt::Debug

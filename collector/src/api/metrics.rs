@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use super::Shared;
 use crate::metrics::enroll::{EnrollCounters, Refusal};
 use crate::state::State;
-use crate::store::IncidentFilter;
 
 /// `GET /metrics` (no token, like any Prometheus target).
 pub(super) async fn serve(AxumState(state): AxumState<Shared>) -> Response {
@@ -197,21 +196,7 @@ pub async fn render(state: &State) -> String {
         metrics.session_message_bytes.load(Ordering::Relaxed),
     );
     enroll_metrics(&mut out, &metrics.enroll);
-    let open = state
-        .store
-        .incidents(&IncidentFilter {
-            state: Some("open".into()),
-            limit: 1_000_000,
-            ..Default::default()
-        })
-        .await;
-    single(
-        &mut out,
-        "rollcall_incidents_open",
-        "Open incidents.",
-        "gauge",
-        open.map(|list| list.len()).unwrap_or(0),
-    );
+    fleet_counts(&mut out, state).await;
     line(
         &mut out,
         "rollcall_outbox_entries",
@@ -223,11 +208,77 @@ pub async fn render(state: &State) -> String {
             let _ = writeln!(
                 out,
                 "rollcall_outbox_entries{{target=\"{}\",state=\"{}\"}} {}",
-                count.target.replace('"', ""),
+                label(&count.target),
                 count.state,
                 count.count
             );
         }
     }
+    metrics.families.render(&mut out);
     out
+}
+
+/// A label value as the exposition format needs it: backslash, double quote
+/// and newline escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Hosts by class, lifecycle and presence, and open incidents by rule and
+/// severity: two grouped queries, timed as the store operation
+/// `metrics_counts`. A failed query leaves its family's samples out.
+async fn fleet_counts(out: &mut String, state: &State) {
+    let families = &state.metrics.families;
+    let (hosts, incidents) = families
+        .time_store("metrics_counts", async {
+            (
+                state.store.host_counts().await,
+                state.store.open_incident_counts().await,
+            )
+        })
+        .await;
+    line(
+        out,
+        "rollcall_hosts_by_class",
+        "Hosts in the CMDB by class, lifecycle and stored presence.",
+        "gauge",
+    );
+    match hosts {
+        Ok(counts) => {
+            for count in counts {
+                let _ = writeln!(
+                    out,
+                    "rollcall_hosts_by_class{{class=\"{}\",lifecycle=\"{}\",presence=\"{}\"}} {}",
+                    label(&count.class),
+                    label(&count.lifecycle),
+                    label(&count.presence),
+                    count.count
+                );
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot count hosts for /metrics"),
+    }
+    line(
+        out,
+        "rollcall_incidents_open",
+        "Unresolved incidents (open or acknowledged) by rule and severity.",
+        "gauge",
+    );
+    match incidents {
+        Ok(counts) => {
+            for count in counts {
+                let _ = writeln!(
+                    out,
+                    "rollcall_incidents_open{{rule=\"{}\",severity=\"{}\"}} {}",
+                    label(&count.rule),
+                    label(&count.severity),
+                    count.count
+                );
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot count open incidents for /metrics"),
+    }
 }

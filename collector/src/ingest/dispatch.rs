@@ -83,8 +83,35 @@ pub fn is_refusal(error: &SessionError) -> Option<&str> {
     }
 }
 
-/// Applies a checked message of `agent` in `context`.
+impl Checked<'_> {
+    /// The message type, as the `type` label of `rollcall_ingest_seconds`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Checked::Heartbeat => "heartbeat",
+            Checked::Snapshot(_) => "snapshot",
+            Checked::Delta(_) => "delta",
+            Checked::Health(..) => "health",
+            Checked::Checks(_) => "checks",
+            Checked::Goodbye(_) => "goodbye",
+        }
+    }
+}
+
+/// Applies a checked message of `agent` in `context`, timing it by type.
 pub async fn apply(
+    state: &State,
+    agent: &Agent,
+    context: &ApplyContext,
+    checked: Checked<'_>,
+) -> Result<(), SessionError> {
+    let kind = checked.kind();
+    let started = std::time::Instant::now();
+    let outcome = apply_checked(state, agent, context, checked).await;
+    state.metrics.families.ingested(kind, started.elapsed());
+    outcome
+}
+
+async fn apply_checked(
     state: &State,
     agent: &Agent,
     context: &ApplyContext,
@@ -104,8 +131,14 @@ pub async fn apply(
         }
         Checked::Health(report, data) => {
             let stored = state
-                .store
-                .record_health(context, report.sampled_at_ms, &data)
+                .metrics
+                .families
+                .time_store(
+                    "record_health",
+                    state
+                        .store
+                        .record_health(context, report.sampled_at_ms, &data),
+                )
                 .await?;
             if stored {
                 state.metrics.health.fetch_add(1, Ordering::Relaxed);
@@ -153,7 +186,14 @@ async fn apply_inventory(
     let started = std::time::Instant::now();
     // The start and end of an apply, as markers for the kill -9 test.
     tracing::debug!(agent_id = %context.agent_id, seq = context.seq, "applying inventory");
-    let outcome = state.store.apply_inventory(context, change).await?;
+    let outcome = state
+        .metrics
+        .families
+        .time_store(
+            "apply_inventory",
+            state.store.apply_inventory(context, change),
+        )
+        .await?;
     state.metrics.applied(started.elapsed());
     counter.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(agent_id = %context.agent_id, seq = context.seq, ?outcome, "inventory applied");

@@ -37,6 +37,7 @@ pub async fn enroll(
     source: IpAddr,
     request: EnrollRequest,
 ) -> Result<EnrollResponse> {
+    state.metrics.families.enroll_attempts.inc();
     let refuse = |reason: Refusal, error: Error| {
         state.metrics.enroll.refused(reason);
         Err(error)
@@ -97,7 +98,15 @@ pub async fn enroll(
         version: request.agent_version.clone(),
         enrolled_at,
     };
-    match state.store.enroll_agent(&token_hash, &agent).await? {
+    match state
+        .metrics
+        .families
+        .time_store(
+            "enroll_agent",
+            state.store.enroll_agent(&token_hash, &agent),
+        )
+        .await?
+    {
         Ok(()) => {
             state
                 .metrics

@@ -8,12 +8,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::families::Families;
 use crate::store::{Seen, Store};
 
 /// Writes liveness signals in batches until `shutdown`, then drains what is
 /// queued and returns.
 pub async fn write_seen_batches(
     store: Arc<dyn Store>,
+    families: Families,
     mut receiver: mpsc::Receiver<Seen>,
     shutdown: CancellationToken,
 ) {
@@ -52,7 +54,10 @@ pub async fn write_seen_batches(
         // A batch can lose a deadlock against an inventory write on
         // PostgreSQL (both update agents and hosts); it is safe to repeat.
         for attempt in 1..=3 {
-            match store.record_seen(&batch).await {
+            match families
+                .time_store("record_seen", store.record_seen(&batch))
+                .await
+            {
                 Ok(()) => break,
                 Err(error) if attempt < 3 => {
                     tracing::debug!(error = %error, attempt, "recording heartbeats failed; retrying");

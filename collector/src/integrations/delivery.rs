@@ -13,6 +13,7 @@ use super::circuit::Allowance;
 use super::config::TargetConfig;
 use super::{Delivered, DeliveryError, Target};
 use crate::incidents::event::IncidentEvent;
+use crate::metrics::families::Families;
 use crate::store::Store;
 use crate::store::outbox::OutboxEntry;
 
@@ -80,6 +81,7 @@ fn ms(duration: Duration) -> i64 {
 pub async fn run(
     target: Arc<Target>,
     store: Arc<dyn Store>,
+    families: Families,
     lease: Duration,
     poll: Duration,
     shutdown: CancellationToken,
@@ -133,7 +135,7 @@ pub async fn run(
                 }
                 break;
             }
-            deliver_row(&target, store.as_ref(), row, &shutdown).await;
+            deliver_row(&target, store.as_ref(), &families, row, &shutdown).await;
         }
     }
     tracing::info!(target_name = %name, "integration worker stopped");
@@ -143,6 +145,7 @@ pub async fn run(
 async fn deliver_row(
     target: &Target,
     store: &dyn Store,
+    families: &Families,
     row: OutboxEntry,
     shutdown: &CancellationToken,
 ) {
@@ -150,9 +153,16 @@ async fn deliver_row(
         return;
     };
     let now = rollcall_proto::now_ms();
+    let name = &target.config.name;
     match result {
-        Ok(delivered) => record_delivered(target, store, &row, delivered, now, shutdown).await,
-        Err(failure) => record_failure(target, store, &row, &failure, now).await,
+        Ok(delivered) => {
+            families.delivered(name, "delivered");
+            record_delivered(target, store, &row, delivered, now, shutdown).await;
+        }
+        Err(failure) => {
+            let dead = record_failure(target, store, &row, &failure, now).await;
+            families.delivered(name, if dead { "dead" } else { "retry" });
+        }
     }
 }
 
@@ -241,14 +251,15 @@ async fn record_delivered(
 }
 
 /// Records a failed attempt: the next attempt time, or a dead letter; a
-/// retryable failure counts against the circuit.
+/// retryable failure counts against the circuit. Returns whether the row
+/// was dead-lettered.
 async fn record_failure(
     target: &Target,
     store: &dyn Store,
     row: &OutboxEntry,
     failure: &DeliveryError,
     now: i64,
-) {
+) -> bool {
     let name = &target.config.name;
     if matches!(failure, DeliveryError::Retry { .. }) {
         let opened = target
@@ -274,6 +285,7 @@ async fn record_failure(
     if let Err(store_error) = store.mark_failed(row.id, now, &error, next).await {
         tracing::error!(target_name = %name, outbox_id = row.id, error = %store_error, "cannot record a failed delivery");
     }
+    next.is_none()
 }
 
 /// Re-sends what is still firing at `target` every `interval` (Alertmanager

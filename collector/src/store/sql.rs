@@ -27,6 +27,7 @@ mod apply;
 mod catalogue;
 mod changes;
 mod checkpoint;
+mod counts;
 mod dialect;
 mod error;
 mod health;

@@ -52,7 +52,13 @@ async fn metrics_are_prometheus_text() {
         "rollcall_inventory_apply_seconds_count 0",
         "rollcall_sessions_total{encoding=\"gzip\"} 0",
         "# TYPE rollcall_incidents_open gauge",
-        "rollcall_incidents_open 1",
+        "rollcall_incidents_open{rule=\"host_down\",severity=\"critical\"} 1",
+        "# TYPE rollcall_hosts_by_class gauge",
+        "rollcall_hosts_by_class{class=\"linux_server\",lifecycle=\"active\",presence=\"unknown\"} 1",
+        "# TYPE rollcall_ingest_seconds histogram",
+        "rollcall_ingest_seconds_count{type=\"snapshot\"} 0",
+        "# TYPE rollcall_store_seconds histogram",
+        "rollcall_enroll_attempts_total 0",
         "# TYPE rollcall_outbox_entries gauge",
     ] {
         assert!(

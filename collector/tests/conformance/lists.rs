@@ -455,3 +455,66 @@ pub async fn outage_lists_filter_by_host_kind_and_overlap(store: Arc<dyn Store>)
         1
     );
 }
+
+/// The counts `/metrics` reads: hosts grouped by class, lifecycle and
+/// presence; unresolved incidents (open and acknowledged, not resolved)
+/// grouped by rule and severity.
+pub async fn fleet_counts_group_hosts_and_open_incidents(store: Arc<dyn Store>) {
+    use rollcall_collector::store::counts::{HostCount, IncidentCount};
+    assert!(store.host_counts().await.unwrap().is_empty());
+    let web1 = host(&store, "c1", "web-01", NOW).await;
+    let web2 = host(&store, "c2", "web-02", NOW).await;
+    host(&store, "c3", "db-01", NOW).await;
+    store
+        .set_presence(&web1, "up", NOW, None, None)
+        .await
+        .unwrap();
+    store
+        .set_presence(&web2, "down", NOW, None, None)
+        .await
+        .unwrap();
+    let count = |presence: &str, count: i64| HostCount {
+        class: "linux_server".into(),
+        lifecycle: "active".into(),
+        presence: presence.into(),
+        count,
+    };
+    assert_eq!(
+        store.host_counts().await.unwrap(),
+        vec![count("down", 1), count("unknown", 1), count("up", 1)]
+    );
+    let mut warning = incident("i1", &web1, "filesystem_usage", None, NOW);
+    warning.severity = "warning".into();
+    warning.dedup_key = "k1".into();
+    let mut acknowledged = incident("i2", &web2, "filesystem_usage", None, NOW);
+    acknowledged.severity = "warning".into();
+    acknowledged.dedup_key = "k2".into();
+    let down = incident("i3", &web2, "host_down", None, NOW);
+    let mut resolved = incident("i4", &web1, "host_down", None, NOW);
+    resolved.dedup_key = "k4".into();
+    for record in [&warning, &acknowledged, &down, &resolved] {
+        assert!(store.insert_incident(record, None).await.unwrap());
+    }
+    assert!(
+        store
+            .acknowledge_incident("i2", "ops", NOW + 1, None)
+            .await
+            .unwrap()
+    );
+    assert!(store.resolve_incident("i4", NOW + 1, None).await.unwrap());
+    assert_eq!(
+        store.open_incident_counts().await.unwrap(),
+        vec![
+            IncidentCount {
+                rule: "filesystem_usage".into(),
+                severity: "warning".into(),
+                count: 2
+            },
+            IncidentCount {
+                rule: "host_down".into(),
+                severity: "critical".into(),
+                count: 1
+            },
+        ]
+    );
+}

@@ -5,6 +5,7 @@
 mod cases;
 mod catalogue;
 mod conflicts;
+mod dashboards;
 mod health;
 mod history;
 mod identify;
@@ -46,6 +47,12 @@ pub async fn postgres_store() -> Option<Arc<dyn Store>> {
 
 /// The SQL store itself on a fresh PostgreSQL schema, or `None` as [`postgres_store`].
 pub async fn postgres_sql_store() -> Option<SqlStore> {
+    let url = postgres_schema_url().await?;
+    Some(SqlStore::connect(&url).await.expect("postgres store"))
+}
+
+/// The URL of a fresh, empty PostgreSQL schema, or `None` as [`postgres_store`].
+pub async fn postgres_schema_url() -> Option<String> {
     let Ok(base) = std::env::var("ROLLCALL_TEST_DATABASE_URL") else {
         if std::env::var("CI").is_ok_and(|value| value == "true" || value == "1") {
             panic!(
@@ -67,8 +74,9 @@ pub async fn postgres_sql_store() -> Option<SqlStore> {
         .await
         .expect("create schema");
     let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    Some(SqlStore::connect(&url).await.expect("postgres store"))
+    Some(format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}"
+    ))
 }
 
 /// Cases that take the `SqlStore` itself (to plant rows through its pool).
@@ -132,6 +140,7 @@ use revocation::*;
 use writes::*;
 
 conformance!(
+    fleet_counts_group_hosts_and_open_incidents,
     silent_host_outage_begins_at_the_last_heartbeat,
     down_inside_a_maintenance_window_is_planned_without_incident,
     a_hostile_stored_window_does_not_stop_the_monitor,

@@ -9,6 +9,7 @@ mod enrolment;
 mod integrations;
 mod limits;
 mod loadgen;
+mod metrics;
 mod modes;
 mod revocation;
 mod rules;
