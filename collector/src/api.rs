@@ -21,7 +21,7 @@ mod agents;
 mod audit;
 pub mod availability;
 mod changes;
-mod health;
+pub(crate) mod health;
 mod hosts;
 mod identity;
 mod incidents;

@@ -51,7 +51,7 @@ pub enum Error {
 
 impl Error {
     /// Whether the message may be shown to a remote client as it is.
-    fn is_public(&self) -> bool {
+    pub fn is_public(&self) -> bool {
         matches!(
             self,
             Error::InvalidInput(_)

@@ -11,6 +11,7 @@ pub mod availability;
 pub mod cli;
 pub mod cmdb;
 pub mod config;
+pub mod console;
 pub mod error;
 pub use rollcall_proto::files;
 pub mod incidents;

@@ -208,7 +208,7 @@ pub async fn start(
     let api_scheme = if tls.is_some() { "https" } else { "http" };
     let serving = crate::api::serve::Serving {
         app: crate::api::serve::layers(
-            crate::api::router(state.clone()),
+            crate::api::router(state.clone()).merge(crate::console::router(state.clone())),
             api_config,
             tls.is_some(),
         ),

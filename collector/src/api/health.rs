@@ -127,6 +127,37 @@ async fn series(
     csv: bool,
 ) -> Result<Response> {
     let (since, until, step_ms) = series_window(params, step_s)?;
+    let (step_ms, points, read) = series_points(state, id, since, until, step_ms).await?;
+    let items: Vec<Value> = points
+        .iter()
+        .map(|(start, bucket)| point_json(*start, bucket))
+        .collect();
+    if csv {
+        return Ok(list_response(items, None, true));
+    }
+    Ok(Json(json!({
+        "host_id": id,
+        "since": since,
+        "until": until,
+        "step": step_ms / 1000,
+        "requested_step": step_s,
+        "metrics": METRICS,
+        "read": read,
+        "items": items,
+    }))
+    .into_response())
+}
+
+/// The points of `id`'s health from `since` to `until` at `step_ms` (raised
+/// to the coarsest stored resolution in the window), from every tier: (the
+/// step used, points by start, how many rows of each tier were read).
+pub(crate) async fn series_points(
+    state: &crate::state::State,
+    id: &str,
+    since: i64,
+    until: i64,
+    step_ms: i64,
+) -> Result<(i64, BTreeMap<i64, Bucket>, Map<String, Value>)> {
     let raw = state
         .store
         .health_raw(id, since, until, MAX_RAW_SAMPLES + 1)
@@ -169,24 +200,7 @@ async fn series(
             rollup::add(&mut points, *start, bucket, step_ms);
         }
     }
-    let items: Vec<Value> = points
-        .iter()
-        .map(|(start, bucket)| point_json(*start, bucket))
-        .collect();
-    if csv {
-        return Ok(list_response(items, None, true));
-    }
-    Ok(Json(json!({
-        "host_id": id,
-        "since": since,
-        "until": until,
-        "step": step_ms / 1000,
-        "requested_step": step_s,
-        "metrics": METRICS,
-        "read": read,
-        "items": items,
-    }))
-    .into_response())
+    Ok((step_ms, points, read))
 }
 
 /// One point, flat (`cpu_percent_min`, `cpu_percent_avg`, …) so the same

@@ -166,6 +166,7 @@ fn guide(
          Rollcall is running (Ctrl-C to stop).\n\
          \x20 data directory:  {data_dir}\n\
          \x20 agents connect:  https://{grpc_address}  (CA fingerprint {ca_fingerprint})\n\
+         \x20 console:         {api}/  (log in with the admin token)\n\
          \x20 API:             {api}/api/v1/hosts\n\
          \x20 admin token:     {admin_token}\n\
          \n\
@@ -221,6 +222,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.contains(&"  API:             http://127.0.0.1:8080/api/v1/hosts"));
         assert!(lines.contains(&"  admin token:     rcapi_x"));
+        assert!(lines.contains(&"  console:         http://127.0.0.1:8080/  (log in with the admin token)"));
         assert!(
             lines.contains(&"  agents connect:  https://127.0.0.1:4443  (CA fingerprint ab:cd)")
         );

@@ -5,6 +5,7 @@ mod agent;
 mod availability;
 mod backpressure;
 mod cmdb;
+mod console;
 mod enrolment;
 mod integrations;
 mod limits;

@@ -1,0 +1,939 @@
+//! The console's pages: login and logout, the fleet overview, the host list
+//! (search by name or package), a host (inventory now or as of a moment,
+//! what changed since, availability and health charts, incidents with
+//! their tickets), incidents (list, detail, acknowledge, comment).
+
+use std::collections::BTreeMap;
+
+use axum::Form;
+use axum::extract::{Path, Query, State as AxumState};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Page, Shared, Viewer, csrf_field, frame, session, set_cookie, svg, token_hash};
+use crate::auth::Role;
+use crate::availability::bounds::{DAY_MS, MAX_TIME_MS, MIN_TIME_MS};
+use crate::availability::fleet::{Scope, fleet_report};
+use crate::cmdb::rollup::METRICS;
+use crate::error::Error;
+use crate::store::{ChangeFilter, Comment, HostFilter, IncidentFilter, OutageFilter};
+
+/// Longest search text, package name or API token accepted by a form.
+const MAX_FIELD: usize = 256;
+/// Longest comment (as the API).
+const MAX_COMMENT: usize = 16_384;
+/// Rows of a list page.
+const PAGE_ROWS: i64 = 200;
+
+type PageResult = Result<Page, Page>;
+
+fn bad(message: &str) -> Page {
+    Page::error(StatusCode::BAD_REQUEST, message)
+}
+
+/// `text` if it is at most [`MAX_FIELD`] bytes, trimmed; `None` when empty.
+fn field(name: &str, text: Option<&str>) -> Result<Option<String>, Page> {
+    let Some(text) = text.map(str::trim).filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    if text.len() > MAX_FIELD {
+        return Err(bad(&format!("{name} is longer than {MAX_FIELD} bytes")));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// A time (ms) as `2026-12-02 10:30:05 UTC`.
+fn when(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|at| at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// A time (ms) as a `datetime-local` input value (UTC, seconds).
+fn input_value(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|at| at.strftime("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// A `datetime-local` value (`2026-12-02T10:30` or with seconds) or a date,
+/// read as UTC, within the API's time bounds.
+fn parse_moment(text: &str) -> Result<i64, Page> {
+    let civil = text
+        .parse::<jiff::civil::DateTime>()
+        .or_else(|_| {
+            text.parse::<jiff::civil::Date>()
+                .map(|date| date.at(0, 0, 0, 0))
+        })
+        .map_err(|_| bad("as_of must be a date and time such as 2026-11-30T14:05:00 (UTC)"))?;
+    let ms = civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|_| bad("as_of is out of range"))?
+        .timestamp()
+        .as_millisecond();
+    if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&ms) {
+        return Err(bad("as_of is out of range"));
+    }
+    Ok(ms)
+}
+
+/// A duration (ms) as `3 h 5 min` or `42 s`.
+fn duration(ms: i64) -> String {
+    let seconds = ms.max(0) / 1000;
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min", seconds / 60),
+        3600..86_400 => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+        _ => format!("{} d {} h", seconds / 86_400, seconds % 86_400 / 3600),
+    }
+}
+
+// ---- login and logout ----
+
+/// `GET /login`: the form, with a fresh double-submit CSRF value.
+pub(super) async fn login_form(AxumState(console): AxumState<Shared>) -> Response {
+    login_page(&console, StatusCode::OK, None)
+}
+
+fn login_page(console: &super::Console, status: StatusCode, message: Option<&str>) -> Response {
+    let nonce = session::random_token();
+    let body = frame(
+        "Log in",
+        None,
+        html! {
+            h1 { "Log in" }
+            @if let Some(message) = message { p class="error" { (message) } }
+            form method="post" action="/login" class="login" {
+                input type="hidden" name="csrf" value=(nonce);
+                label for="token" { "API token" }
+                input type="password" id="token" name="token" autocomplete="off" required;
+                button type="submit" id="login" { "Log in" }
+            }
+            p class="hint" { "Any API token works; its role (viewer, operator, admin) decides what you may do." }
+        },
+    );
+    (
+        status,
+        [
+            (
+                header::SET_COOKIE,
+                set_cookie(console, session::LOGIN_COOKIE, &nonce),
+            ),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+        ],
+        body.into_string(),
+    )
+        .into_response()
+}
+
+/// The login form.
+#[derive(Debug, Deserialize)]
+pub(super) struct LoginForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /login`: a valid API token starts a session.
+pub(super) async fn login(
+    AxumState(console): AxumState<Shared>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let cookie = headers
+        .get(header::COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|cookies| session::cookie(cookies, session::LOGIN_COOKIE))
+        .unwrap_or_default();
+    if form.csrf.is_empty() || !session::same(&form.csrf, cookie) {
+        return login_page(
+            &console,
+            StatusCode::FORBIDDEN,
+            Some("The login form expired or was not sent from this page; try again."),
+        );
+    }
+    // A refused token answers 200 with the form and the reason, as login
+    // forms do: a 401 would make the browser log an error for a typo.
+    let token = form.token.trim();
+    if token.is_empty() || token.len() > MAX_FIELD {
+        return login_page(&console, StatusCode::OK, Some("That token is not valid."));
+    }
+    let hash = token_hash(token);
+    let now = rollcall_proto::now_ms();
+    match console.state.store.api_token_by_hash(&hash).await {
+        Ok(Some(stored)) if !stored.expired(now) => {}
+        Ok(_) => {
+            return login_page(
+                &console,
+                StatusCode::OK,
+                Some("That token is not valid, expired or was revoked."),
+            );
+        }
+        Err(error) => return Page::from(error).into_response(),
+    }
+    let Some((id, _csrf)) = console.sessions.create(&hash, now) else {
+        return Page::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many console sessions; try again later",
+        )
+        .into_response();
+    };
+    let mut response = Redirect::to("/").into_response();
+    let headers = response.headers_mut();
+    for cookie in [
+        set_cookie(&console, session::COOKIE, &id),
+        set_cookie(&console, session::LOGIN_COOKIE, ""),
+    ] {
+        if let Ok(value) = cookie.parse() {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// A form that carries only the CSRF token.
+#[derive(Debug, Deserialize)]
+pub(super) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`.
+pub(super) async fn logout(
+    AxumState(console): AxumState<Shared>,
+    viewer: Viewer,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Page> {
+    viewer.check_csrf(&form.csrf)?;
+    console.sessions.remove(&viewer.session);
+    Ok((
+        [(
+            header::SET_COOKIE,
+            set_cookie(&console, session::COOKIE, ""),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
+// ---- overview ----
+
+/// Fleet availability over `window` ms up to `now`: scheduled time minus
+/// unplanned downtime, over scheduled time, for every host.
+async fn fleet_availability(console: &Shared, window: i64, now: i64) -> Result<Option<f64>, Page> {
+    let report = fleet_report(
+        console.state.store.as_ref(),
+        (now - window, now),
+        Scope {
+            host_id: None,
+            service_id: None,
+        },
+    )
+    .await?;
+    let (scheduled, down) = report.hosts.iter().fold((0i64, 0i64), |(s, d), host| {
+        (
+            s.saturating_add(host.availability.scheduled_ms),
+            d.saturating_add(host.availability.unplanned_downtime_ms),
+        )
+    });
+    Ok((scheduled > 0).then(|| 100.0 * (scheduled - down) as f64 / scheduled as f64))
+}
+
+/// `GET /`: the fleet at a glance.
+pub(super) async fn overview(AxumState(console): AxumState<Shared>, viewer: Viewer) -> PageResult {
+    let store = console.state.store.as_ref();
+    let now = rollcall_proto::now_ms();
+    let counts = store.host_counts().await?;
+    let mut by_presence: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut by_lifecycle: BTreeMap<&str, i64> = BTreeMap::new();
+    for count in &counts {
+        *by_presence.entry(&count.presence).or_default() += count.count;
+        *by_lifecycle.entry(&count.lifecycle).or_default() += count.count;
+    }
+    let open = store
+        .incidents(&IncidentFilter {
+            state: Some("open".into()),
+            limit: 20,
+            ..Default::default()
+        })
+        .await?;
+    let mut availability = Vec::new();
+    for (label, window) in [("24 h", DAY_MS), ("7 d", 7 * DAY_MS), ("30 d", 30 * DAY_MS)] {
+        availability.push((label, fleet_availability(&console, window, now).await?));
+    }
+    let offline: Vec<_> = store
+        .outages(&OutageFilter {
+            since: Some(now - 400 * DAY_MS),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|outage| outage.ended_at.is_none() && outage.kind != "degraded")
+        .collect();
+    let mut offline_rows = Vec::new();
+    for outage in offline.iter().take(50) {
+        let name = store
+            .host(&outage.host_id)
+            .await?
+            .map(|host| host.hostname)
+            .unwrap_or_else(|| outage.host_id.clone());
+        offline_rows.push((name, outage));
+    }
+    let recent = store
+        .changes(&ChangeFilter {
+            since: Some(now - DAY_MS),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let stale = store
+        .hosts(&HostFilter {
+            lifecycle: Some("stale".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await?;
+    let body = html! {
+        h1 { "Fleet overview" }
+        section class="cards" {
+            div class="card" {
+                h2 { "Hosts by presence" }
+                table { @for (presence, count) in &by_presence {
+                    tr { th { (presence) } td class="num" { (count) } }
+                } }
+            }
+            div class="card" {
+                h2 { "Hosts by lifecycle" }
+                table { @for (lifecycle, count) in &by_lifecycle {
+                    tr { th { (lifecycle) } td class="num" { (count) } }
+                } }
+            }
+            div class="card" {
+                h2 { "Fleet availability" }
+                table { @for (label, value) in &availability {
+                    tr { th { (label) } td class="num" {
+                        @match value { Some(value) => (format!("{value:.3} %")), None => "–" }
+                    } }
+                } }
+            }
+        }
+        h2 { "Offline hosts" }
+        @if offline_rows.is_empty() { p { "None." } } @else {
+            table id="offline" {
+                thead { tr { th { "Host" } th { "Since" } th { "For" } th { "Kind" } th { "Cause" } } }
+                tbody { @for (name, outage) in &offline_rows {
+                    tr {
+                        td { a href={ "/hosts/" (outage.host_id) } { (name) } }
+                        td { (when(outage.began_at)) }
+                        td { (duration(now - outage.began_at)) }
+                        td { (outage.kind) }
+                        td { (outage.cause) }
+                    }
+                } }
+            }
+        }
+        h2 { "Open incidents" }
+        (incident_table(&open))
+        h2 { "Stale hosts" }
+        @if stale.is_empty() { p { "None." } } @else {
+            ul { @for host in &stale {
+                li { a href={ "/hosts/" (host.id) } { (host.hostname) } " last seen " (when(host.last_seen_at)) }
+            } }
+        }
+        h2 { "Changes in the last 24 hours" }
+        p { (recent.len()) @if recent.len() >= 1000 { "+" } " records; the latest:" }
+        (change_table(recent.iter().rev().take(20)))
+    };
+    Ok(Page::ok(frame("Overview", Some(&viewer), body)))
+}
+
+fn incident_table(incidents: &[crate::store::Incident]) -> Markup {
+    html! {
+        @if incidents.is_empty() { p { "None." } } @else {
+            table class="incidents" {
+                thead { tr { th { "Incident" } th { "Rule" } th { "Severity" } th { "State" } th { "Opened" } } }
+                tbody { @for incident in incidents {
+                    tr {
+                        td { a href={ "/incidents/" (incident.id) } { (incident.summary) } }
+                        td { (incident.rule) }
+                        td class={ "severity " (incident.severity) } { (incident.severity) }
+                        td { (incident.state) }
+                        td { (when(incident.opened_at)) }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+fn change_table<'a>(changes: impl Iterator<Item = &'a crate::store::Change>) -> Markup {
+    html! {
+        table class="changes" {
+            thead { tr { th { "When" } th { "Class" } th { "Item" } th { "Change" } th { "Field" } th { "Old" } th { "New" } } }
+            tbody { @for change in changes {
+                tr {
+                    td { (when(change.at)) }
+                    td { (change.class) }
+                    td { (change.item_key) }
+                    td { (change.change) }
+                    td { (change.field) }
+                    td class="value" { (short(change.old_value.as_deref().unwrap_or(""))) }
+                    td class="value" { (short(change.new_value.as_deref().unwrap_or(""))) }
+                }
+            } }
+        }
+    }
+}
+
+/// At most 120 characters of `text`.
+fn short(text: &str) -> String {
+    if text.chars().count() <= 120 {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(120).collect::<String>())
+    }
+}
+
+// ---- hosts ----
+
+/// The host list's search.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct HostSearch {
+    q: Option<String>,
+    package: Option<String>,
+}
+
+/// `GET /hosts?q=&package=`: hosts by name (substring) and installed package.
+pub(super) async fn hosts(
+    AxumState(console): AxumState<Shared>,
+    viewer: Viewer,
+    Query(search): Query<HostSearch>,
+) -> PageResult {
+    let q = field("q", search.q.as_deref())?;
+    let package = field("package", search.package.as_deref())?;
+    let filter = HostFilter {
+        name: q.clone(),
+        limit: PAGE_ROWS,
+        ..Default::default()
+    };
+    let store = console.state.store.as_ref();
+    let hosts = match &package {
+        Some(name) => store.hosts_running(&filter, name, &[]).await?,
+        None => store.hosts(&filter).await?,
+    };
+    let body = html! {
+        h1 { "Hosts" }
+        form method="get" action="/hosts" class="search" {
+            label for="q" { "Name" }
+            input type="search" id="q" name="q" value=[q.as_deref()];
+            label for="package" { "Package" }
+            input type="search" id="package" name="package" value=[package.as_deref()];
+            button type="submit" id="search" { "Search" }
+        }
+        @if hosts.is_empty() { p { "No host matches." } } @else {
+            table id="hosts" {
+                thead { tr { th { "Host" } th { "Presence" } th { "Lifecycle" } th { "OS" } th { "Kernel" } th { "Packages" } th { "Last seen" } } }
+                tbody { @for host in &hosts {
+                    tr {
+                        td { a href={ "/hosts/" (host.id) } { (host.hostname) } }
+                        td class={ "presence " (host.presence) } { (host.presence) }
+                        td { (host.lifecycle) }
+                        td { (host.os_name) " " (host.os_version) }
+                        td { (host.kernel) }
+                        td class="num" { (host.package_count) }
+                        td { (when(host.last_seen_at)) }
+                    }
+                } }
+            }
+            @if hosts.len() as i64 >= PAGE_ROWS { p { "The first " (PAGE_ROWS) " matches; narrow the search." } }
+        }
+    };
+    Ok(Page::ok(frame("Hosts", Some(&viewer), body)))
+}
+
+/// The host page's options.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct HostView {
+    /// Show the inventory as it was then (UTC).
+    as_of: Option<String>,
+    /// Only packages whose name contains this.
+    pkg: Option<String>,
+}
+
+/// One inventory item for display: class, key, attributes.
+struct Item {
+    class: String,
+    key: String,
+    attrs: Value,
+}
+
+/// A scalar attribute as text; anything else as JSON.
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => short(&other.to_string()),
+    }
+}
+
+/// The sections of an inventory, in a fixed order, singletons as
+/// definition lists, the others as tables of their attributes.
+fn inventory(items: &[Item], pkg: Option<&str>) -> Markup {
+    let mut classes: BTreeMap<&str, Vec<&Item>> = BTreeMap::new();
+    for item in items {
+        classes.entry(&item.class).or_default().push(item);
+    }
+    html! {
+        @for (class, items) in &classes {
+            @let singleton = rollcall_proto::inventory::section_for_class(class)
+                .is_some_and(rollcall_proto::inventory::is_singleton);
+            section class={ "inventory " (class) } id={ "section-" (class) } {
+                h3 { (class) " (" (items.len()) ")" }
+                @if singleton {
+                    dl { @if let Some(Value::Object(map)) = items.first().map(|item| &item.attrs) {
+                        @for (key, value) in map { dt { (key) } dd { (scalar(value)) } }
+                    } }
+                } @else {
+                    @let shown: Vec<&&Item> = items.iter().filter(|item| {
+                        *class != "software" || pkg.is_none_or(|pkg| item.key.contains(pkg))
+                    }).collect();
+                    @let columns: Vec<String> = shown.iter()
+                        .filter_map(|item| item.attrs.as_object())
+                        .flat_map(|map| map.keys().cloned())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter().take(8).collect();
+                    table {
+                        thead { tr { th { "key" } @for column in &columns { th { (column) } } } }
+                        tbody { @for item in shown.iter().take(5000) {
+                            tr {
+                                td { (item.key) }
+                                @for column in &columns { td { (scalar(&item.attrs[column.as_str()])) } }
+                            }
+                        } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /hosts/{id}?as_of=&pkg=`: one host.
+pub(super) async fn host(
+    AxumState(console): AxumState<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(view): Query<HostView>,
+) -> PageResult {
+    let store = console.state.store.as_ref();
+    let host = store
+        .host(&id)
+        .await?
+        .ok_or_else(|| Page::from(Error::NotFound(format!("host {id}"))))?;
+    let now = rollcall_proto::now_ms();
+    let as_of = match field("as_of", view.as_of.as_deref())? {
+        Some(text) => Some(parse_moment(&text)?),
+        None => None,
+    };
+    let pkg = field("pkg", view.pkg.as_deref())?;
+    let items: Vec<Item> = match as_of {
+        Some(at) => store
+            .items_as_of(&id, at)
+            .await?
+            .into_iter()
+            .map(|((class, key), attrs)| Item {
+                class,
+                key,
+                attrs: serde_json::from_str(&attrs).unwrap_or(Value::Null),
+            })
+            .collect(),
+        None => store
+            .host_items(&id)
+            .await?
+            .into_iter()
+            .map(|row| Item {
+                class: row.class,
+                key: row.item_key,
+                attrs: serde_json::from_str(&row.attrs).unwrap_or(Value::Null),
+            })
+            .collect(),
+    };
+    let since_then = match as_of {
+        Some(at) => Some(
+            store
+                .changes(&ChangeFilter {
+                    host_id: Some(id.clone()),
+                    since: Some(at.saturating_add(1)),
+                    limit: 500,
+                    ..Default::default()
+                })
+                .await?,
+        ),
+        None => None,
+    };
+    let history = store
+        .changes(&ChangeFilter {
+            host_id: Some(id.clone()),
+            since: Some(now - 30 * DAY_MS),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let week = (now - 7 * DAY_MS, now);
+    let outages = store
+        .outages(&OutageFilter {
+            host_id: Some(id.clone()),
+            since: Some(week.0),
+            until: Some(week.1),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let mut availability = Vec::new();
+    for (label, window) in [("24 h", DAY_MS), ("7 d", 7 * DAY_MS), ("30 d", 30 * DAY_MS)] {
+        let report = fleet_report(
+            store,
+            (now - window, now),
+            Scope {
+                host_id: Some(&id),
+                service_id: None,
+            },
+        )
+        .await?;
+        availability.push((
+            label,
+            report
+                .hosts
+                .first()
+                .map(|row| row.availability.availability_percent),
+        ));
+    }
+    let (step, points, _) =
+        crate::api::health::series_points(&console.state, &id, now - DAY_MS, now, 300_000).await?;
+    let metric = |name: &str| METRICS.iter().position(|metric| *metric == name);
+    let series = |name: &str| -> Vec<(i64, f64)> {
+        metric(name).map_or_else(Vec::new, |index| {
+            points
+                .iter()
+                .map(|(start, bucket)| (*start + step / 2, bucket.stats[index].avg))
+                .collect()
+        })
+    };
+    let incidents = store
+        .incidents(&IncidentFilter {
+            state: Some("open".into()),
+            ci_id: Some(id.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await?;
+    let mut tickets = Vec::new();
+    for incident in &incidents {
+        tickets.push((incident, store.external_refs(&incident.id).await?));
+    }
+    let body = html! {
+        h1 id="hostname" { (host.hostname) }
+        section class="cards" {
+            div class="card" {
+                h2 { "Identity" }
+                dl {
+                    dt { "CI id" } dd { (host.id) }
+                    dt { "FQDN" } dd { (host.fqdn) }
+                    dt { "Identified by" } dd { (host.match_rule) }
+                    dt { "Machine id" } dd { (host.machine_id) }
+                    dt { "DMI UUID / serial" } dd { (host.dmi_uuid) " / " (host.dmi_serial) }
+                    dt { "Presence" } dd class={ "presence " (host.presence) } { (host.presence) }
+                    dt { "Lifecycle" } dd { (host.lifecycle) }
+                    dt { "Tags" } dd { (host.tags) }
+                    dt { "First seen" } dd { (when(host.first_seen_at)) }
+                    dt { "Last seen" } dd { (when(host.last_seen_at)) }
+                }
+            }
+            div class="card" {
+                h2 { "Hardware and OS" }
+                dl {
+                    dt { "OS" } dd { (host.os_name) " " (host.os_version) }
+                    dt { "Kernel" } dd { (host.kernel) " " (host.arch) }
+                    dt { "CPU" } dd { (host.cpu_model) " (" (host.cpu_threads) " threads)" }
+                    dt { "Memory" } dd { (host.memory_bytes / 1_048_576) " MiB" }
+                    dt { "Packages" } dd { (host.package_count) }
+                }
+            }
+            div class="card" {
+                h2 { "Availability" }
+                table { @for (label, value) in &availability {
+                    tr { th { (label) } td class="num" {
+                        @match value { Some(value) => (format!("{value:.3} %")), None => "–" }
+                    } }
+                } }
+            }
+        }
+        h2 { "Availability, last 7 days" }
+        (svg::availability(&outages, week.0, week.1, now))
+        @if !outages.is_empty() {
+            table class="outages" {
+                thead { tr { th { "Kind" } th { "Cause" } th { "Began" } th { "Ended" } } }
+                tbody { @for outage in &outages {
+                    tr { td { (outage.kind) } td { (outage.cause) } td { (when(outage.began_at)) }
+                         td { @match outage.ended_at { Some(end) => (when(end)), None => "ongoing" } } }
+                } }
+            }
+        }
+        h2 { "Health, last 24 hours" }
+        h3 { "CPU %" }
+        (svg::line(&series("cpu_percent"), now - DAY_MS, now, 100.0, "CPU percent"))
+        h3 { "Memory used (bytes)" }
+        (svg::line(&series("memory_used_bytes"), now - DAY_MS, now, 1.0, "memory used"))
+        h2 { "Open incidents" }
+        @if tickets.is_empty() { p { "None." } } @else {
+            table class="incidents" {
+                thead { tr { th { "Incident" } th { "Severity" } th { "Opened" } th { "Tickets" } } }
+                tbody { @for (incident, refs) in &tickets {
+                    tr {
+                        td { a href={ "/incidents/" (incident.id) } { (incident.summary) } }
+                        td { (incident.severity) }
+                        td { (when(incident.opened_at)) }
+                        td { @for reference in refs { (ticket(reference)) " " } }
+                    }
+                } }
+            }
+        }
+        h2 { "Inventory" }
+        form method="get" action={ "/hosts/" (host.id) } class="as-of" {
+            label for="as_of" { "As of (UTC)" }
+            input type="datetime-local" step="1" id="as_of" name="as_of"
+                value=[as_of.map(input_value)];
+            label for="pkg" { "Package" }
+            input type="search" id="pkg" name="pkg" value=[pkg.as_deref()];
+            button type="submit" id="show" { "Show" }
+            @if as_of.is_some() { a href={ "/hosts/" (host.id) } { "now" } }
+        }
+        @if let Some(at) = as_of {
+            p class="as-of-note" { "The inventory as it was at " (when(at)) "." }
+        }
+        (inventory(&items, pkg.as_deref()))
+        @if let Some(changes) = &since_then {
+            h2 { "Changed since then" }
+            @if changes.is_empty() { p { "Nothing." } } @else { (change_table(changes.iter())) }
+        }
+        h2 { "Change history, last 30 days" }
+        (change_table(history.iter().rev().take(200)))
+    };
+    Ok(Page::ok(frame(&host.hostname, Some(&viewer), body)))
+}
+
+/// A ticket reference: a link when the target gave a URL, else its id.
+fn ticket(reference: &crate::store::ExternalRef) -> Markup {
+    let is_url = reference.external_ref.starts_with("https://")
+        || reference.external_ref.starts_with("http://");
+    html! {
+        span class="ticket" {
+            (reference.target) ": "
+            @if is_url { a href=(reference.external_ref) rel="noreferrer" { (reference.external_ref) } }
+            @else { (reference.external_ref) }
+        }
+    }
+}
+
+// ---- incidents ----
+
+/// The incident list's filter.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct IncidentSearch {
+    state: Option<String>,
+}
+
+/// `GET /incidents?state=`.
+pub(super) async fn incidents(
+    AxumState(console): AxumState<Shared>,
+    viewer: Viewer,
+    Query(search): Query<IncidentSearch>,
+) -> PageResult {
+    let state = field("state", search.state.as_deref())?.unwrap_or_else(|| "open".into());
+    if !["open", "acknowledged", "resolved", "all"].contains(&state.as_str()) {
+        return Err(bad("state must be open, acknowledged, resolved or all"));
+    }
+    let list = console
+        .state
+        .store
+        .incidents(&IncidentFilter {
+            state: Some(state.clone()),
+            limit: PAGE_ROWS,
+            ..Default::default()
+        })
+        .await?;
+    let body = html! {
+        h1 { "Incidents" }
+        nav class="tabs" {
+            @for name in ["open", "acknowledged", "resolved", "all"] {
+                a href={ "/incidents?state=" (name) } class=[(name == state).then_some("current")] { (name) }
+            }
+        }
+        (incident_table(&list))
+    };
+    Ok(Page::ok(frame("Incidents", Some(&viewer), body)))
+}
+
+/// `GET /incidents/{id}`.
+pub(super) async fn incident(
+    AxumState(console): AxumState<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> PageResult {
+    let store = console.state.store.as_ref();
+    let incident = store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| Page::from(Error::NotFound(format!("incident {id}"))))?;
+    let comments = store.comments(&id).await?;
+    let refs = store.external_refs(&id).await?;
+    let host = store.host(&incident.ci_id).await?;
+    let operator = viewer.role >= Role::Operator;
+    let body = html! {
+        h1 { (incident.summary) }
+        dl {
+            dt { "State" } dd id="state" { (incident.state) }
+            dt { "Rule" } dd { (incident.rule) }
+            dt { "Severity" } dd { (incident.severity) }
+            dt { "CI" } dd { @match &host {
+                Some(host) => a href={ "/hosts/" (host.id) } { (host.hostname) },
+                None => (incident.ci_id),
+            } }
+            dt { "Opened" } dd { (when(incident.opened_at)) }
+            @if let Some(at) = incident.acknowledged_at {
+                dt { "Acknowledged" } dd { (when(at)) " by " (incident.acknowledged_by.as_deref().unwrap_or("")) }
+            }
+            @if let Some(at) = incident.resolved_at { dt { "Resolved" } dd { (when(at)) } }
+            dt { "Tickets" } dd { @for reference in &refs { (ticket(reference)) " " } }
+            dt { "Details" } dd class="value" { (short(&incident.details)) }
+        }
+        @if operator && incident.state == "open" {
+            form method="post" action={ "/incidents/" (incident.id) "/acknowledge" } {
+                (csrf_field(&viewer))
+                button type="submit" id="acknowledge" { "Acknowledge" }
+            }
+        }
+        h2 { "Comments" }
+        @if comments.is_empty() { p { "None." } }
+        @for comment in &comments {
+            div class="comment" {
+                p class="meta" { (comment.author) ", " (when(comment.at)) }
+                p { (comment.body) }
+            }
+        }
+        @if operator {
+            form method="post" action={ "/incidents/" (incident.id) "/comments" } class="comment-form" {
+                (csrf_field(&viewer))
+                label for="body" { "Comment" }
+                textarea id="body" name="body" maxlength="16384" required {}
+                button type="submit" id="comment" { "Add comment" }
+            }
+        }
+    };
+    Ok(Page::ok(frame("Incident", Some(&viewer), body)))
+}
+
+/// `POST /incidents/{id}/acknowledge` (operator).
+pub(super) async fn acknowledge(
+    AxumState(console): AxumState<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Page> {
+    viewer.check_csrf(&form.csrf)?;
+    viewer.require(Role::Operator)?;
+    let incident = console
+        .state
+        .store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| Page::from(Error::NotFound(format!("incident {id}"))))?;
+    let acknowledged = console
+        .state
+        .engine
+        .acknowledge(&id, &viewer.name, rollcall_proto::now_ms())
+        .await?;
+    if !acknowledged {
+        return Err(Page::error(
+            StatusCode::CONFLICT,
+            &format!("the incident is {}, not open", incident.state),
+        ));
+    }
+    Ok(Redirect::to(&format!("/incidents/{}", incident.id)).into_response())
+}
+
+/// The comment form.
+#[derive(Debug, Deserialize)]
+pub(super) struct CommentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST /incidents/{id}/comments` (operator).
+pub(super) async fn comment(
+    AxumState(console): AxumState<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<CommentForm>,
+) -> Result<Response, Page> {
+    viewer.check_csrf(&form.csrf)?;
+    viewer.require(Role::Operator)?;
+    let body = form.body.trim();
+    if body.is_empty() || body.len() > MAX_COMMENT {
+        return Err(bad(&format!("a comment is 1 to {MAX_COMMENT} bytes")));
+    }
+    let store = console.state.store.as_ref();
+    let incident = store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| Page::from(Error::NotFound(format!("incident {id}"))))?;
+    store
+        .add_comment(&Comment {
+            id: crate::auth::new_id(),
+            incident_id: incident.id.clone(),
+            author: viewer.name.clone(),
+            body: body.to_string(),
+            at: rollcall_proto::now_ms(),
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/incidents/{}", incident.id)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_parse_as_utc_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_moment("2026-11-30T14:05:00").ok(),
+            Some(1_796_047_500_000)
+        );
+        assert_eq!(
+            parse_moment("2026-11-30T14:05").ok(),
+            Some(1_796_047_500_000)
+        );
+        assert_eq!(parse_moment("2026-11-30").ok(), Some(1_795_996_800_000));
+        for bad in ["yesterday", "2026-13-01", "<script>", "1796047500000"] {
+            assert!(parse_moment(bad).is_err(), "{bad}");
+        }
+        assert_eq!(input_value(1_796_047_500_000), "2026-11-30T14:05:00");
+        assert_eq!(when(1_796_047_500_000), "2026-11-30 14:05:00 UTC");
+    }
+
+    #[test]
+    fn fields_are_trimmed_and_bounded() {
+        assert_eq!(field("q", Some("  web ")).ok(), Some(Some("web".into())));
+        assert_eq!(field("q", Some("   ")).ok(), Some(None));
+        assert!(field("q", Some(&"x".repeat(MAX_FIELD + 1))).is_err());
+        assert_eq!(duration(59_000), "59 s");
+        assert_eq!(duration(3_660_000), "1 h 1 min");
+        assert_eq!(duration(90_000_000), "1 d 1 h");
+    }
+}

@@ -1,0 +1,134 @@
+// The console in a real browser: Debian's chromium driven by playwright-core.
+// Run by tests/tests/e2e/console.rs, which starts a real collector and real
+// agents and passes what to look for in the environment:
+//   ROLLCALL_URL, ROLLCALL_TOKEN (operator or admin), PACKAGE, HOST_NAME,
+//   NEW_VERSION, OLD_VERSION, AS_OF (UTC, YYYY-MM-DDTHH:MM:SS, while
+//   OLD_VERSION was installed), HOSTILE_HOST_ID, HOSTILE_NAME, HOSTILE_UNIT,
+//   INCIDENT_ID (an open incident whose summary names HOSTILE_UNIT), SHOTS
+//   (a directory for screenshots).
+// Exits non-zero with a message on the first failed check; any console
+// error, page error or dialog (an executed alert()) on any page fails it.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const base = env('ROLLCALL_URL');
+const shots = env('SHOTS');
+mkdirSync(shots, { recursive: true });
+
+const problems = [];
+const check = (ok, what) => {
+  if (!ok) throw new Error(`check failed: ${what}`);
+  console.log(`ok: ${what}`);
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+let step = 0;
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error on ${page.url()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error on ${page.url()}: ${error.message}`));
+  page.on('dialog', async (dialog) => {
+    problems.push(`a dialog opened on ${page.url()} (script ran): ${dialog.message()}`);
+    await dialog.dismiss();
+  });
+  const shot = async (name) => {
+    step += 1;
+    await page.screenshot({ path: `${shots}/${String(step).padStart(2, '0')}-${name}.png`, fullPage: true });
+  };
+  const text = async (selector) => (await page.textContent(selector)) ?? '';
+
+  // Not logged in: every page sends us to the login form.
+  await page.goto(`${base}/hosts`);
+  check(new URL(page.url()).pathname === '/login', 'a page without a session redirects to /login');
+  await shot('login');
+
+  // A wrong token is refused.
+  await page.fill('#token', 'rcapi_not_a_token');
+  await page.click('#login');
+  check((await text('.error')).includes('not valid'), 'a wrong token is refused');
+
+  // Log in.
+  await page.fill('#token', env('ROLLCALL_TOKEN'));
+  await page.click('#login');
+  check(new URL(page.url()).pathname === '/', 'login lands on the overview');
+  check((await text('h1')) === 'Fleet overview', 'the overview is shown');
+  const cookies = await context.cookies();
+  const session = cookies.find((cookie) => cookie.name === 'rollcall_session');
+  check(session && session.httpOnly && session.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite=Strict');
+  await shot('overview');
+
+  // Find a host by a package name.
+  await page.click('header nav a[href="/hosts"]');
+  await page.fill('#package', env('PACKAGE'));
+  await page.click('#search');
+  const link = page.locator('#hosts a', { hasText: env('HOST_NAME') });
+  check((await link.count()) === 1, `the host list finds ${env('HOST_NAME')} by the package ${env('PACKAGE')}`);
+  await shot('hosts-by-package');
+
+  // Its page: inventory and an availability chart.
+  await link.click();
+  check((await text('#hostname')) === env('HOST_NAME'), 'the host page opens');
+  const software = await text('#section-software');
+  check(software.includes(env('PACKAGE')) && software.includes(env('NEW_VERSION')),
+    `the software section shows ${env('PACKAGE')} ${env('NEW_VERSION')}`);
+  check((await page.locator('svg.availability').count()) === 1, 'an availability chart is drawn');
+  check((await page.locator('#section-os').count()) === 1, 'the OS section is shown');
+  await shot('host');
+
+  // An earlier date: the earlier version, and what changed since.
+  await page.fill('#as_of', env('AS_OF'));
+  await page.fill('#pkg', env('PACKAGE'));
+  await page.click('#show');
+  const earlier = await text('#section-software');
+  check(earlier.includes(env('OLD_VERSION')) && !earlier.includes(env('NEW_VERSION')),
+    `as of ${env('AS_OF')} the software section shows ${env('OLD_VERSION')}`);
+  check((await text('main')).includes('Changed since then'), 'the changes since that moment are listed');
+  await shot('host-as-of');
+
+  // Hostile strings render as text.
+  await page.goto(`${base}/hosts/${env('HOSTILE_HOST_ID')}`);
+  check((await text('#hostname')) === env('HOSTILE_NAME'), 'a hostile host name is shown literally');
+  check((await page.locator('main script').count()) === 0, 'no script element came from the host name');
+  await shot('hostile-host');
+
+  // Acknowledge an incident (its summary names a hostile unit).
+  await page.click('header nav a[href="/incidents"]');
+  const incident = page.locator(`a[href="/incidents/${env('INCIDENT_ID')}"]`);
+  check((await incident.count()) === 1, 'the open incident is listed');
+  check((await incident.textContent()).includes(env('HOSTILE_UNIT')), 'the hostile unit name is shown literally in the list');
+  check((await page.locator('main img').count()) === 0, 'no img element came from the unit name');
+  await incident.click();
+  check((await text('h1')).includes(env('HOSTILE_UNIT')), 'the hostile unit name is shown literally on the incident');
+  await page.click('#acknowledge');
+  check((await text('#state')) === 'acknowledged', 'the incident is acknowledged');
+  await page.fill('#body', 'looking into it <b>now</b>');
+  await page.click('#comment');
+  check((await text('.comment')).includes('looking into it <b>now</b>'), 'a comment is added and shown as text');
+  await shot('incident-acknowledged');
+
+  // Log out: the session is gone.
+  await page.click('#logout');
+  check(new URL(page.url()).pathname === '/login', 'logout shows the login form');
+  await page.goto(`${base}/`);
+  check(new URL(page.url()).pathname === '/login', 'after logout the overview needs a login again');
+  await shot('logged-out');
+
+  check(problems.length === 0, `no console errors, page errors or dialogs: ${JSON.stringify(problems)}`);
+} catch (error) {
+  console.error(error.message);
+  if (problems.length) console.error(`also: ${JSON.stringify(problems)}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
