@@ -27,7 +27,7 @@ mod identity;
 mod incidents;
 mod info;
 mod integrations;
-mod maintenance;
+pub(crate) mod maintenance;
 mod outages;
 mod outbox;
 mod relationships;

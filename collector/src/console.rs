@@ -8,6 +8,7 @@
 //! checks and the page frame. Beside it: `session` (cookies and the session
 //! table), `pages` (one handler per page), `svg` (charts).
 
+mod manage;
 mod pages;
 pub mod session;
 mod svg;
@@ -61,6 +62,14 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/incidents/{id}", get(pages::incident))
         .route("/incidents/{id}/acknowledge", post(pages::acknowledge))
         .route("/incidents/{id}/comments", post(pages::comment))
+        .route("/software", get(manage::software))
+        .route("/software/{name}", get(manage::package))
+        .route("/services", get(manage::services))
+        .route(
+            "/maintenance",
+            get(manage::maintenance).post(manage::create_window),
+        )
+        .route("/maintenance/{id}/delete", post(manage::delete_window))
         .route("/assets/console.css", get(stylesheet))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .layer(SetResponseHeaderLayer::overriding(
@@ -243,6 +252,9 @@ fn frame(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
                             a href="/" { "Overview" }
                             a href="/hosts" { "Hosts" }
                             a href="/incidents" { "Incidents" }
+                            a href="/software" { "Software" }
+                            a href="/services" { "Services" }
+                            a href="/maintenance" { "Maintenance" }
                         }
                         form class="logout" method="post" action="/logout" {
                             (csrf_field(viewer))

@@ -96,6 +96,35 @@ try {
   check((await text('main')).includes('Changed since then'), 'the changes since that moment are listed');
   await shot('host-as-of');
 
+  // Health charts over a week.
+  await page.click('#ranges a:has-text("week")');
+  check((await text('main h2:has-text("Health")')).includes('week'), 'the health charts switch to a week');
+  check((await page.locator('svg.line').count()) === 2, 'CPU and memory charts are drawn');
+
+  // The software catalogue and one package's versions.
+  await page.click('header nav a[href="/software"]');
+  await page.fill('#q', env('PACKAGE'));
+  await page.click('#search');
+  await page.click(`#software a:has-text("${env('PACKAGE')}")`);
+  const versions = await text('#versions');
+  check(versions.includes(env('NEW_VERSION')), 'the package page lists the installed versions');
+  await shot('package');
+
+  // Business services and maintenance windows.
+  await page.click('header nav a[href="/services"]');
+  check((await text('h1')) === 'Business services', 'the services page opens');
+  await page.click('header nav a[href="/maintenance"]');
+  await page.selectOption('#scope', 'tag');
+  await page.fill('#target', 'db');
+  await page.fill('#starts', env('WINDOW_STARTS'));
+  await page.fill('#ends', env('WINDOW_ENDS'));
+  await page.fill('#reason', 'patching <i>db</i>');
+  await page.click('#create-window');
+  check((await text('#windows')).includes('patching <i>db</i>'), 'a maintenance window is created and its reason shown as text');
+  await shot('maintenance');
+  await page.click('#windows button.delete');
+  check((await page.locator('#windows').count()) === 0, 'the window is deleted');
+
   // Hostile strings render as text.
   await page.goto(`${base}/hosts/${env('HOSTILE_HOST_ID')}`);
   check((await text('#hostname')) === env('HOSTILE_NAME'), 'a hostile host name is shown literally');

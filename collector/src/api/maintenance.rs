@@ -31,20 +31,20 @@ pub(super) async fn list(
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceRequest {
     /// `host`, `tag` or `service`.
-    scope: String,
+    pub scope: String,
     /// The host id, tag or service id.
-    target: String,
+    pub target: String,
     /// Start (ms since the epoch), within 2000..2200.
-    starts_at: i64,
+    pub starts_at: i64,
     /// End (ms since the epoch), after the start: at most 366 days later,
     /// or one period for a recurring window.
-    ends_at: i64,
+    pub ends_at: i64,
     /// Empty (once), `daily` or `weekly`.
     #[serde(default)]
-    recurrence: String,
+    pub recurrence: String,
     /// Why, for people reading the list.
     #[serde(default)]
-    reason: String,
+    pub reason: String,
 }
 
 /// `POST /api/v1/maintenance`: 201 with the window; 400, with the store
@@ -54,6 +54,14 @@ pub(super) async fn create(
     AxumState(state): AxumState<Shared>,
     Json(request): Json<MaintenanceRequest>,
 ) -> Result<Response> {
+    let window = new_window(request)?;
+    state.store.create_maintenance(&window).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!(window))).into_response())
+}
+
+/// A new window from `request`, every field checked (the API and the
+/// console both create windows through this).
+pub(crate) fn new_window(request: MaintenanceRequest) -> Result<MaintenanceWindow> {
     if !["host", "tag", "service"].contains(&request.scope.as_str()) {
         return Err(Error::InvalidInput(
             "scope must be host, tag or service".into(),
@@ -75,8 +83,7 @@ pub(super) async fn create(
         created_at: rollcall_proto::now_ms(),
     };
     bounds::check_maintenance(&window)?;
-    state.store.create_maintenance(&window).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!(window))).into_response())
+    Ok(window)
 }
 
 /// `DELETE /api/v1/maintenance/{id}`.

@@ -222,7 +222,11 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.contains(&"  API:             http://127.0.0.1:8080/api/v1/hosts"));
         assert!(lines.contains(&"  admin token:     rcapi_x"));
-        assert!(lines.contains(&"  console:         http://127.0.0.1:8080/  (log in with the admin token)"));
+        assert!(
+            lines.contains(
+                &"  console:         http://127.0.0.1:8080/  (log in with the admin token)"
+            )
+        );
         assert!(
             lines.contains(&"  agents connect:  https://127.0.0.1:4443  (CA fingerprint ab:cd)")
         );

@@ -28,14 +28,14 @@ const MAX_COMMENT: usize = 16_384;
 /// Rows of a list page.
 const PAGE_ROWS: i64 = 200;
 
-type PageResult = Result<Page, Page>;
+pub(super) type PageResult = Result<Page, Page>;
 
-fn bad(message: &str) -> Page {
+pub(super) fn bad(message: &str) -> Page {
     Page::error(StatusCode::BAD_REQUEST, message)
 }
 
 /// `text` if it is at most [`MAX_FIELD`] bytes, trimmed; `None` when empty.
-fn field(name: &str, text: Option<&str>) -> Result<Option<String>, Page> {
+pub(super) fn field(name: &str, text: Option<&str>) -> Result<Option<String>, Page> {
     let Some(text) = text.map(str::trim).filter(|text| !text.is_empty()) else {
         return Ok(None);
     };
@@ -46,7 +46,7 @@ fn field(name: &str, text: Option<&str>) -> Result<Option<String>, Page> {
 }
 
 /// A time (ms) as `2026-12-02 10:30:05 UTC`.
-fn when(ms: i64) -> String {
+pub(super) fn when(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|at| at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|_| ms.to_string())
@@ -61,27 +61,31 @@ fn input_value(ms: i64) -> String {
 
 /// A `datetime-local` value (`2026-12-02T10:30` or with seconds) or a date,
 /// read as UTC, within the API's time bounds.
-fn parse_moment(text: &str) -> Result<i64, Page> {
+pub(super) fn parse_moment(name: &str, text: &str) -> Result<i64, Page> {
     let civil = text
         .parse::<jiff::civil::DateTime>()
         .or_else(|_| {
             text.parse::<jiff::civil::Date>()
                 .map(|date| date.at(0, 0, 0, 0))
         })
-        .map_err(|_| bad("as_of must be a date and time such as 2026-11-30T14:05:00 (UTC)"))?;
+        .map_err(|_| {
+            bad(&format!(
+                "{name} must be a date and time such as 2026-11-30T14:05:00 (UTC)"
+            ))
+        })?;
     let ms = civil
         .to_zoned(jiff::tz::TimeZone::UTC)
-        .map_err(|_| bad("as_of is out of range"))?
+        .map_err(|_| bad(&format!("{name} is out of range")))?
         .timestamp()
         .as_millisecond();
     if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&ms) {
-        return Err(bad("as_of is out of range"));
+        return Err(bad(&format!("{name} is out of range")));
     }
     Ok(ms)
 }
 
 /// A duration (ms) as `3 h 5 min` or `42 s`.
-fn duration(ms: i64) -> String {
+pub(super) fn duration(ms: i64) -> String {
     let seconds = ms.max(0) / 1000;
     match seconds {
         0..60 => format!("{seconds} s"),
@@ -199,7 +203,7 @@ pub(super) async fn login(
 #[derive(Debug, Deserialize)]
 pub(super) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 /// `POST /logout`.
@@ -463,6 +467,8 @@ pub(super) struct HostView {
     as_of: Option<String>,
     /// Only packages whose name contains this.
     pkg: Option<String>,
+    /// The health charts' range: `day` (default), `week` or `month`.
+    range: Option<String>,
 }
 
 /// One inventory item for display: class, key, attributes.
@@ -536,7 +542,7 @@ pub(super) async fn host(
         .ok_or_else(|| Page::from(Error::NotFound(format!("host {id}"))))?;
     let now = rollcall_proto::now_ms();
     let as_of = match field("as_of", view.as_of.as_deref())? {
-        Some(text) => Some(parse_moment(&text)?),
+        Some(text) => Some(parse_moment("as_of", &text)?),
         None => None,
     };
     let pkg = field("pkg", view.pkg.as_deref())?;
@@ -612,8 +618,14 @@ pub(super) async fn host(
                 .map(|row| row.availability.availability_percent),
         ));
     }
+    let (range, span, step) = match view.range.as_deref().unwrap_or("day") {
+        "day" => ("day", DAY_MS, 300_000),
+        "week" => ("week", 7 * DAY_MS, 3_600_000),
+        "month" => ("month", 30 * DAY_MS, 6 * 3_600_000),
+        _ => return Err(bad("range must be day, week or month")),
+    };
     let (step, points, _) =
-        crate::api::health::series_points(&console.state, &id, now - DAY_MS, now, 300_000).await?;
+        crate::api::health::series_points(&console.state, &id, now - span, now, step).await?;
     let metric = |name: &str| METRICS.iter().position(|metric| *metric == name);
     let series = |name: &str| -> Vec<(i64, f64)> {
         metric(name).map_or_else(Vec::new, |index| {
@@ -683,11 +695,16 @@ pub(super) async fn host(
                 } }
             }
         }
-        h2 { "Health, last 24 hours" }
+        h2 { "Health, last " (range) }
+        nav class="tabs" id="ranges" {
+            @for name in ["day", "week", "month"] {
+                a href={ "/hosts/" (host.id) "?range=" (name) } class=[(name == range).then_some("current")] { (name) }
+            }
+        }
         h3 { "CPU %" }
-        (svg::line(&series("cpu_percent"), now - DAY_MS, now, 100.0, "CPU percent"))
+        (svg::line(&series("cpu_percent"), now - span, now, 100.0, "CPU percent"))
         h3 { "Memory used (bytes)" }
-        (svg::line(&series("memory_used_bytes"), now - DAY_MS, now, 1.0, "memory used"))
+        (svg::line(&series("memory_used_bytes"), now - span, now, 1.0, "memory used"))
         h2 { "Open incidents" }
         @if tickets.is_empty() { p { "None." } } @else {
             table class="incidents" {
@@ -912,16 +929,19 @@ mod tests {
     #[test]
     fn moments_parse_as_utc_and_bad_ones_are_refused() {
         assert_eq!(
-            parse_moment("2026-11-30T14:05:00").ok(),
+            parse_moment("as_of", "2026-11-30T14:05:00").ok(),
             Some(1_796_047_500_000)
         );
         assert_eq!(
-            parse_moment("2026-11-30T14:05").ok(),
+            parse_moment("as_of", "2026-11-30T14:05").ok(),
             Some(1_796_047_500_000)
         );
-        assert_eq!(parse_moment("2026-11-30").ok(), Some(1_795_996_800_000));
+        assert_eq!(
+            parse_moment("as_of", "2026-11-30").ok(),
+            Some(1_795_996_800_000)
+        );
         for bad in ["yesterday", "2026-13-01", "<script>", "1796047500000"] {
-            assert!(parse_moment(bad).is_err(), "{bad}");
+            assert!(parse_moment("as_of", bad).is_err(), "{bad}");
         }
         assert_eq!(input_value(1_796_047_500_000), "2026-11-30T14:05:00");
         assert_eq!(when(1_796_047_500_000), "2026-11-30 14:05:00 UTC");

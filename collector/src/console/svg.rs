@@ -69,6 +69,9 @@ pub fn line(points: &[(i64, f64)], from: i64, to: i64, max: f64, label: &str) ->
             text x="4" y="14" font-size="10" fill="#555" { (format!("{top:.0}")) }
             @if path.is_empty() {
                 text x="300" y="55" font-size="12" fill="#555" { "no samples" }
+            } @else if path.len() == 1 {
+                @let (x, y) = path[0].split_once(',').unwrap_or(("0", "0"));
+                circle cx=(x) cy=(y) r="2.5" fill="#2d6cdf" {}
             } @else {
                 polyline points=(path.join(" ")) fill="none" stroke="#2d6cdf" stroke-width="1.5" {}
             }
@@ -116,6 +119,11 @@ mod tests {
     fn a_line_scales_to_its_largest_point() {
         let svg = line(&[(0, 50.0), (1000, 100.0)], 0, 1000, 10.0, "cpu").into_string();
         assert!(svg.contains(r#"points="0.0,52.0 720.0,4.0""#), "{svg}");
+        let single = line(&[(500, 25.0)], 0, 1000, 100.0, "cpu").into_string();
+        assert!(
+            single.contains(r#"<circle cx="360.0" cy="76.0""#),
+            "{single}"
+        );
         let empty = line(&[], 0, 1000, 100.0, "cpu").into_string();
         assert!(empty.contains("no samples"));
     }

@@ -365,7 +365,44 @@ async fn the_console_in_chromium_with_real_agents() -> Result<()> {
         .await?;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await?.contains("as_of must be a date"));
-    let _ = csrf;
+
+    // A maintenance window without the CSRF token is refused and not created.
+    let (code, _) = post(
+        &base,
+        "/maintenance",
+        &session,
+        "scope=tag&target=db&starts=2030-01-01T00:00:00&ends=2030-01-01T01:00:00",
+    )
+    .await?;
+    assert_eq!(code, 403);
+    let windows = collector.get("/api/v1/maintenance").await?;
+    assert!(
+        windows["items"].as_array().is_some_and(Vec::is_empty),
+        "{windows}"
+    );
+    // With it, but with an end before the start: a 400 naming the problem.
+    let (code, page) = post(
+        &base,
+        "/maintenance",
+        &session,
+        &format!(
+            "csrf={csrf}&scope=tag&target=db&starts=2030-01-01T02:00:00&ends=2030-01-01T01:00:00"
+        ),
+    )
+    .await?;
+    assert_eq!(code, 400, "{page}");
+    let windows = collector.get("/api/v1/maintenance").await?;
+    assert!(
+        windows["items"].as_array().is_some_and(Vec::is_empty),
+        "{windows}"
+    );
+    let format = |ms: i64| -> Result<String> {
+        Ok(jiff::Timestamp::from_millisecond(ms)?
+            .strftime("%Y-%m-%dT%H:%M:%S")
+            .to_string())
+    };
+    let window_starts = format(rollcall_proto::now_ms() + 3_600_000)?;
+    let window_ends = format(rollcall_proto::now_ms() + 7_200_000)?;
 
     // The browser.
     let shots = repo_root().join("target/console-screenshots");
@@ -383,6 +420,8 @@ async fn the_console_in_chromium_with_real_agents() -> Result<()> {
         .env("HOSTILE_UNIT", HOSTILE_UNIT)
         .env("INCIDENT_ID", &incident)
         .env("SHOTS", &shots)
+        .env("WINDOW_STARTS", &window_starts)
+        .env("WINDOW_ENDS", &window_ends)
         .output()?;
     let log = format!(
         "{}{}",
