@@ -11,5 +11,6 @@ pub mod lifecycle;
 pub mod reconcile;
 pub mod retention;
 pub mod rollup;
+pub mod series;
 pub mod software;
 pub mod version;

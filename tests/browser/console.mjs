@@ -34,6 +34,8 @@ let step = 0;
 try {
   const context = await browser.newContext();
   const page = await context.newPage();
+  // The machine running the suite is shared and loaded.
+  page.setDefaultTimeout(90000);
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console error on ${page.url()}: ${message.text()}`);
   });

@@ -22,7 +22,6 @@ use axum::extract::{Path, State as AxumState};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 
 use super::Shared;
 use super::auth::Caller;
@@ -31,7 +30,8 @@ use super::list::{list_response, page_limit, wants_csv};
 use crate::availability::bounds::{
     DAY_MS, MAX_TIME_MS, MIN_TIME_MS, check_time, check_times, check_window,
 };
-use crate::cmdb::rollup::{self, Bucket, METRICS, Tier, decode_sample, effective_step};
+use crate::cmdb::rollup::{Bucket, METRICS, decode_sample};
+use crate::cmdb::series;
 use crate::error::{Error, Result};
 
 /// Shortest step (s).
@@ -127,7 +127,15 @@ async fn series(
     csv: bool,
 ) -> Result<Response> {
     let (since, until, step_ms) = series_window(params, step_s)?;
-    let (step_ms, points, read) = series_points(state, id, since, until, step_ms).await?;
+    let (step_ms, points, read) = series::points(
+        state.store.as_ref(),
+        id,
+        since,
+        until,
+        step_ms,
+        MAX_RAW_SAMPLES,
+    )
+    .await?;
     let items: Vec<Value> = points
         .iter()
         .map(|(start, bucket)| point_json(*start, bucket))
@@ -146,61 +154,6 @@ async fn series(
         "items": items,
     }))
     .into_response())
-}
-
-/// The points of `id`'s health from `since` to `until` at `step_ms` (raised
-/// to the coarsest stored resolution in the window), from every tier: (the
-/// step used, points by start, how many rows of each tier were read).
-pub(crate) async fn series_points(
-    state: &crate::state::State,
-    id: &str,
-    since: i64,
-    until: i64,
-    step_ms: i64,
-) -> Result<(i64, BTreeMap<i64, Bucket>, Map<String, Value>)> {
-    let raw = state
-        .store
-        .health_raw(id, since, until, MAX_RAW_SAMPLES + 1)
-        .await?;
-    if raw.len() as i64 > MAX_RAW_SAMPLES {
-        return Err(Error::InvalidInput(format!(
-            "since..until holds more than {MAX_RAW_SAMPLES} raw samples; use a shorter window"
-        )));
-    }
-    let mut tiers = Vec::new();
-    for tier in Tier::ALL {
-        tiers.push((
-            tier,
-            state.store.health_buckets(id, tier, since, until).await?,
-        ));
-    }
-    let resolution = tiers
-        .iter()
-        .filter(|(_, buckets)| !buckets.is_empty())
-        .map(|(tier, _)| tier.bucket_ms())
-        .max()
-        .unwrap_or(0);
-    let step_ms = effective_step(step_ms, resolution);
-    let mut points: BTreeMap<i64, Bucket> = BTreeMap::new();
-    for sample in &raw {
-        if let Some(report) = decode_sample(&sample.data) {
-            rollup::add(
-                &mut points,
-                sample.sampled_at,
-                &Bucket::of_report(&report),
-                step_ms,
-            );
-        }
-    }
-    let mut read = Map::new();
-    read.insert("raw".into(), json!(raw.len()));
-    for (tier, buckets) in &tiers {
-        read.insert(tier.name().into(), json!(buckets.len()));
-        for (start, bucket) in buckets {
-            rollup::add(&mut points, *start, bucket, step_ms);
-        }
-    }
-    Ok((step_ms, points, read))
 }
 
 /// One point, flat (`cpu_percent_min`, `cpu_percent_avg`, …) so the same

@@ -6,6 +6,7 @@
 
 use super::bounds;
 use super::report::expand_recurring;
+use crate::error::{Error, Result};
 use crate::store::MaintenanceWindow;
 
 /// The windows that pass [`bounds::check_maintenance`]; each one that does
@@ -108,6 +109,41 @@ pub fn covering_until(
         .find(|(start, end)| *start <= at && at < *end)
         .map_or(horizon.1, |span| span.1);
     Some((reason, until))
+}
+
+/// A new window, every field checked: `scope` `host`, `tag` or `service`,
+/// `target` 1 to 256 bytes, `reason` at most 1024, and the times and
+/// recurrence by [`bounds::check_maintenance`]. The API and the console
+/// both create windows through this.
+pub fn new_window(
+    scope: String,
+    target: String,
+    (starts_at, ends_at): (i64, i64),
+    recurrence: String,
+    reason: String,
+) -> Result<MaintenanceWindow> {
+    if !["host", "tag", "service"].contains(&scope.as_str()) {
+        return Err(Error::InvalidInput(
+            "scope must be host, tag or service".into(),
+        ));
+    }
+    if target.is_empty() || target.len() > 256 || reason.len() > 1024 {
+        return Err(Error::InvalidInput(
+            "target must be 1 to 256 bytes and reason at most 1024".into(),
+        ));
+    }
+    let window = MaintenanceWindow {
+        id: crate::auth::new_id(),
+        scope,
+        target,
+        starts_at,
+        ends_at,
+        recurrence,
+        reason,
+        created_at: rollcall_proto::now_ms(),
+    };
+    bounds::check_maintenance(&window)?;
+    Ok(window)
 }
 
 #[cfg(test)]

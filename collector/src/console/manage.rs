@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use super::pages::{CsrfForm, PageResult, bad, duration, field, parse_moment, when};
 use super::{Page, Shared, Viewer, csrf_field, frame};
-use crate::api::maintenance::{MaintenanceRequest, new_window};
 use crate::auth::Role;
 use crate::availability::bounds::DAY_MS;
 use crate::availability::fleet::{Scope, fleet_report};
+use crate::availability::maintenance::new_window;
 use crate::cmdb::software::catalogue;
 use crate::error::Error;
 
@@ -242,14 +242,16 @@ pub(super) async fn create_window(
 ) -> Result<Response, Page> {
     viewer.check_csrf(&form.csrf)?;
     viewer.require(Role::Operator)?;
-    let window = new_window(MaintenanceRequest {
-        scope: form.scope,
-        target: form.target.trim().to_string(),
-        starts_at: parse_moment("starts", form.starts.trim())?,
-        ends_at: parse_moment("ends", form.ends.trim())?,
-        recurrence: form.recurrence,
-        reason: form.reason.trim().to_string(),
-    })?;
+    let window = new_window(
+        form.scope,
+        form.target.trim().to_string(),
+        (
+            parse_moment("starts", form.starts.trim())?,
+            parse_moment("ends", form.ends.trim())?,
+        ),
+        form.recurrence,
+        form.reason.trim().to_string(),
+    )?;
     console.state.store.create_maintenance(&window).await?;
     Ok(Redirect::to("/maintenance").into_response())
 }

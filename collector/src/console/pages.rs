@@ -625,7 +625,7 @@ pub(super) async fn host(
         _ => return Err(bad("range must be day, week or month")),
     };
     let (step, points, _) =
-        crate::api::health::series_points(&console.state, &id, now - span, now, step).await?;
+        crate::cmdb::series::points(store, &id, now - span, now, step, 100_000).await?;
     let metric = |name: &str| METRICS.iter().position(|metric| *metric == name);
     let series = |name: &str| -> Vec<(i64, f64)> {
         metric(name).map_or_else(Vec::new, |index| {
