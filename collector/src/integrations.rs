@@ -146,6 +146,25 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     fn resend_interval(&self) -> Option<Duration> {
         None
     }
+
+    /// Where a person opens the vendor's record `external_ref` (what
+    /// [`Adapter::deliver`] returned), under the target's `base_url`;
+    /// `None` for targets without a page per incident.
+    fn ticket_url(&self, _base_url: &str, _external_ref: &str) -> Option<String> {
+        None
+    }
+}
+
+/// `text` percent-encoded for one path segment or query value.
+pub fn encode_component(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// Builds the adapter for a target.
@@ -232,7 +251,15 @@ impl Integrations {
         })
     }
 
-    /// The target named `name`.
+    /// The vendor page of `external_ref` at target `name`, if it has one.
+    pub fn ticket_url(&self, name: &str, external_ref: &str) -> Option<String> {
+        let target = self.target(name)?;
+        target
+            .adapter
+            .ticket_url(target.config.url.trim_end_matches('/'), external_ref)
+    }
+
+    /// The target called `name`.
     pub fn target(&self, name: &str) -> Option<&Arc<Target>> {
         self.targets
             .iter()

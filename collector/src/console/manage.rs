@@ -18,6 +18,7 @@ use crate::availability::fleet::{Scope, fleet_report};
 use crate::availability::maintenance::new_window;
 use crate::cmdb::software::catalogue;
 use crate::error::Error;
+use crate::integrations::encode_component;
 
 /// Most catalogue lines a page shows.
 const CATALOGUE_ROWS: usize = 2000;
@@ -51,26 +52,13 @@ pub(super) async fn software(
             thead { tr { th { "Package" } th { "Hosts" } } }
             tbody { @for entry in shown.iter().take(CATALOGUE_ROWS) {
                 tr {
-                    td { a href={ "/software/" (urlencode(&entry.name)) } { (entry.name) } }
+                    td { a href={ "/software/" (encode_component(&entry.name)) } { (entry.name) } }
                     td class="num" { (entry.hosts) }
                 }
             } }
         }
     };
     Ok(Page::ok(frame("Software", Some(&viewer), body)))
-}
-
-/// A path segment or query value, percent-encoded (`+` too, which a
-/// query would read as a space).
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// `GET /software/{name}`: the versions of one package, newest first, with
@@ -102,7 +90,7 @@ pub(super) async fn package(
                 tr {
                     td { (entry.version.as_deref().unwrap_or("")) }
                     td { (entry.manager.as_deref().unwrap_or("")) }
-                    td class="num" { a href={ "/hosts?package=" (urlencode(&name)) } { (entry.hosts) } }
+                    td class="num" { a href={ "/hosts?package=" (encode_component(&name)) } { (entry.hosts) } }
                     td {
                         svg width="300" height="14" viewBox="0 0 300 14" role="img" aria-label="hosts" xmlns="http://www.w3.org/2000/svg" {
                             rect x="0" y="2" width=(format!("{width:.1}")) height="10" fill="#2d6cdf" {}
@@ -280,7 +268,7 @@ mod tests {
 
     #[test]
     fn path_segments_are_percent_encoded() {
-        assert_eq!(urlencode("libstdc++6"), "libstdc%2B%2B6");
-        assert_eq!(urlencode("a/b c?<x>"), "a%2Fb%20c%3F%3Cx%3E");
+        assert_eq!(encode_component("libstdc++6"), "libstdc%2B%2B6");
+        assert_eq!(encode_component("a/b c?<x>"), "a%2Fb%20c%3F%3Cx%3E");
     }
 }

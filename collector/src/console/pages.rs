@@ -714,7 +714,7 @@ pub(super) async fn host(
                         td { a href={ "/incidents/" (incident.id) } { (incident.summary) } }
                         td { (incident.severity) }
                         td { (when(incident.opened_at)) }
-                        td { @for reference in refs { (ticket(reference)) " " } }
+                        td { @for reference in refs { (ticket(&console, reference)) " " } }
                     }
                 } }
             }
@@ -743,15 +743,20 @@ pub(super) async fn host(
     Ok(Page::ok(frame(&host.hostname, Some(&viewer), body)))
 }
 
-/// A ticket reference: a link when the target gave a URL, else its id.
-fn ticket(reference: &crate::store::ExternalRef) -> Markup {
-    let is_url = reference.external_ref.starts_with("https://")
-        || reference.external_ref.starts_with("http://");
+/// A ticket reference: a link to the vendor's page of it when the target
+/// has one (ServiceNow, Jira, Zendesk), else its id.
+fn ticket(console: &super::Console, reference: &crate::store::ExternalRef) -> Markup {
+    let url = console
+        .state
+        .integrations
+        .ticket_url(&reference.target, &reference.external_ref);
     html! {
         span class="ticket" {
             (reference.target) ": "
-            @if is_url { a href=(reference.external_ref) rel="noreferrer" { (reference.external_ref) } }
-            @else { (reference.external_ref) }
+            @match url {
+                Some(url) => a href=(url) rel="noreferrer" target="_blank" { (reference.external_ref) },
+                None => (reference.external_ref),
+            }
         }
     }
 }
@@ -825,7 +830,7 @@ pub(super) async fn incident(
                 dt { "Acknowledged" } dd { (when(at)) " by " (incident.acknowledged_by.as_deref().unwrap_or("")) }
             }
             @if let Some(at) = incident.resolved_at { dt { "Resolved" } dd { (when(at)) } }
-            dt { "Tickets" } dd { @for reference in &refs { (ticket(reference)) " " } }
+            dt { "Tickets" } dd { @for reference in &refs { (ticket(&console, reference)) " " } }
             dt { "Details" } dd class="value" { (short(&incident.details)) }
         }
         @if operator && incident.state == "open" {

@@ -192,6 +192,13 @@ impl Adapter for Jira {
     ) -> Result<Delivered, DeliveryError> {
         self.send_event(event, known_ref).await
     }
+
+    fn ticket_url(&self, base_url: &str, external_ref: &str) -> Option<String> {
+        Some(format!(
+            "{base_url}/browse/{}",
+            super::encode_component(external_ref)
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -322,6 +322,13 @@ impl Adapter for ServiceNow {
         }
         result
     }
+
+    fn ticket_url(&self, base_url: &str, external_ref: &str) -> Option<String> {
+        Some(format!(
+            "{base_url}/nav_to.do?uri=incident.do%3Fsys_id%3D{}",
+            super::encode_component(external_ref)
+        ))
+    }
 }
 
 #[cfg(test)]

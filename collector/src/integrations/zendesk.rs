@@ -168,6 +168,13 @@ impl Adapter for Zendesk {
     ) -> Result<Delivered, DeliveryError> {
         self.send_event(event, known_ref).await
     }
+
+    fn ticket_url(&self, base_url: &str, external_ref: &str) -> Option<String> {
+        Some(format!(
+            "{base_url}/agent/tickets/{}",
+            super::encode_component(external_ref)
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -360,3 +360,35 @@ fn the_toml_examples_in_the_integrations_guide_parse_and_validate() {
         "every kind has an example: {kinds:?}"
     );
 }
+
+#[test]
+fn ticket_pages_are_linked_where_the_vendor_has_one() {
+    let text: String = KINDS
+        .iter()
+        .map(|(kind, valid, _)| format!("{}\n", target(kind, valid)))
+        .collect();
+    let config: IntegrationsConfig = toml::from_str(&text).unwrap();
+    let integrations = crate::integrations::Integrations::new(&config).unwrap();
+    let url =
+        |kind: &str, reference: &str| integrations.ticket_url(&format!("my-{kind}"), reference);
+    assert_eq!(
+        url("jira", "OPS-12").as_deref(),
+        Some("https://x.example/browse/OPS-12")
+    );
+    assert_eq!(
+        url("zendesk", "4711").as_deref(),
+        Some("https://x.example/agent/tickets/4711")
+    );
+    assert_eq!(
+        url("servicenow", "a1b2").as_deref(),
+        Some("https://x.example/nav_to.do?uri=incident.do%3Fsys_id%3Da1b2")
+    );
+    // A reference is one path segment, whatever the vendor sent.
+    assert_eq!(
+        url("jira", "../x?y=\"<z>").as_deref(),
+        Some("https://x.example/browse/..%2Fx%3Fy%3D%22%3Cz%3E")
+    );
+    assert_eq!(url("pagerduty", "k"), None);
+    assert_eq!(url("webhook", "k"), None);
+    assert_eq!(integrations.ticket_url("no-such-target", "k"), None);
+}
