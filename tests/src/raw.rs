@@ -120,3 +120,46 @@ fn async_stream(
     use tokio_stream::StreamExt;
     tokio_stream::iter(frames).chain(tokio_stream::pending())
 }
+
+/// One agent message at `seq`, encoded.
+pub fn frame(seq: u64, body: rollcall_proto::v1::agent_message::Body) -> Vec<u8> {
+    use prost::Message;
+    rollcall_proto::v1::AgentMessage {
+        seq,
+        sent_at_ms: rollcall_proto::now_ms(),
+        body: Some(body),
+    }
+    .encode_to_vec()
+}
+
+/// A raw session with `agent`'s credentials: a Hello naming the host
+/// `hostname` (machine id `<hostname>-machine`), then `body` at `seq`;
+/// fails unless the collector acknowledges it.
+pub async fn send_acked(
+    grpc_url: &str,
+    agent: &crate::Agent,
+    hostname: &str,
+    seq: u64,
+    body: rollcall_proto::v1::agent_message::Body,
+) -> Result<()> {
+    use prost::Message;
+    use rollcall_proto::v1::agent_message::Body;
+    use rollcall_proto::v1::collector_message::Body as Reply;
+    let hello = Body::Hello(Box::new(rollcall_proto::v1::Hello {
+        agent_id: agent.agent_id()?,
+        identity: Some(rollcall_proto::v1::Identity {
+            hostname: hostname.into(),
+            machine_id: format!("{hostname}-machine"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    let channel = agent_channel(grpc_url, &agent.state_dir).await?;
+    let replies = session(channel, vec![frame(0, hello), frame(seq, body)]).await?;
+    let acked = replies
+        .iter()
+        .filter_map(|bytes| rollcall_proto::v1::CollectorMessage::decode(bytes.as_slice()).ok())
+        .any(|message| matches!(message.body, Some(Reply::Ack(ack)) if ack.seq >= seq));
+    anyhow::ensure!(acked, "message {seq} was not acknowledged");
+    Ok(())
+}

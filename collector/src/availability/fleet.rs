@@ -81,6 +81,33 @@ pub async fn fleet_report(
     window: Span,
     scope: Scope<'_>,
 ) -> Result<FleetReport> {
+    let mut reports = fleet_reports(store, &[window], scope).await?;
+    Ok(reports.pop().unwrap_or_default())
+}
+
+/// What every window of a report reads from the store, read once.
+struct Loaded {
+    single: Option<Host>,
+    all_hosts: Vec<Host>,
+    services: Vec<crate::store::BusinessService>,
+    outages: Vec<crate::store::Outage>,
+    windows: Vec<MaintenanceWindow>,
+    relationships: Vec<crate::store::Relationship>,
+}
+
+/// The reports over each of `windows` for `scope`, reading the store once
+/// for all of them (the console's 24 h / 7 d / 30 d).
+pub async fn fleet_reports(
+    store: &dyn Store,
+    windows: &[Span],
+    scope: Scope<'_>,
+) -> Result<Vec<FleetReport>> {
+    let (Some(since), Some(until)) = (
+        windows.iter().map(|window| window.0).min(),
+        windows.iter().map(|window| window.1).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
     let single = match scope.host_id {
         Some(id) => Some(
             store
@@ -101,19 +128,52 @@ pub async fn fleet_report(
     } else {
         Vec::new()
     };
-    let hosts = match &single {
-        Some(host) => std::slice::from_ref(host),
-        None => all_hosts.as_slice(),
-    };
     let outages = store
         .outages(&OutageFilter {
-            since: Some(window.0),
-            until: Some(window.1),
+            since: Some(since),
+            until: Some(until),
             limit: MAX_OUTAGES,
             ..Default::default()
         })
         .await?;
-    let windows = maintenance::usable(store.maintenance_windows().await?);
+    let loaded = Loaded {
+        single,
+        all_hosts,
+        services,
+        outages,
+        windows: maintenance::usable(store.maintenance_windows().await?),
+        relationships: store.relationships(None).await?,
+    };
+    Ok(windows
+        .iter()
+        .map(|window| one_window(&loaded, *window, &scope))
+        .collect())
+}
+
+/// The report over `window` from what was loaded.
+fn one_window(loaded: &Loaded, window: Span, scope: &Scope<'_>) -> FleetReport {
+    let Loaded {
+        single,
+        all_hosts,
+        services,
+        outages,
+        windows,
+        relationships,
+    } = loaded;
+    let hosts = match single {
+        Some(host) => std::slice::from_ref(host),
+        None => all_hosts.as_slice(),
+    };
+    let mut by_host: std::collections::HashMap<&str, Vec<&crate::store::Outage>> =
+        std::collections::HashMap::new();
+    for outage in outages.iter().filter(|outage| {
+        outage.began_at < window.1 && outage.ended_at.is_none_or(|end| end > window.0)
+    }) {
+        by_host
+            .entry(outage.host_id.as_str())
+            .or_default()
+            .push(outage);
+    }
     // Each window is expanded once per report, not once per host; windows
     // with no occurrence in the report window drop out here.
     let expanded: Vec<(&MaintenanceWindow, Vec<Span>)> = windows
@@ -124,7 +184,6 @@ pub async fn fleet_report(
         })
         .filter(|(_, spans)| !spans.is_empty())
         .collect();
-    let relationships = store.relationships(None).await?;
     let members_of = |service_id: &str| -> Vec<String> {
         relationships
             .iter()
@@ -150,9 +209,10 @@ pub async fn fleet_report(
             .collect()
     };
     let spans_for = |host_id: &str| -> Vec<OutageSpan> {
-        outages
-            .iter()
-            .filter(|outage| outage.host_id == host_id)
+        by_host
+            .get(host_id)
+            .into_iter()
+            .flatten()
             .map(|outage| OutageSpan {
                 start: outage.began_at,
                 end: outage.ended_at,
@@ -231,7 +291,7 @@ pub async fn fleet_report(
             availability: result,
         });
     }
-    Ok(out)
+    out
 }
 
 /// The error budget (ms) of `scheduled_ms` under `sla_target` percent,

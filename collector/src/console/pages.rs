@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{Page, Shared, Viewer, csrf_field, frame, session, set_cookie, svg, token_hash};
 use crate::auth::Role;
 use crate::availability::bounds::{DAY_MS, MAX_TIME_MS, MIN_TIME_MS};
-use crate::availability::fleet::{Scope, fleet_report};
+use crate::availability::fleet::{Scope, fleet_reports};
 use crate::cmdb::rollup::METRICS;
 use crate::error::Error;
 use crate::store::{ChangeFilter, Comment, HostFilter, IncidentFilter, OutageFilter};
@@ -226,25 +226,45 @@ pub(super) async fn logout(
 
 // ---- overview ----
 
-/// Fleet availability over `window` ms up to `now`: scheduled time minus
-/// unplanned downtime, over scheduled time, for every host.
-async fn fleet_availability(console: &Shared, window: i64, now: i64) -> Result<Option<f64>, Page> {
-    let report = fleet_report(
+/// The console's availability windows: (label, length in ms).
+const WINDOWS: [(&str, i64); 3] = [("24 h", DAY_MS), ("7 d", 7 * DAY_MS), ("30 d", 30 * DAY_MS)];
+
+/// Availability over each of [`WINDOWS`] up to `now`, for `host_id` or the
+/// whole fleet (scheduled time minus unplanned downtime over scheduled time,
+/// summed over the hosts), read in one pass over the store.
+async fn availabilities(
+    console: &Shared,
+    host_id: Option<&str>,
+    now: i64,
+) -> Result<Vec<(&'static str, Option<f64>)>, Page> {
+    let spans: Vec<(i64, i64)> = WINDOWS
+        .iter()
+        .map(|(_, length)| (now - length, now))
+        .collect();
+    let reports = fleet_reports(
         console.state.store.as_ref(),
-        (now - window, now),
+        &spans,
         Scope {
-            host_id: None,
+            host_id,
             service_id: None,
         },
     )
     .await?;
-    let (scheduled, down) = report.hosts.iter().fold((0i64, 0i64), |(s, d), host| {
-        (
-            s.saturating_add(host.availability.scheduled_ms),
-            d.saturating_add(host.availability.unplanned_downtime_ms),
-        )
-    });
-    Ok((scheduled > 0).then(|| 100.0 * (scheduled - down) as f64 / scheduled as f64))
+    Ok(WINDOWS
+        .iter()
+        .zip(reports)
+        .map(|((label, _), report)| {
+            let (scheduled, down) = report.hosts.iter().fold((0i64, 0i64), |(s, d), host| {
+                (
+                    s.saturating_add(host.availability.scheduled_ms),
+                    d.saturating_add(host.availability.unplanned_downtime_ms),
+                )
+            });
+            let percent =
+                (scheduled > 0).then(|| 100.0 * (scheduled - down) as f64 / scheduled as f64);
+            (*label, percent)
+        })
+        .collect())
 }
 
 /// `GET /`: the fleet at a glance.
@@ -265,10 +285,7 @@ pub(super) async fn overview(AxumState(console): AxumState<Shared>, viewer: View
             ..Default::default()
         })
         .await?;
-    let mut availability = Vec::new();
-    for (label, window) in [("24 h", DAY_MS), ("7 d", 7 * DAY_MS), ("30 d", 30 * DAY_MS)] {
-        availability.push((label, fleet_availability(&console, window, now).await?));
-    }
+    let availability = availabilities(&console, None, now).await?;
     let offline: Vec<_> = store
         .outages(&OutageFilter {
             since: Some(now - 400 * DAY_MS),
@@ -599,25 +616,7 @@ pub(super) async fn host(
             ..Default::default()
         })
         .await?;
-    let mut availability = Vec::new();
-    for (label, window) in [("24 h", DAY_MS), ("7 d", 7 * DAY_MS), ("30 d", 30 * DAY_MS)] {
-        let report = fleet_report(
-            store,
-            (now - window, now),
-            Scope {
-                host_id: Some(&id),
-                service_id: None,
-            },
-        )
-        .await?;
-        availability.push((
-            label,
-            report
-                .hosts
-                .first()
-                .map(|row| row.availability.availability_percent),
-        ));
-    }
+    let availability = availabilities(&console, Some(&id), now).await?;
     let (range, span, step) = match view.range.as_deref().unwrap_or("day") {
         "day" => ("day", DAY_MS, 300_000),
         "week" => ("week", 7 * DAY_MS, 3_600_000),

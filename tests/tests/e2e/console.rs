@@ -11,10 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use prost::Message;
 use reqwest::header;
+use rollcall_proto::v1::HealthReport;
 use rollcall_proto::v1::agent_message::Body;
-use rollcall_proto::v1::{AgentMessage, HealthReport, Hello, Identity};
 use rollcall_tests::{Agent, Collector, CollectorOptions, fake_host_root, in_ci, raw, wait_for};
 use serde_json::{Value, json};
 
@@ -187,23 +186,6 @@ async fn hostile_unit_incident(collector: &Collector, dir: &Path) -> Result<Stri
     let agent = Agent::new(dir, "raw-units", &[&collector.grpc_url], "")?;
     let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
     assert!(ok, "{output}");
-    let frame = |seq: u64, body: Body| {
-        AgentMessage {
-            seq,
-            sent_at_ms: rollcall_proto::now_ms(),
-            body: Some(body),
-        }
-        .encode_to_vec()
-    };
-    let hello = Body::Hello(Box::new(Hello {
-        agent_id: agent.agent_id()?,
-        identity: Some(Identity {
-            hostname: "raw-units".into(),
-            machine_id: "raw-units-machine".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }));
     let health = Body::Health(Box::new(HealthReport {
         sampled_at_ms: rollcall_proto::now_ms(),
         memory_used_bytes: 1 << 30,
@@ -211,8 +193,7 @@ async fn hostile_unit_incident(collector: &Collector, dir: &Path) -> Result<Stri
         failed_units: vec![HOSTILE_UNIT.into()],
         ..Default::default()
     }));
-    let channel = raw::agent_channel(&collector.grpc_url, &agent.state_dir).await?;
-    raw::session(channel, vec![frame(0, hello), frame(1, health)]).await?;
+    raw::send_acked(&collector.grpc_url, &agent, "raw-units", 1, health).await?;
     wait_for("the failed-unit incident", WAIT, || async {
         collector.get("/api/v1/incidents?state=open").await.ok()?["items"]
             .as_array()?

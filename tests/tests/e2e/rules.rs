@@ -17,9 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use prost::Message;
 use rollcall_proto::v1::agent_message::Body;
-use rollcall_proto::v1::{AgentMessage, FilesystemUsage, HealthReport, Hello, Identity};
+use rollcall_proto::v1::{FilesystemUsage, HealthReport};
 use rollcall_tests::{Agent, Collector, CollectorOptions, Process, fake_host_root, raw, wait_for};
 use serde_json::Value;
 
@@ -270,33 +269,7 @@ async fn agent_stale_opens_one_incident_and_clears() -> Result<()> {
 /// A raw session of an enrolled agent's credentials: a Hello, then `body`
 /// at `seq`; waits for its acknowledgement.
 async fn send_raw(collector: &Collector, agent: &Agent, seq: u64, body: Body) -> Result<()> {
-    let frame = |seq: u64, body: Body| {
-        AgentMessage {
-            seq,
-            sent_at_ms: rollcall_proto::now_ms(),
-            body: Some(body),
-        }
-        .encode_to_vec()
-    };
-    let hello = Body::Hello(Box::new(Hello {
-        agent_id: agent.agent_id()?,
-        identity: Some(Identity {
-            hostname: "raw-rules".into(),
-            machine_id: "raw-rules-machine".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }));
-    let channel = raw::agent_channel(&collector.grpc_url, &agent.state_dir).await?;
-    let replies = raw::session(channel, vec![frame(0, hello), frame(seq, body)]).await?;
-    let acked = replies
-        .iter()
-        .filter_map(|bytes| rollcall_proto::v1::CollectorMessage::decode(bytes.as_slice()).ok())
-        .any(|message| {
-            matches!(message.body, Some(rollcall_proto::v1::collector_message::Body::Ack(ack)) if ack.seq >= seq)
-        });
-    assert!(acked, "message {seq} acknowledged");
-    Ok(())
+    raw::send_acked(&collector.grpc_url, agent, "raw-rules", seq, body).await
 }
 
 fn health(used_percent: f32, failed_units: &[&str]) -> Body {
