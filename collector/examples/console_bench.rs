@@ -37,8 +37,12 @@ async fn main() {
     let runs: usize = args.next().map_or(30, |a| a.parse().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = Config::from_toml(&format!("data_dir = {:?}\n", dir.display().to_string())).unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.join("console-bench.db").display());
+    let config =
+        Config::from_toml(&format!("data_dir = {:?}\n", dir.display().to_string())).unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("console-bench.db").display()
+    );
     let store = store::sql::connect(&url).await.unwrap();
     let now = rollcall_proto::now_ms();
     let t0 = now - 3_600_000;
@@ -108,7 +112,13 @@ async fn main() {
     }));
     let secret = auth::generate_secret("rcapi");
     store
-        .create_api_token(&auth::new_id(), "bench", "admin", &auth::hash_secret(&secret), now)
+        .create_api_token(
+            &auth::new_id(),
+            "bench",
+            "admin",
+            &auth::hash_secret(&secret),
+            now,
+        )
         .await
         .unwrap();
     let router = rollcall_collector::api::router(state.clone())
@@ -143,7 +153,15 @@ async fn main() {
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
-        .map(|value| value.to_str().unwrap().split(';').next().unwrap().to_string())
+        .map(|value| {
+            value
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .find(|cookie| cookie.starts_with("rollcall_session="))
         .expect("a session");
 
@@ -155,11 +173,22 @@ async fn main() {
         ("host list by name", format!("/hosts?q=host-{}", hosts / 2)),
         ("host list by package", "/hosts?package=openssl".to_string()),
         ("host page (full inventory)", format!("/hosts/{full_host}")),
-        ("host page as_of", format!("/hosts/{full_host}?as_of={}", jiff::Timestamp::from_millisecond(t0 + 60_000).unwrap().strftime("%Y-%m-%dT%H:%M:%S"))),
+        (
+            "host page as_of",
+            format!(
+                "/hosts/{full_host}?as_of={}",
+                jiff::Timestamp::from_millisecond(t0 + 60_000)
+                    .unwrap()
+                    .strftime("%Y-%m-%dT%H:%M:%S")
+            ),
+        ),
         ("host page (no inventory)", format!("/hosts/{bare_host}")),
         ("software catalogue", "/software".to_string()),
     ];
-    println!("page: p50 / p99 / max wall ms, CPU ms per request, bytes ({runs} runs, debug={})", cfg!(debug_assertions));
+    println!(
+        "page: p50 / p99 / max wall ms, CPU ms per request, bytes ({runs} runs, debug={})",
+        cfg!(debug_assertions)
+    );
     for (name, path) in &pages {
         let mut times = Vec::new();
         let mut bytes = 0;
@@ -171,8 +200,14 @@ async fn main() {
                 .unwrap();
             let started = Instant::now();
             let response = router.clone().oneshot(request).await.unwrap();
-            assert!(response.status().is_success(), "{name}: {}", response.status());
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            assert!(
+                response.status().is_success(),
+                "{name}: {}",
+                response.status()
+            );
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
             times.push(started.elapsed().as_secs_f64() * 1000.0);
             bytes = body.len();
         }
