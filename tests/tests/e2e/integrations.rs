@@ -2,9 +2,12 @@
 //! (written into its database as the incident engine does) to fake vendor
 //! endpoints that check each vendor's contract, and to a real Alertmanager:
 //! create, dedup, resolve, retry, dead letters, circuit breaker, `kill -9`.
-//! `lookups` covers look-ups by agent-chosen text.
+//! `lookups` covers look-ups by agent-chosen text; `real_agent` drives every
+//! target and a real Alertmanager from a real agent's host going down and
+//! back, on SQLite and PostgreSQL, with nothing written into the store.
 
 mod lookups;
+mod real_agent;
 mod shared_outbox;
 
 use std::path::Path;
