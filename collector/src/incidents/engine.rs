@@ -252,6 +252,7 @@ impl Engine {
         }
         tracing::info!(incident_id = %incident.id, dedup_key = %incident.dedup_key, "incident resolved");
         degraded::resolved(self.store.as_ref(), &incident, at).await?;
+        self.unsuppress_children(&incident, at).await?;
         // A parent resolves when its last child does.
         if let Some(parent_id) = &incident.parent_id {
             let open_children = self
@@ -272,6 +273,32 @@ impl Engine {
             }
         }
         Ok(Some(incident))
+    }
+
+    /// The children still open under `parent`, which just resolved, were
+    /// suppressed because of it: each now notifies on its own (its trigger
+    /// is delivered), since its own problem outlived the parent's.
+    async fn unsuppress_children(&self, parent: &Incident, at: i64) -> Result<()> {
+        let children = self
+            .store
+            .incidents(&IncidentFilter {
+                state: Some("open".into()),
+                parent_id: Some(parent.id.clone()),
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await?;
+        for child in children.into_iter().filter(|child| child.suppressed != 0) {
+            let event = self.event(&child, Transition::Trigger, at).await?;
+            if self
+                .store
+                .unsuppress_incident(&child.id, at, Some(&event))
+                .await?
+            {
+                tracing::info!(incident_id = %child.id, parent_id = %parent.id, "parent recovered first: incident no longer suppressed");
+            }
+        }
+        Ok(())
     }
 
     /// Acknowledges an incident.

@@ -93,6 +93,15 @@ pub trait IncidentStore {
         at: i64,
         event: Option<&str>,
     ) -> Result<bool>;
+    /// Ends the suppression of an unresolved incident (its parent recovered
+    /// first) and records its trigger event, atomically; false if it was
+    /// not suppressed or is resolved.
+    async fn unsuppress_incident(
+        &self,
+        incident_id: &str,
+        at: i64,
+        event: Option<&str>,
+    ) -> Result<bool>;
     /// Counts one more flap of an open incident.
     async fn count_flap(&self, incident_id: &str, at: i64) -> Result<()>;
     /// The open incident with this dedup key.

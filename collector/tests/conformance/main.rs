@@ -140,6 +140,7 @@ use revocation::*;
 use writes::*;
 
 conformance!(
+    suppressed_incidents_are_unsuppressed_once,
     fleet_counts_group_hosts_and_open_incidents,
     silent_host_outage_begins_at_the_last_heartbeat,
     down_inside_a_maintenance_window_is_planned_without_incident,

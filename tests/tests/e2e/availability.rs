@@ -453,7 +453,8 @@ async fn ten_of_twelve_going_dark_open_one_parent_with_ten_silent_children() -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_child_behind_a_down_parent_is_not_notified() -> Result<()> {
+async fn a_child_behind_a_down_parent_is_not_notified_until_the_parent_recovers_first() -> Result<()>
+{
     let fleet = fleet(2, "").await?;
     let (parent, child) = (&fleet.agents[0], &fleet.agents[1]);
     let (status, body) = fleet
@@ -516,8 +517,48 @@ async fn a_child_behind_a_down_parent_is_not_notified() -> Result<()> {
         ),
         "no separate notification for the child"
     );
+    // The parent recovers first: the child, still down, now notifies.
     parent.1.signal(libc::SIGCONT);
+    let child_id = child_incident["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let parent_id = parent_incident["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let unsuppressed = wait_for(
+        "the child no longer suppressed",
+        Duration::from_secs(15),
+        || async {
+            let all = incidents(&fleet.collector).await.ok()?;
+            let parent_resolved = all.iter().any(|incident| {
+                incident["id"] == parent_id.as_str() && incident["state"] == "resolved"
+            });
+            all.into_iter()
+                .find(|incident| incident["id"] == child_id.as_str() && incident["suppressed"] == 0)
+                .filter(|_| parent_resolved)
+        },
+    )
+    .await?;
+    assert_eq!(unsuppressed["state"], "open");
+    assert!(
+        notified_incidents(&fleet.collector)
+            .await?
+            .contains(&child_id),
+        "the child's trigger is delivered once its parent has recovered"
+    );
     child.1.signal(libc::SIGCONT);
+    wait_for("the child resolved", Duration::from_secs(15), || async {
+        incidents(&fleet.collector)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|incident| incident["id"] == child_id.as_str() && incident["state"] == "resolved")
+    })
+    .await?;
+    let all = incidents(&fleet.collector).await?;
+    assert_eq!(all.len(), 2, "still one incident each: {all:#?}");
     Ok(())
 }
 

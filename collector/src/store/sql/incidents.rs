@@ -129,6 +129,31 @@ impl IncidentStore for SqlStore {
         Ok(true)
     }
 
+    async fn unsuppress_incident(
+        &self,
+        incident_id: &str,
+        at: i64,
+        event: Option<&str>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE incidents SET suppressed = 0, updated_at = $1 WHERE id = $2 AND state <> 'resolved' AND suppressed <> 0",
+        )
+        .bind(at)
+        .bind(incident_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        if let Some(payload) = event {
+            insert_event(&mut tx, incident_id, "trigger", payload, at).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn count_flap(&self, incident_id: &str, at: i64) -> Result<()> {
         sqlx::query("UPDATE incidents SET flaps = flaps + 1, updated_at = $1 WHERE id = $2")
             .bind(at)
