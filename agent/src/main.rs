@@ -16,7 +16,7 @@ use rollcall_agent::{enroll, runtime};
 #[derive(Parser)]
 #[command(
     name = "rollcall-agent",
-    version,
+    version = env!("ROLLCALL_LONG_VERSION"),
     about = "Rollcall agent: inventory and health of this host, streamed to a collector"
 )]
 struct Cli {

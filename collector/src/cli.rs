@@ -29,7 +29,7 @@ use self::trust::Trust;
 #[derive(Debug, Parser)]
 #[command(
     name = "rollcall",
-    version,
+    version = env!("ROLLCALL_LONG_VERSION"),
     about = "Rollcall: fleet inventory, availability and incidents"
 )]
 pub struct Cli {
