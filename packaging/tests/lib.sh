@@ -1,0 +1,54 @@
+# Shared by the packaging test scripts (sourced, not run).
+# shellcheck shell=bash
+
+# Repository root, whatever directory the script was started from.
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+pass() {
+  echo "ok: $*"
+}
+
+# need COMMAND PACKAGE: without COMMAND the script skips (exit 0) when run by
+# hand, and fails under CI=true, where .ci/run has installed PACKAGE.
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "${CI:-}" = "true" ]; then
+    fail "$1 is missing (Debian package $2); CI must install it"
+  fi
+  echo "skip: $1 is missing (apt-get install $2)"
+  exit 0
+}
+
+# stage_unit_root ROOT: the host's own systemd units (targets, slices) under
+# ROOT, so `systemd-analyze --root=ROOT` can resolve the dependencies of the
+# units installed there (sysinit.target, network-online.target …).
+stage_unit_root() {
+  mkdir -p "$1/usr/lib/systemd/system"
+  cp -a --no-clobber /usr/lib/systemd/system/. "$1/usr/lib/systemd/system/"
+}
+
+# verify_units ROOT UNIT…: `systemd-analyze verify` on the units as installed
+# under ROOT (their ExecStart binaries must exist and be executable there).
+# Any message at all fails: verify exits 0 on an unknown directive and only
+# warns.
+verify_units() {
+  local root="$1" output
+  shift
+  if ! output="$(systemd-analyze verify --root="$root" "$@" 2>&1)"; then
+    fail "systemd-analyze verify $*: $output"
+  fi
+  [ -z "$output" ] || fail "systemd-analyze verify $* warned: $output"
+  pass "systemd-analyze verify $*"
+}
+
+# security_score ROOT UNIT: the exposure level systemd-analyze security gives
+# UNIT (0 = locked down, 10 = unprotected), read offline from ROOT.
+security_score() {
+  systemd-analyze security --offline=yes --root="$1" "$2" 2>/dev/null \
+    | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'
+}
