@@ -34,23 +34,7 @@ done
 deb() { echo "$work/debs/rollcall-$1_$version-$2_$arch.deb"; }
 pass "built $(cd "$work/debs" && echo *.deb)"
 
-# The root: an empty dpkg database holding this machine's entries for the
-# packages ours depend on (so Depends are checked, not forced), and the
-# account files useradd edits.
-mkdir -p "$root/etc" "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
-: >"$root/var/lib/dpkg/available"
-for dependency in libc6 libgcc-s1 passwd; do
-  dpkg-query -s "$dependency"
-  echo
-  # libc6:amd64.list for a Multi-Arch: same package, passwd.list otherwise.
-  : >"$root/var/lib/dpkg/info/$(dpkg-query -W -f='${binary:Package}' "$dependency").list"
-done >"$root/var/lib/dpkg/status"
-echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
-echo 'root:x:0:' >"$root/etc/group"
-echo 'root:*:19000:0:99999:7:::' >"$root/etc/shadow"
-echo 'root:*::' >"$root/etc/gshadow"
-chmod 0640 "$root/etc/shadow" "$root/etc/gshadow"
-[ -f /etc/login.defs ] && cp /etc/login.defs "$root/etc/"
+make_dpkg_root "$root"
 host_passwd="$(sha256sum /etc/passwd /etc/group)"
 
 in_root() {
