@@ -42,10 +42,10 @@ pub fn assert_version(binary: &str, name: &str, flag: &str) {
 
 /// The override a packager sets, else HEAD of this checkout, else `unknown`.
 fn expected_commit() -> String {
-    if let Ok(commit) = std::env::var("ROLLCALL_GIT_COMMIT") {
-        if !commit.trim().is_empty() {
-            return commit.trim().to_string();
-        }
+    if let Ok(commit) = std::env::var("ROLLCALL_GIT_COMMIT")
+        && !commit.trim().is_empty()
+    {
+        return commit.trim().to_string();
     }
     let head = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
