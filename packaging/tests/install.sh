@@ -32,26 +32,7 @@ cleanup() {
 trap cleanup EXIT
 deb="$(bash packaging/deb/build.sh --bin-dir target/debug --out "$work/debs" --compress gzip | grep rollcall-agent_)"
 
-# A collector on loopback, ports chosen by the kernel.
-mkdir -p "$work/collector"
-cat >"$work/collector.toml" <<TOML
-data_dir = "$work/collector"
-grpc_listen = "127.0.0.1:0"
-api_listen = "127.0.0.1:0"
-TOML
-target/debug/rollcall-collector serve --config "$work/collector.toml" >"$work/collector.out" 2>"$work/collector.err" &
-collector_pid=$!
-grpc="" api="" fingerprint="" admin=""
-for _ in $(seq 1 300); do
-  grpc="$(sed -n 's/^grpc listening on //p' "$work/collector.out")"
-  api="$(sed -n 's/^api listening on //p' "$work/collector.out")"
-  fingerprint="$(sed -n 's/^ca fingerprint (sha256): //p' "$work/collector.out")"
-  admin="$(sed -n 's/^admin API token (shown once, store it now): //p' "$work/collector.out")"
-  [ -n "$grpc" ] && [ -n "$api" ] && [ -n "$fingerprint" ] && [ -n "$admin" ] && break
-  kill -0 "$collector_pid" 2>/dev/null || fail "collector exited: $(cat "$work/collector.err")"
-  sleep 0.2
-done
-[ -n "$admin" ] || fail "collector did not start: $(cat "$work/collector.out" "$work/collector.err")"
+start_collector "$work"
 cli() { ROLLCALL_API_URL="$api" ROLLCALL_API_TOKEN="$admin" target/debug/rollcall "$@"; }
 token="$(cli token create --uses 1 --ttl-s 600 --description install-test | sed -n 's/^token: *//p')"
 [ -n "$token" ] || fail "no enrollment token"

@@ -74,3 +74,31 @@ make_dpkg_root() {
   chmod 0640 "$root/etc/shadow" "$root/etc/gshadow"
   if [ -f /etc/login.defs ]; then cp /etc/login.defs "$root/etc/"; fi
 }
+
+# start_collector WORK: the debug collector on loopback (ports chosen by the
+# kernel, data in WORK/collector); sets collector_pid, grpc (host:port), api
+# (URL), fingerprint (of its CA) and admin (the bootstrap API token). The
+# caller kills collector_pid.
+start_collector() {
+  local work="$1"
+  mkdir -p "$work/collector"
+  cat >"$work/collector.toml" <<TOML
+data_dir = "$work/collector"
+grpc_listen = "127.0.0.1:0"
+api_listen = "127.0.0.1:0"
+TOML
+  "$REPO/target/debug/rollcall-collector" serve --config "$work/collector.toml" \
+    >"$work/collector.out" 2>"$work/collector.err" &
+  collector_pid=$!
+  grpc="" api="" fingerprint="" admin=""
+  for _ in $(seq 1 300); do
+    grpc="$(sed -n 's/^grpc listening on //p' "$work/collector.out")"
+    api="$(sed -n 's/^api listening on //p' "$work/collector.out")"
+    fingerprint="$(sed -n 's/^ca fingerprint (sha256): //p' "$work/collector.out")"
+    admin="$(sed -n 's/^admin API token (shown once, store it now): //p' "$work/collector.out")"
+    [ -n "$grpc" ] && [ -n "$api" ] && [ -n "$fingerprint" ] && [ -n "$admin" ] && return 0
+    kill -0 "$collector_pid" 2>/dev/null || fail "collector exited: $(cat "$work/collector.err")"
+    sleep 0.2
+  done
+  fail "collector did not start: $(cat "$work/collector.out" "$work/collector.err")"
+}
