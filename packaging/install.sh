@@ -172,7 +172,9 @@ else
 fi
 
 enrolled_now=0
-if [ -s "$state/cert.pem" ] && [ -s "$state/key.pem" ]; then
+# Enrolled, as the agent sees it (enroll::load_credentials): agent.json,
+# cert.pem and key.pem in the state directory.
+if [ -s "$state/agent.json" ] && [ -s "$state/cert.pem" ] && [ -s "$state/key.pem" ]; then
   log "the agent is enrolled ($state/cert.pem)"
 else
   [ -n "$token" ] || die "the agent is not enrolled: --token (or ROLLCALL_ENROLL_TOKEN) is required"
