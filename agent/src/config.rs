@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::CheckConfig;
+#[cfg(test)]
+use crate::checks::CheckKind;
 use crate::error::{Error, Result};
 
 /// The whole agent configuration.
@@ -174,5 +176,130 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("colectors"), "{error}");
+    }
+
+    #[test]
+    fn example_config_parses_and_names_every_option() {
+        let example = include_str!("../../packaging/config/agent.example.toml");
+        let parsed: AgentConfig = toml::from_str(example).expect("agent.example.toml parses");
+        parsed.validate().expect("agent.example.toml is valid");
+        // The values shown are the defaults (but for the example collector).
+        let mut shown = serde_json::to_value(&parsed).unwrap();
+        let defaults = serde_json::to_value(AgentConfig::default()).unwrap();
+        shown["collectors"] = defaults["collectors"].clone();
+        assert_eq!(
+            shown, defaults,
+            "agent.example.toml shows a value that is not the default"
+        );
+        let documented = documented_keys(example);
+        let mut paths = Vec::new();
+        option_paths(&defaults, "", &mut paths);
+        // `checks` is a list (empty by default): its commented-out examples,
+        // uncommented, must parse and name every field of every kind.
+        let start = example.find("# [[checks]]").expect("a [[checks]] example");
+        let uncommented: String = example[start..]
+            .lines()
+            .map(|line| line.trim_start_matches('#').trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let with_checks: AgentConfig =
+            toml::from_str(&uncommented).expect("the [[checks]] examples parse");
+        let kinds = [
+            CheckKind::Process { name: "p".into() },
+            CheckKind::TcpPort {
+                host: "h".into(),
+                port: 1,
+            },
+            CheckKind::Http {
+                url: "http://h/".into(),
+                expect_status: Some(200),
+            },
+            CheckKind::Command {
+                command: "c".into(),
+                args: vec!["a".into()],
+            },
+        ];
+        for kind in kinds {
+            let full = CheckConfig {
+                name: "n".into(),
+                kind,
+                interval_s: Some(1),
+                timeout_ms: Some(1),
+            };
+            let full = serde_json::to_value(&full).unwrap();
+            let kind = full["type"].as_str().unwrap().to_string();
+            assert!(
+                with_checks
+                    .checks
+                    .iter()
+                    .any(|check| check.kind.name() == kind),
+                "no [[checks]] example of type {kind}"
+            );
+            option_paths(&full, "checks", &mut paths);
+        }
+        paths.retain(|path| path != "checks");
+        let missing: Vec<_> = paths
+            .iter()
+            .filter(|path| !documented.contains(*path))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "agent.example.toml does not document {missing:?}"
+        );
+    }
+
+    /// Every `section.key` an example config names, commented out or not:
+    /// a leading `#` is ignored, `[a.b]` and `[[a.b]]` open section `a.b`.
+    fn documented_keys(example: &str) -> std::collections::BTreeSet<String> {
+        let mut keys = std::collections::BTreeSet::new();
+        let mut section = String::new();
+        for line in example.lines() {
+            let line = line.trim_start_matches(|c: char| c == '#' || c.is_whitespace());
+            if let Some(name) = line.strip_prefix('[') {
+                section = name
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .trim()
+                    .to_string();
+                // A list of tables (`checks`, `integrations.targets`) is
+                // documented by its `[[...]]` example.
+                keys.insert(section.clone());
+                continue;
+            }
+            let Some((key, _)) = line.split_once('=') else {
+                continue;
+            };
+            let key = key.trim();
+            if !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                keys.insert(if section.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{section}.{key}")
+                });
+            }
+        }
+        keys
+    }
+
+    /// Key paths of every leaf of a serialized config (objects are walked,
+    /// anything else, `null` for an unset option included, is a leaf).
+    fn option_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (key, value) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                if value.is_object() {
+                    option_paths(value, &path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use rollcall_agent::{enroll, runtime};
 #[derive(Parser)]
 #[command(
     name = "rollcall-agent",
-    version,
+    version = env!("ROLLCALL_LONG_VERSION"),
     about = "Rollcall agent: inventory and health of this host, streamed to a collector"
 )]
 struct Cli {
@@ -40,6 +40,10 @@ enum Command {
         /// SHA-256 fingerprint of the collector CA (printed by the collector).
         #[arg(long)]
         ca_fingerprint: String,
+        /// Do nothing (and succeed) when the state directory already holds
+        /// credentials: for an init container that runs at every start.
+        #[arg(long)]
+        if_not_enrolled: bool,
     },
     /// Run: stream inventory, health and heartbeats to the collector.
     Run,
@@ -154,7 +158,16 @@ async fn run(command: Command, config: AgentConfig) -> Result<(), Error> {
             collector,
             token,
             ca_fingerprint,
+            if_not_enrolled,
         } => {
+            if if_not_enrolled && let Ok(credentials) = enroll::load_credentials(&config.state_dir)
+            {
+                println!(
+                    "already enrolled as agent {} with {}",
+                    credentials.enrollment.agent_id, credentials.enrollment.collector
+                );
+                return Ok(());
+            }
             let hostname = discovery::local_hostname(&config.root);
             let enrollment = enroll::enroll(
                 &collector,

@@ -75,6 +75,7 @@ pub fn router(state: Shared) -> Router {
             post(tokens::revoke_api_token),
         )
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/agents", get(agents::list))
         .route("/api/v1/agents/{id}", get(agents::show))
         .route("/api/v1/agents/{id}/revoke", post(agents::revoke))
         .route("/api/v1/outages", get(outages::list))

@@ -29,7 +29,7 @@ use self::trust::Trust;
 #[derive(Debug, Parser)]
 #[command(
     name = "rollcall",
-    version,
+    version = env!("ROLLCALL_LONG_VERSION"),
     about = "Rollcall: fleet inventory, availability and incidents"
 )]
 pub struct Cli {
@@ -99,7 +99,7 @@ pub enum Command {
         #[command(flatten)]
         api: ApiOptions,
     },
-    /// Agents: show one, or revoke it (its session ends at once).
+    /// Agents: list them (or the outdated ones), show one, or revoke it (its session ends at once).
     Agents {
         /// Agents command.
         #[command(subcommand)]
@@ -238,6 +238,16 @@ pub enum TokenCommand {
 /// `rollcall agents …`
 #[derive(Debug, Subcommand)]
 pub enum AgentsCommand {
+    /// List agents with their versions; `--outdated`: only those older than
+    /// the collector (or with a version that is not semver), to upgrade.
+    List {
+        /// Only unrevoked agents older than the collector.
+        #[arg(long)]
+        outdated: bool,
+        /// The API's JSON (the same as `--output json`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one agent.
     Show {
         /// Agent id.
@@ -385,6 +395,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Agents { command, api } => {
             let context = api.context()?;
             match command {
+                AgentsCommand::List { outdated, json } => {
+                    agents::list(&context, outdated, json).await
+                }
                 AgentsCommand::Show { id } => agents::show(&context, &id).await,
                 AgentsCommand::Revoke { id } => agents::revoke(&context, &id).await,
             }

@@ -500,4 +500,84 @@ mod tests {
         let error = Config::from_toml("database_url = \"mysql://x\"").map(|c| c.validate());
         assert!(matches!(error, Ok(Err(Error::Config(_)))));
     }
+
+    #[test]
+    fn example_config_parses_and_names_every_option() {
+        let example = include_str!("../../packaging/config/collector.example.toml");
+        let parsed = Config::from_toml(example).expect("collector.example.toml parses");
+        parsed.validate().expect("collector.example.toml is valid");
+        // The values set (not commented out) are the defaults.
+        let shown = serde_json::to_value(&parsed).unwrap();
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        assert_eq!(
+            shown, defaults,
+            "collector.example.toml shows a value that is not the default"
+        );
+        let documented = documented_keys(example);
+        let mut paths = Vec::new();
+        option_paths(&defaults, "", &mut paths);
+        let missing: Vec<_> = paths
+            .iter()
+            .filter(|path| !documented.contains(*path))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "collector.example.toml does not document {missing:?}"
+        );
+    }
+
+    /// Every `section.key` an example config names, commented out or not:
+    /// a leading `#` is ignored, `[a.b]` and `[[a.b]]` open section `a.b`.
+    fn documented_keys(example: &str) -> std::collections::BTreeSet<String> {
+        let mut keys = std::collections::BTreeSet::new();
+        let mut section = String::new();
+        for line in example.lines() {
+            let line = line.trim_start_matches(|c: char| c == '#' || c.is_whitespace());
+            if let Some(name) = line.strip_prefix('[') {
+                section = name
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .trim()
+                    .to_string();
+                // A list of tables (`checks`, `integrations.targets`) is
+                // documented by its `[[...]]` example.
+                keys.insert(section.clone());
+                continue;
+            }
+            let Some((key, _)) = line.split_once('=') else {
+                continue;
+            };
+            let key = key.trim();
+            if !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                keys.insert(if section.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{section}.{key}")
+                });
+            }
+        }
+        keys
+    }
+
+    /// Key paths of every leaf of a serialized config (objects are walked,
+    /// anything else, `null` for an unset option included, is a leaf).
+    fn option_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (key, value) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                if value.is_object() {
+                    option_paths(value, &path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
 }

@@ -16,7 +16,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[derive(Parser)]
 #[command(
     name = "rollcall-collector",
-    version,
+    version = env!("ROLLCALL_LONG_VERSION"),
     about = "Rollcall collector: agent sessions, CMDB, availability, API"
 )]
 struct Cli {

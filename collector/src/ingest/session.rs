@@ -318,6 +318,16 @@ async fn welcome(
         ))
         .into());
     }
+    if !hello.agent_version.is_empty()
+        && stored
+            .as_ref()
+            .is_some_and(|a| a.version != hello.agent_version)
+    {
+        state
+            .store
+            .set_agent_version(&agent.id, &hello.agent_version)
+            .await?;
+    }
     let last_applied = stored.map(|a| a.last_seq).unwrap_or(0);
     tracing::info!(agent_id = %agent.id, host_id = %attachment.host_id, rule = %attachment.rule, "session started");
     let intervals = &state.config.agents;

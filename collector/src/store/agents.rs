@@ -264,6 +264,11 @@ pub trait AgentStore {
     async fn agent_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Agent>>;
     /// Finds an agent by id.
     async fn agent(&self, agent_id: &str) -> Result<Option<Agent>>;
+    /// Every enrolled agent, revoked ones included, by id.
+    async fn agents(&self) -> Result<Vec<Agent>>;
+    /// Records the version an agent reported in its `Hello` (an upgraded
+    /// agent keeps its enrolment, so the enrolment-time version goes stale).
+    async fn set_agent_version(&self, agent_id: &str, version: &str) -> Result<()>;
     /// Revokes an agent: its sessions are refused from now on.
     async fn revoke_agent(&self, agent_id: &str, at: i64) -> Result<bool>;
     /// Renewal: the unrevoked agent that presented the certificate

@@ -1,5 +1,5 @@
-//! `/api/v1/agents/{id}` and `/api/v1/agents/{id}/revoke` (admin). These
-//! routes take no query or body, so there is no 400 case.
+//! `/api/v1/agents` (viewer+, `?outdated=true`), `/api/v1/agents/{id}` and
+//! `/api/v1/agents/{id}/revoke` (admin).
 
 use axum::http::{Method, StatusCode};
 use rollcall_collector::auth::Role;
@@ -58,4 +58,77 @@ async fn only_admins_revoke_agents() {
     }
     let shown = app.get("/api/v1/agents/agent-h", &app.viewer).await;
     assert!(shown.body["revoked_at"].is_null(), "still trusted");
+}
+
+#[tokio::test]
+async fn outdated_agents_are_listed() {
+    use rollcall_collector::store::{Revocable, Revocation};
+    let app = App::new().await;
+    let current = env!("CARGO_PKG_VERSION");
+    let store = &app.state.store;
+    for (host, version) in [
+        ("old", "0.0.1"),
+        ("same", current),
+        ("newer", "999.0.0"),
+        ("garbled", "not-semver"),
+        ("gone", "0.0.1"),
+    ] {
+        app.host(host, &[]).await;
+        store
+            .set_agent_version(&format!("agent-{host}"), version)
+            .await
+            .unwrap();
+    }
+    let revocation = Revocation {
+        what: Revocable::Agent,
+        id: "agent-gone".into(),
+        by: "test".into(),
+        at: rollcall_proto::now_ms(),
+    };
+    assert!(store.revoke(&revocation).await.unwrap());
+
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|agent| agent["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = app.get("/api/v1/agents", &app.viewer).await;
+    assert_eq!(all.status, StatusCode::OK, "{all:?}");
+    assert_eq!(
+        ids(&all.body),
+        [
+            "agent-garbled",
+            "agent-gone",
+            "agent-newer",
+            "agent-old",
+            "agent-same"
+        ]
+    );
+    let same = &all.body["items"][4];
+    assert_eq!(same["version"], current);
+    assert_eq!(same["outdated"], false);
+    assert_eq!(same["collector_version"], current);
+
+    let outdated = app.get("/api/v1/agents?outdated=true", &app.viewer).await;
+    assert_eq!(outdated.status, StatusCode::OK, "{outdated:?}");
+    // Revoked agents are not waiting for an upgrade; unparseable versions are.
+    assert_eq!(ids(&outdated.body), ["agent-garbled", "agent-old"]);
+    assert!(outdated.body["items"][1]["outdated"] == true);
+    let explicit = app.get("/api/v1/agents?outdated=false", &app.viewer).await;
+    assert_eq!(ids(&explicit.body).len(), 5);
+
+    for bad in ["outdated=maybe", "outdated=", "outdate=true", "limit=1"] {
+        let refused = app.get(&format!("/api/v1/agents?{bad}"), &app.viewer).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {refused:?}"
+        );
+        assert!(!refused.error().is_empty(), "{bad}: {refused:?}");
+    }
+    app.assert_needs_token(Method::GET, "/api/v1/agents?outdated=true", None)
+        .await;
 }

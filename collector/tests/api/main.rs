@@ -24,3 +24,4 @@ mod revocation;
 mod services;
 mod software;
 mod tokens;
+mod version;

@@ -119,6 +119,8 @@ async fn revoking_an_agent_mid_session_ends_its_stream_within_a_second_and_stops
     let channel = raw::agent_channel(&collector.grpc_url, &agent.state_dir).await?;
     // A few numbers ahead of the agent, which soon passes it again: before
     // the revocation both sessions are being applied.
+    let enrolled_version = agent_record(&collector, &agent_id).await?["version"].clone();
+    assert_ne!(enrolled_version, "test", "the real agent's version");
     let start_seq = u64::try_from(last_seq(&collector, &agent_id).await?)? + 3;
     let identity = identity_of(&host(&collector, &host_id).await?);
     let hostile = tokio::spawn(raw::session(
@@ -133,6 +135,13 @@ async fn revoking_an_agent_mid_session_ends_its_stream_within_a_second_and_stops
         },
     )
     .await?;
+
+    // The raw session's Hello said version "test": the collector keeps the
+    // version of the latest Hello, and "test" is not semver, so outdated.
+    let version = agent_record(&collector, &agent_id).await?["version"].clone();
+    assert_eq!(version, "test", "version from the raw session's Hello");
+    let outdated = collector.get("/api/v1/agents?outdated=true").await?;
+    assert_eq!(outdated["items"][0]["id"], agent_id.as_str(), "{outdated}");
 
     let revoked_at = Instant::now();
     let (status, body) = collector

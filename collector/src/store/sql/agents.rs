@@ -263,6 +263,22 @@ impl AgentStore for SqlStore {
             .await?)
     }
 
+    async fn agents(&self) -> Result<Vec<Agent>> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id");
+        Ok(sqlx::query_as::<_, Agent>(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn set_agent_version(&self, agent_id: &str, version: &str) -> Result<()> {
+        sqlx::query("UPDATE agents SET version = $1 WHERE id = $2 AND version <> $1")
+            .bind(version)
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn revoke_agent(&self, agent_id: &str, at: i64) -> Result<bool> {
         let result =
             sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
