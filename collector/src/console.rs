@@ -8,6 +8,7 @@
 //! checks and the page frame. Beside it: `session` (cookies and the session
 //! table), `pages` (one handler per page), `svg` (charts).
 
+mod hosts;
 mod manage;
 mod pages;
 pub mod session;
@@ -56,8 +57,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/", get(pages::overview))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
-        .route("/hosts", get(pages::hosts))
-        .route("/hosts/{id}", get(pages::host))
+        .route("/hosts", get(hosts::list))
+        .route("/hosts/{id}", get(hosts::host))
         .route("/incidents", get(pages::incidents))
         .route("/incidents/{id}", get(pages::incident))
         .route("/incidents/{id}/acknowledge", post(pages::acknowledge))

@@ -1,7 +1,6 @@
-//! The console's pages: login and logout, the fleet overview, the host list
-//! (search by name or package), a host (inventory now or as of a moment,
-//! what changed since, availability and health charts, incidents with
-//! their tickets), incidents (list, detail, acknowledge, comment).
+//! The console's pages: login and logout, the fleet overview, incidents
+//! (list, detail, acknowledge, comment), and the helpers every page shares.
+//! The host pages are `hosts.rs`.
 
 use std::collections::BTreeMap;
 
@@ -11,13 +10,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::{Page, Shared, Viewer, csrf_field, frame, session, set_cookie, svg, token_hash};
+use super::{Page, Shared, Viewer, csrf_field, frame, session, set_cookie, token_hash};
 use crate::auth::Role;
 use crate::availability::bounds::{DAY_MS, MAX_TIME_MS, MIN_TIME_MS};
 use crate::availability::fleet::{Scope, fleet_reports};
-use crate::cmdb::rollup::METRICS;
 use crate::error::Error;
 use crate::store::{ChangeFilter, Comment, HostFilter, IncidentFilter, OutageFilter};
 
@@ -26,7 +23,7 @@ const MAX_FIELD: usize = 256;
 /// Longest comment (as the API).
 const MAX_COMMENT: usize = 16_384;
 /// Rows of a list page.
-const PAGE_ROWS: i64 = 200;
+pub(super) const PAGE_ROWS: i64 = 200;
 
 pub(super) type PageResult = Result<Page, Page>;
 
@@ -53,7 +50,7 @@ pub(super) fn when(ms: i64) -> String {
 }
 
 /// A time (ms) as a `datetime-local` input value (UTC, seconds).
-fn input_value(ms: i64) -> String {
+pub(super) fn input_value(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|at| at.strftime("%Y-%m-%dT%H:%M:%S").to_string())
         .unwrap_or_default()
@@ -232,7 +229,7 @@ const WINDOWS: [(&str, i64); 3] = [("24 h", DAY_MS), ("7 d", 7 * DAY_MS), ("30 d
 /// Availability over each of [`WINDOWS`] up to `now`, for `host_id` or the
 /// whole fleet (scheduled time minus unplanned downtime over scheduled time,
 /// summed over the hosts), read in one pass over the store.
-async fn availabilities(
+pub(super) async fn availabilities(
     console: &Shared,
     host_id: Option<&str>,
     now: i64,
@@ -392,7 +389,7 @@ fn incident_table(incidents: &[crate::store::Incident]) -> Markup {
     }
 }
 
-fn change_table<'a>(changes: impl Iterator<Item = &'a crate::store::Change>) -> Markup {
+pub(super) fn change_table<'a>(changes: impl Iterator<Item = &'a crate::store::Change>) -> Markup {
     html! {
         table class="changes" {
             thead { tr { th { "When" } th { "Class" } th { "Item" } th { "Change" } th { "Field" } th { "Old" } th { "New" } } }
@@ -412,351 +409,11 @@ fn change_table<'a>(changes: impl Iterator<Item = &'a crate::store::Change>) -> 
 }
 
 /// At most 120 characters of `text`.
-fn short(text: &str) -> String {
+pub(super) fn short(text: &str) -> String {
     if text.chars().count() <= 120 {
         text.to_string()
     } else {
         format!("{}…", text.chars().take(120).collect::<String>())
-    }
-}
-
-// ---- hosts ----
-
-/// The host list's search.
-#[derive(Debug, Deserialize, Default)]
-pub(super) struct HostSearch {
-    q: Option<String>,
-    package: Option<String>,
-}
-
-/// `GET /hosts?q=&package=`: hosts by name (substring) and installed package.
-pub(super) async fn hosts(
-    AxumState(console): AxumState<Shared>,
-    viewer: Viewer,
-    Query(search): Query<HostSearch>,
-) -> PageResult {
-    let q = field("q", search.q.as_deref())?;
-    let package = field("package", search.package.as_deref())?;
-    let filter = HostFilter {
-        name: q.clone(),
-        limit: PAGE_ROWS,
-        ..Default::default()
-    };
-    let store = console.state.store.as_ref();
-    let hosts = match &package {
-        Some(name) => store.hosts_running(&filter, name, &[]).await?,
-        None => store.hosts(&filter).await?,
-    };
-    let body = html! {
-        h1 { "Hosts" }
-        form method="get" action="/hosts" class="search" {
-            label for="q" { "Name" }
-            input type="search" id="q" name="q" value=[q.as_deref()];
-            label for="package" { "Package" }
-            input type="search" id="package" name="package" value=[package.as_deref()];
-            button type="submit" id="search" { "Search" }
-        }
-        @if hosts.is_empty() { p { "No host matches." } } @else {
-            table id="hosts" {
-                thead { tr { th { "Host" } th { "Presence" } th { "Lifecycle" } th { "OS" } th { "Kernel" } th { "Packages" } th { "Last seen" } } }
-                tbody { @for host in &hosts {
-                    tr {
-                        td { a href={ "/hosts/" (host.id) } { (host.hostname) } }
-                        td class={ "presence " (host.presence) } { (host.presence) }
-                        td { (host.lifecycle) }
-                        td { (host.os_name) " " (host.os_version) }
-                        td { (host.kernel) }
-                        td class="num" { (host.package_count) }
-                        td { (when(host.last_seen_at)) }
-                    }
-                } }
-            }
-            @if hosts.len() as i64 >= PAGE_ROWS { p { "The first " (PAGE_ROWS) " matches; narrow the search." } }
-        }
-    };
-    Ok(Page::ok(frame("Hosts", Some(&viewer), body)))
-}
-
-/// The host page's options.
-#[derive(Debug, Deserialize, Default)]
-pub(super) struct HostView {
-    /// Show the inventory as it was then (UTC).
-    as_of: Option<String>,
-    /// Only packages whose name contains this.
-    pkg: Option<String>,
-    /// The health charts' range: `day` (default), `week` or `month`.
-    range: Option<String>,
-}
-
-/// One inventory item for display: class, key, attributes.
-struct Item {
-    class: String,
-    key: String,
-    attrs: Value,
-}
-
-/// A scalar attribute as text; anything else as JSON.
-fn scalar(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => short(&other.to_string()),
-    }
-}
-
-/// The sections of an inventory, in a fixed order, singletons as
-/// definition lists, the others as tables of their attributes.
-fn inventory(items: &[Item], pkg: Option<&str>) -> Markup {
-    let mut classes: BTreeMap<&str, Vec<&Item>> = BTreeMap::new();
-    for item in items {
-        classes.entry(&item.class).or_default().push(item);
-    }
-    html! {
-        @for (class, items) in &classes {
-            @let singleton = rollcall_proto::inventory::section_for_class(class)
-                .is_some_and(rollcall_proto::inventory::is_singleton);
-            section class={ "inventory " (class) } id={ "section-" (class) } {
-                h3 { (class) " (" (items.len()) ")" }
-                @if singleton {
-                    dl { @if let Some(Value::Object(map)) = items.first().map(|item| &item.attrs) {
-                        @for (key, value) in map { dt { (key) } dd { (scalar(value)) } }
-                    } }
-                } @else {
-                    @let shown: Vec<&&Item> = items.iter().filter(|item| {
-                        *class != "software" || pkg.is_none_or(|pkg| item.key.contains(pkg))
-                    }).collect();
-                    @let columns: Vec<String> = shown.iter()
-                        .filter_map(|item| item.attrs.as_object())
-                        .flat_map(|map| map.keys().cloned())
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .into_iter().take(8).collect();
-                    table {
-                        thead { tr { th { "key" } @for column in &columns { th { (column) } } } }
-                        tbody { @for item in shown.iter().take(5000) {
-                            tr {
-                                td { (item.key) }
-                                @for column in &columns { td { (scalar(&item.attrs[column.as_str()])) } }
-                            }
-                        } }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `GET /hosts/{id}?as_of=&pkg=`: one host.
-pub(super) async fn host(
-    AxumState(console): AxumState<Shared>,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Query(view): Query<HostView>,
-) -> PageResult {
-    let store = console.state.store.as_ref();
-    let host = store
-        .host(&id)
-        .await?
-        .ok_or_else(|| Page::from(Error::NotFound(format!("host {id}"))))?;
-    let now = rollcall_proto::now_ms();
-    let as_of = match field("as_of", view.as_of.as_deref())? {
-        Some(text) => Some(parse_moment("as_of", &text)?),
-        None => None,
-    };
-    let pkg = field("pkg", view.pkg.as_deref())?;
-    let items: Vec<Item> = match as_of {
-        Some(at) => store
-            .items_as_of(&id, at)
-            .await?
-            .into_iter()
-            .map(|((class, key), attrs)| Item {
-                class,
-                key,
-                attrs: serde_json::from_str(&attrs).unwrap_or(Value::Null),
-            })
-            .collect(),
-        None => store
-            .host_items(&id)
-            .await?
-            .into_iter()
-            .map(|row| Item {
-                class: row.class,
-                key: row.item_key,
-                attrs: serde_json::from_str(&row.attrs).unwrap_or(Value::Null),
-            })
-            .collect(),
-    };
-    let since_then = match as_of {
-        Some(at) => Some(
-            store
-                .changes(&ChangeFilter {
-                    host_id: Some(id.clone()),
-                    since: Some(at.saturating_add(1)),
-                    limit: 500,
-                    ..Default::default()
-                })
-                .await?,
-        ),
-        None => None,
-    };
-    let history = store
-        .changes(&ChangeFilter {
-            host_id: Some(id.clone()),
-            since: Some(now - 30 * DAY_MS),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await?;
-    let week = (now - 7 * DAY_MS, now);
-    let outages = store
-        .outages(&OutageFilter {
-            host_id: Some(id.clone()),
-            since: Some(week.0),
-            until: Some(week.1),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await?;
-    let availability = availabilities(&console, Some(&id), now).await?;
-    let (range, span, step) = match view.range.as_deref().unwrap_or("day") {
-        "day" => ("day", DAY_MS, 300_000),
-        "week" => ("week", 7 * DAY_MS, 3_600_000),
-        "month" => ("month", 30 * DAY_MS, 6 * 3_600_000),
-        _ => return Err(bad("range must be day, week or month")),
-    };
-    let (step, points, _) =
-        crate::cmdb::series::points(store, &id, now - span, now, step, 100_000).await?;
-    let metric = |name: &str| METRICS.iter().position(|metric| *metric == name);
-    let series = |name: &str| -> Vec<(i64, f64)> {
-        metric(name).map_or_else(Vec::new, |index| {
-            points
-                .iter()
-                .map(|(start, bucket)| (*start + step / 2, bucket.stats[index].avg))
-                .collect()
-        })
-    };
-    let incidents = store
-        .incidents(&IncidentFilter {
-            state: Some("open".into()),
-            ci_id: Some(id.clone()),
-            limit: 100,
-            ..Default::default()
-        })
-        .await?;
-    let mut tickets = Vec::new();
-    for incident in &incidents {
-        tickets.push((incident, store.external_refs(&incident.id).await?));
-    }
-    let body = html! {
-        h1 id="hostname" { (host.hostname) }
-        section class="cards" {
-            div class="card" {
-                h2 { "Identity" }
-                dl {
-                    dt { "CI id" } dd { (host.id) }
-                    dt { "FQDN" } dd { (host.fqdn) }
-                    dt { "Identified by" } dd { (host.match_rule) }
-                    dt { "Machine id" } dd { (host.machine_id) }
-                    dt { "DMI UUID / serial" } dd { (host.dmi_uuid) " / " (host.dmi_serial) }
-                    dt { "Presence" } dd class={ "presence " (host.presence) } { (host.presence) }
-                    dt { "Lifecycle" } dd { (host.lifecycle) }
-                    dt { "Tags" } dd { (host.tags) }
-                    dt { "First seen" } dd { (when(host.first_seen_at)) }
-                    dt { "Last seen" } dd { (when(host.last_seen_at)) }
-                }
-            }
-            div class="card" {
-                h2 { "Hardware and OS" }
-                dl {
-                    dt { "OS" } dd { (host.os_name) " " (host.os_version) }
-                    dt { "Kernel" } dd { (host.kernel) " " (host.arch) }
-                    dt { "CPU" } dd { (host.cpu_model) " (" (host.cpu_threads) " threads)" }
-                    dt { "Memory" } dd { (host.memory_bytes / 1_048_576) " MiB" }
-                    dt { "Packages" } dd { (host.package_count) }
-                }
-            }
-            div class="card" {
-                h2 { "Availability" }
-                table { @for (label, value) in &availability {
-                    tr { th { (label) } td class="num" {
-                        @match value { Some(value) => (format!("{value:.3} %")), None => "–" }
-                    } }
-                } }
-            }
-        }
-        h2 { "Availability, last 7 days" }
-        (svg::availability(&outages, week.0, week.1, now))
-        @if !outages.is_empty() {
-            table class="outages" {
-                thead { tr { th { "Kind" } th { "Cause" } th { "Began" } th { "Ended" } } }
-                tbody { @for outage in &outages {
-                    tr { td { (outage.kind) } td { (outage.cause) } td { (when(outage.began_at)) }
-                         td { @match outage.ended_at { Some(end) => (when(end)), None => "ongoing" } } }
-                } }
-            }
-        }
-        h2 { "Health, last " (range) }
-        nav class="tabs" id="ranges" {
-            @for name in ["day", "week", "month"] {
-                a href={ "/hosts/" (host.id) "?range=" (name) } class=[(name == range).then_some("current")] { (name) }
-            }
-        }
-        h3 { "CPU %" }
-        (svg::line(&series("cpu_percent"), now - span, now, 100.0, "CPU percent"))
-        h3 { "Memory used (bytes)" }
-        (svg::line(&series("memory_used_bytes"), now - span, now, 1.0, "memory used"))
-        h2 { "Open incidents" }
-        @if tickets.is_empty() { p { "None." } } @else {
-            table class="incidents" {
-                thead { tr { th { "Incident" } th { "Severity" } th { "Opened" } th { "Tickets" } } }
-                tbody { @for (incident, refs) in &tickets {
-                    tr {
-                        td { a href={ "/incidents/" (incident.id) } { (incident.summary) } }
-                        td { (incident.severity) }
-                        td { (when(incident.opened_at)) }
-                        td { @for reference in refs { (ticket(&console, reference)) " " } }
-                    }
-                } }
-            }
-        }
-        h2 { "Inventory" }
-        form method="get" action={ "/hosts/" (host.id) } class="as-of" {
-            label for="as_of" { "As of (UTC)" }
-            input type="datetime-local" step="1" id="as_of" name="as_of"
-                value=[as_of.map(input_value)];
-            label for="pkg" { "Package" }
-            input type="search" id="pkg" name="pkg" value=[pkg.as_deref()];
-            button type="submit" id="show" { "Show" }
-            @if as_of.is_some() { a href={ "/hosts/" (host.id) } { "now" } }
-        }
-        @if let Some(at) = as_of {
-            p class="as-of-note" { "The inventory as it was at " (when(at)) "." }
-        }
-        (inventory(&items, pkg.as_deref()))
-        @if let Some(changes) = &since_then {
-            h2 { "Changed since then" }
-            @if changes.is_empty() { p { "Nothing." } } @else { (change_table(changes.iter())) }
-        }
-        h2 { "Change history, last 30 days" }
-        (change_table(history.iter().rev().take(200)))
-    };
-    Ok(Page::ok(frame(&host.hostname, Some(&viewer), body)))
-}
-
-/// A ticket reference: a link to the vendor's page of it when the target
-/// has one (ServiceNow, Jira, Zendesk), else its id.
-fn ticket(console: &super::Console, reference: &crate::store::ExternalRef) -> Markup {
-    let url = console
-        .state
-        .integrations
-        .ticket_url(&reference.target, &reference.external_ref);
-    html! {
-        span class="ticket" {
-            (reference.target) ": "
-            @match url {
-                Some(url) => a href=(url) rel="noreferrer" target="_blank" { (reference.external_ref) },
-                None => (reference.external_ref),
-            }
-        }
     }
 }
 
@@ -829,7 +486,7 @@ pub(super) async fn incident(
                 dt { "Acknowledged" } dd { (when(at)) " by " (incident.acknowledged_by.as_deref().unwrap_or("")) }
             }
             @if let Some(at) = incident.resolved_at { dt { "Resolved" } dd { (when(at)) } }
-            dt { "Tickets" } dd { @for reference in &refs { (ticket(&console, reference)) " " } }
+            dt { "Tickets" } dd { @for reference in &refs { (super::hosts::ticket(&console, reference)) " " } }
             dt { "Details" } dd class="value" { (short(&incident.details)) }
         }
         @if operator && incident.state == "open" {
