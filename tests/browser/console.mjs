@@ -101,7 +101,7 @@ try {
   // Health charts over a week.
   await page.click('#ranges a:has-text("week")');
   check((await text('main h2:has-text("Health")')).includes('week'), 'the health charts switch to a week');
-  check((await page.locator('svg.line').count()) === 2, 'CPU and memory charts are drawn');
+  check((await page.locator('svg.line').count()) === 3, 'CPU, memory and filesystem charts are drawn');
 
   // The software catalogue and one package's versions.
   await page.click('header nav a[href="/software"]');

@@ -302,6 +302,8 @@ pub(super) async fn host(
         (svg::line(&series("cpu_percent"), now - span, now, 100.0, "CPU percent"))
         h3 { "Memory used (bytes)" }
         (svg::line(&series("memory_used_bytes"), now - span, now, 1.0, "memory used"))
+        h3 { "Fullest filesystem, % used" }
+        (svg::line(&series("filesystem_max_used_percent"), now - span, now, 100.0, "fullest filesystem percent used"))
         h2 { "Open incidents" }
         @if tickets.is_empty() { p { "None." } } @else {
             table class="incidents" {

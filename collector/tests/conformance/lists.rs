@@ -525,15 +525,35 @@ pub async fn suppressed_incidents_are_unsuppressed_once(store: Arc<dyn Store>) {
     let mut child = incident("u1", "h1", "host_down", Some("p1"), NOW);
     child.suppressed = 1;
     assert!(store.insert_incident(&child, None).await.unwrap());
-    assert!(store.unsuppress_incident("u1", NOW + 5, Some("{}")).await.unwrap());
+    assert!(
+        store
+            .unsuppress_incident("u1", NOW + 5, Some("{}"))
+            .await
+            .unwrap()
+    );
     let after = store.incident("u1").await.unwrap().unwrap();
     assert_eq!((after.suppressed, after.updated_at), (0, NOW + 5));
-    assert!(!store.unsuppress_incident("u1", NOW + 6, Some("{}")).await.unwrap());
+    assert!(
+        !store
+            .unsuppress_incident("u1", NOW + 6, Some("{}"))
+            .await
+            .unwrap()
+    );
     let mut resolved = incident("u2", "h2", "host_down", Some("p1"), NOW);
     resolved.suppressed = 1;
     assert!(store.insert_incident(&resolved, None).await.unwrap());
     assert!(store.resolve_incident("u2", NOW + 1, None).await.unwrap());
-    assert!(!store.unsuppress_incident("u2", NOW + 6, Some("{}")).await.unwrap());
+    assert!(
+        !store
+            .unsuppress_incident("u2", NOW + 6, Some("{}"))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.incident("u2").await.unwrap().unwrap().suppressed, 1);
-    assert!(!store.unsuppress_incident("no-such", NOW, None).await.unwrap());
+    assert!(
+        !store
+            .unsuppress_incident("no-such", NOW, None)
+            .await
+            .unwrap()
+    );
 }
