@@ -577,6 +577,35 @@ mod tests {
     }
 
     #[test]
+    fn agents_list_takes_outdated_and_json() {
+        let parsed = Cli::try_parse_from(["rollcall", "agents", "list", "--outdated", "--json"]);
+        assert!(
+            matches!(
+                parsed.map(|cli| cli.command),
+                Ok(Command::Agents {
+                    command: AgentsCommand::List {
+                        outdated: true,
+                        json: true
+                    },
+                    ..
+                })
+            ),
+            "agents list --outdated --json"
+        );
+        let plain = Cli::try_parse_from(["rollcall", "agents", "list"]);
+        assert!(matches!(
+            plain.map(|cli| cli.command),
+            Ok(Command::Agents {
+                command: AgentsCommand::List {
+                    outdated: false,
+                    json: false
+                },
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn version_lt_requires_software() {
         assert!(
             Cli::try_parse_from(["rollcall", "hosts", "list", "--version-lt", "3.0.13"]).is_err()
