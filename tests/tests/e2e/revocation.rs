@@ -200,8 +200,19 @@ async fn revoking_an_agent_mid_session_ends_its_stream_within_a_second_and_stops
     );
 
     // Nothing more is applied: the sequence stands still and the host is no
-    // longer up (suspect at once, then down).
-    let frozen = last_seq(&collector, &agent_id).await?;
+    // longer up (suspect at once, then down). Liveness is written in
+    // batches (up to 200 ms, retried while the store is busy), so a message
+    // received before the revocation may be recorded a moment after it:
+    // the sequence is read once it has held for a second.
+    let mut frozen = last_seq(&collector, &agent_id).await?;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = last_seq(&collector, &agent_id).await?;
+        if now == frozen {
+            break;
+        }
+        frozen = now;
+    }
     let retried = raw::session(
         raw::agent_channel(&collector.grpc_url, &agent.state_dir).await?,
         frames(&agent_id, &identity, start_seq + 10, 3),
