@@ -22,6 +22,7 @@ mod audit;
 pub mod availability;
 mod changes;
 mod health;
+mod host_query;
 mod hosts;
 mod identity;
 mod incidents;

@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub(crate) name: Option<String>,
-    pub(crate) lifecycle: Option<String>,
     pub(crate) limit: Option<i64>,
     pub(crate) cursor: Option<String>,
     pub(crate) format: Option<String>,

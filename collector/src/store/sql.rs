@@ -30,6 +30,7 @@ mod checkpoint;
 mod dialect;
 mod error;
 mod health;
+mod host_query;
 mod hosts;
 mod identity;
 mod incidents;

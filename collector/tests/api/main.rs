@@ -9,6 +9,7 @@ mod support;
 mod agents;
 mod availability;
 mod changes;
+mod filters;
 mod health;
 mod hosts;
 mod identity;

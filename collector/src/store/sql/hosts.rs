@@ -16,13 +16,13 @@ use crate::cmdb::reconcile::{self, Candidate, Claim, Decision, HostIdentity};
 use crate::cmdb::software::VersionCondition;
 use crate::error::{Error, Result};
 use crate::store::{
-    Attachment, Host, HostFilter, HostStore, IdentityEvent, IdentityEventFilter, ItemRow,
-    SoftwareCount, SoftwareRow,
+    Attachment, Host, HostFilter, HostQuery, HostStore, IdentityEvent, IdentityEventFilter,
+    ItemRow, SoftwareCount, SoftwareRow,
 };
 
 pub(super) const HOST_COLUMNS: &str = "id, hostname, fqdn, class, machine_id, dmi_uuid, dmi_serial, macs, os_name, os_version, \
     kernel, arch, cpu_model, cpu_threads, memory_bytes, package_count, lifecycle, presence, agent_id, match_rule, \
-    possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at, tags, away_until, away_reason";
+    possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at, tags, away_until, away_reason, vendor, model, virtualization";
 
 /// The host list of `filter`, without its page (ORDER BY and LIMIT).
 pub(super) fn host_list(dialect: Dialect, filter: &HostFilter) -> ListQuery {
@@ -457,6 +457,10 @@ impl HostStore for SqlStore {
         }
         tx.commit().await?;
         Ok((stale, retired))
+    }
+
+    async fn find_hosts(&self, query: &HostQuery) -> Result<Vec<Host>> {
+        self.find_host_page(query).await
     }
 
     async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool> {
