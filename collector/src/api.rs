@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod serve;
 
 mod agents;
+mod attributes;
 mod audit;
 pub mod availability;
 mod changes;
@@ -57,6 +58,12 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/hosts/{id}/identity-events", get(identity::of_host))
         .route("/api/v1/identity-events", get(identity::fleet))
         .route("/api/v1/hosts/{id}/tags", put(relationships::set_tags))
+        .route(
+            "/api/v1/hosts/{id}/attributes",
+            get(attributes::show)
+                .put(attributes::replace)
+                .patch(attributes::change),
+        )
         .route("/api/v1/changes", get(changes::fleet))
         .route("/api/v1/software", get(software::catalogue))
         .route(

@@ -70,7 +70,8 @@ pub(super) async fn show(
         .into_iter()
         .next()
         .map(|sample| super::health::sample_json(&sample.data));
+    let attributes = state.store.host_attributes(&id).await?;
     Ok(Json(
-        json!({ "host": host, "inventory": sections, "health": health }),
+        json!({ "host": host, "attributes": attributes, "inventory": sections, "health": health }),
     ))
 }

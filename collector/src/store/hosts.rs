@@ -2,12 +2,17 @@
 //! listing, their items and installed software, lifecycle and tags
 //! (`HostStore`, a part of `Store`).
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::cmdb::reconcile::HostIdentity;
 use crate::cmdb::software::VersionCondition;
 use crate::error::Result;
+
+/// Most custom attributes one host may have.
+pub const MAX_HOST_ATTRIBUTES: usize = 32;
 
 /// A host CI as listed.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -413,6 +418,21 @@ pub trait HostStore {
     /// One page of the hosts `query` selects, filtered, ordered and paged
     /// by the database.
     async fn find_hosts(&self, query: &HostQuery) -> Result<Vec<Host>>;
+    /// A host's custom attributes (name → value).
+    async fn host_attributes(&self, host_id: &str) -> Result<BTreeMap<String, String>>;
+    /// Changes a host's custom attributes: with `replace` the result is
+    /// exactly the `Some` values of `changes`; without, each `Some` sets and
+    /// each `None` removes one. Each attribute that changes is recorded in
+    /// the host's history (class `host`, field `attr.<name>`) from
+    /// `source` at `at`, in the same transaction. `None` for an unknown host.
+    async fn update_host_attributes(
+        &self,
+        host_id: &str,
+        changes: &BTreeMap<String, Option<String>>,
+        replace: bool,
+        at: i64,
+        source: &str,
+    ) -> Result<Option<BTreeMap<String, String>>>;
     /// Replaces a host's tags (comma-separated).
     async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool>;
 }

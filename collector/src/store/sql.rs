@@ -24,6 +24,7 @@
 
 mod agents;
 mod apply;
+mod attributes;
 mod catalogue;
 mod changes;
 mod checkpoint;

@@ -590,7 +590,10 @@ async fn bad_filters_are_400s_naming_the_problem_and_change_nothing(app: App) {
             "cursor is not one this API returned",
         ),
         (
-            format!("sort=hostname&cursor={}", hex::encode("[\"hostname\",5,\"x\"]")),
+            format!(
+                "sort=hostname&cursor={}",
+                hex::encode("[\"hostname\",5,\"x\"]")
+            ),
             "cursor is not one this API returned",
         ),
         (

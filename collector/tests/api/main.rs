@@ -7,6 +7,7 @@
 mod support;
 
 mod agents;
+mod attributes;
 mod availability;
 mod changes;
 mod filters;

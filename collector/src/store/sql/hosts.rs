@@ -463,6 +463,25 @@ impl HostStore for SqlStore {
         self.find_host_page(query).await
     }
 
+    async fn host_attributes(
+        &self,
+        host_id: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        self.attributes_of(host_id).await
+    }
+
+    async fn update_host_attributes(
+        &self,
+        host_id: &str,
+        changes: &std::collections::BTreeMap<String, Option<String>>,
+        replace: bool,
+        at: i64,
+        source: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        self.change_attributes(host_id, changes, replace, at, source)
+            .await
+    }
+
     async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool> {
         let row = sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2")
             .bind(tags)
