@@ -24,7 +24,13 @@ pub(super) async fn list(
     AxumState(state): AxumState<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let request = host_query::parse(&pairs)?;
+    host_page(&state, &pairs).await
+}
+
+/// One page of the host list for the query string `pairs` (also
+/// `GET /api/v1/software/{name}/hosts`).
+pub(super) async fn host_page(state: &Shared, pairs: &[(String, String)]) -> Result<Response> {
+    let request = host_query::parse(pairs)?;
     let hosts = state.store.find_hosts(&request.query).await?;
     let next = next_cursor(&hosts, request.query.limit, |host| {
         host_query::encode_cursor(&request.query, host)

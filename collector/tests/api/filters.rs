@@ -693,6 +693,29 @@ async fn version_filters_agree_with_dpkg_on_real_debian_versions(app: App) {
                 .map(|(name, _)| name.clone())
                 .collect();
             assert_eq!(got, want, "version {dpkg_op} {bound}");
+            // The catalogue's version lines under the same condition.
+            let lines = app
+                .get(
+                    &format!("/api/v1/software?software=libfoo&version={escaped}&op={op}"),
+                    &app.viewer,
+                )
+                .await;
+            assert_eq!(lines.status, StatusCode::OK, "{lines:?}");
+            let listed: BTreeSet<String> = lines.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|line| line["version"].as_str().expect("version").to_string())
+                .collect();
+            let want_versions: BTreeSet<String> = hosts
+                .iter()
+                .filter(|(name, _)| want.contains(name))
+                .map(|(_, version)| version.clone())
+                .collect();
+            assert_eq!(
+                listed, want_versions,
+                "catalogue: version {dpkg_op} {bound}"
+            );
         }
     }
 }
