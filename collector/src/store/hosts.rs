@@ -433,6 +433,9 @@ pub trait HostStore {
         at: i64,
         source: &str,
     ) -> Result<Option<BTreeMap<String, String>>>;
-    /// Replaces a host's tags (comma-separated).
-    async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool>;
+    /// Replaces a host's tags (comma-separated), recording a change (class
+    /// `host`, field `tags`) from `source` at `at` when they differ; `false`
+    /// for an unknown host.
+    async fn set_host_tags(&self, host_id: &str, tags: &str, at: i64, source: &str)
+    -> Result<bool>;
 }

@@ -202,7 +202,13 @@ async fn each_filter_and_combinations_select_what_the_seed_says(app: App) {
         } else {
             "prod"
         };
-        assert!(app.state.store.set_host_tags(id, tags).await.expect("tags"));
+        assert!(
+            app.state
+                .store
+                .set_host_tags(id, tags, first.at, "test")
+                .await
+                .expect("tags")
+        );
     }
     app.state
         .store

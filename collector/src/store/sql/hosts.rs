@@ -482,12 +482,48 @@ impl HostStore for SqlStore {
             .await
     }
 
-    async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool> {
-        let row = sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2")
-            .bind(tags)
+    async fn set_host_tags(
+        &self,
+        host_id: &str,
+        tags: &str,
+        at: i64,
+        source: &str,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let Some(row) = sqlx::query("SELECT tags FROM hosts WHERE id = $1")
             .bind(host_id)
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let old: String = row.try_get("tags")?;
+        if old != tags {
+            sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2")
+                .bind(tags)
+                .bind(host_id)
+                .execute(&mut *tx)
+                .await?;
+            let record = diff::ChangeRecord {
+                class: "host".into(),
+                key: String::new(),
+                change: "changed",
+                field: "tags".into(),
+                old_value: Some(serde_json::Value::String(old).to_string()),
+                new_value: Some(serde_json::Value::String(tags.to_string()).to_string()),
+            };
+            insert_changes(
+                &mut tx,
+                self.dialect,
+                host_id,
+                std::slice::from_ref(&record),
+                at,
+                source,
+            )
             .await?;
-        Ok(row.rows_affected() > 0)
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }
