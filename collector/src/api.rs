@@ -18,10 +18,12 @@ pub mod metrics;
 pub mod serve;
 
 mod agents;
+mod attributes;
 mod audit;
 pub mod availability;
 mod changes;
 mod health;
+mod host_query;
 mod hosts;
 mod identity;
 mod incidents;
@@ -56,8 +58,15 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/hosts/{id}/identity-events", get(identity::of_host))
         .route("/api/v1/identity-events", get(identity::fleet))
         .route("/api/v1/hosts/{id}/tags", put(relationships::set_tags))
+        .route(
+            "/api/v1/hosts/{id}/attributes",
+            get(attributes::show)
+                .put(attributes::replace)
+                .patch(attributes::change),
+        )
         .route("/api/v1/changes", get(changes::fleet))
         .route("/api/v1/software", get(software::catalogue))
+        .route("/api/v1/software/{name}/hosts", get(software::hosts))
         .route(
             "/api/v1/enrollment-tokens",
             post(tokens::create_enrollment_token).get(tokens::list_enrollment_tokens),

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod commands;
 pub mod error;
+pub mod host_args;
 pub mod output;
 pub mod quickstart;
 pub mod trust;
@@ -73,6 +74,9 @@ pub struct ApiOptions {
     /// Output format.
     #[arg(long, value_enum, default_value = "table", global = true)]
     pub output: Format,
+    /// JSON output (the same as `--output json`).
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 /// Subcommands.
@@ -315,25 +319,18 @@ pub enum IncidentsCommand {
 /// `rollcall hosts …`
 #[derive(Debug, Subcommand)]
 pub enum HostsCommand {
-    /// List hosts.
-    List {
-        /// Name contains.
-        #[arg(long)]
-        name: Option<String>,
-        /// Lifecycle state (active, stale, retired).
-        #[arg(long)]
-        lifecycle: Option<String>,
-        /// Only hosts with this package installed…
-        #[arg(long)]
-        software: Option<String>,
-        /// …at a version below this one (package manager ordering).
-        #[arg(long, requires = "software")]
-        version_lt: Option<String>,
-    },
+    /// List hosts (every filter of `GET /api/v1/hosts`).
+    List(Box<host_args::ListArgs>),
     /// Show one host with its inventory.
     Show {
         /// Host id.
         id: String,
+    },
+    /// A host's custom attributes (owner, cost centre, location, …).
+    Attributes {
+        /// Attributes command.
+        #[command(subcommand)]
+        command: host_args::AttributesCommand,
     },
     /// A host's health: min/avg/max per step over the last hours.
     Health {
@@ -461,20 +458,20 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Hosts { command, api } => {
             let context = api.context()?;
             match command {
-                HostsCommand::List {
-                    name,
-                    lifecycle,
-                    software,
-                    version_lt,
-                } => {
-                    let filter = hosts::Filter {
-                        name,
-                        lifecycle,
-                        software,
-                        version_lt,
-                    };
-                    hosts::list(&context, &filter).await
-                }
+                HostsCommand::List(args) => hosts::list(&context, &args.params()?).await,
+                HostsCommand::Attributes { command } => match command {
+                    host_args::AttributesCommand::Show { id } => {
+                        hosts::attributes(&context, &id, None).await
+                    }
+                    host_args::AttributesCommand::Set { id, pairs, replace } => {
+                        let body = host_args::set_body(&pairs)?;
+                        hosts::attributes(&context, &id, Some((body, replace))).await
+                    }
+                    host_args::AttributesCommand::Unset { id, names } => {
+                        let body = host_args::unset_body(&names);
+                        hosts::attributes(&context, &id, Some((body, false))).await
+                    }
+                },
                 HostsCommand::Show { id } => hosts::show(&context, &id).await,
                 HostsCommand::Health { id, hours, step } => {
                     hosts::health(&context, &id, hours, step).await
@@ -499,7 +496,7 @@ impl ApiOptions {
     fn context(&self) -> Result<Context> {
         Ok(Context {
             client: Client::with_trust(&self.api_url, self.api_token.as_deref(), &self.trust())?,
-            format: self.output,
+            format: if self.json { Format::Json } else { self.output },
         })
     }
 }
@@ -603,6 +600,74 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn hosts_list_takes_every_filter_and_attributes_set_takes_pairs() {
+        let parsed = Cli::try_parse_from([
+            "rollcall",
+            "hosts",
+            "list",
+            "--name",
+            "web-*",
+            "--tag",
+            "prod",
+            "--tag",
+            "eu",
+            "--attr",
+            "owner=team-a",
+            "--software",
+            "openssl",
+            "--version",
+            "3.0.13",
+            "--op",
+            "<",
+            "--port",
+            "443",
+            "--sort",
+            "-last_seen_at",
+            "--json",
+        ]);
+        match parsed.map(|cli| cli.command) {
+            Ok(Command::Hosts {
+                command: HostsCommand::List(args),
+                api,
+            }) => {
+                assert!(api.json);
+                assert_eq!(args.tags, ["prod", "eu"]);
+                assert_eq!(args.sort.as_deref(), Some("-last_seen_at"));
+                assert_eq!(args.port, Some(443));
+            }
+            other => panic!("{other:?}"),
+        }
+        let set = Cli::try_parse_from([
+            "rollcall",
+            "hosts",
+            "attributes",
+            "set",
+            "h1",
+            "owner=team-a",
+            "location=ber-1",
+            "--replace",
+        ]);
+        match set.map(|cli| cli.command) {
+            Ok(Command::Hosts {
+                command:
+                    HostsCommand::Attributes {
+                        command: host_args::AttributesCommand::Set { id, pairs, replace },
+                    },
+                ..
+            }) => {
+                assert_eq!(id, "h1");
+                assert_eq!(pairs, ["owner=team-a", "location=ber-1"]);
+                assert!(replace);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["rollcall", "hosts", "list", "--op", "<"]).is_err(),
+            "op needs version"
+        );
     }
 
     #[test]

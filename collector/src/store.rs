@@ -34,8 +34,9 @@ pub use agents::{
 pub use changes::{Change, ChangeFilter, ChangeStore};
 pub use health::{Cutoffs, HealthStore, Moved, RawSample};
 pub use hosts::{
-    Attachment, Host, HostFilter, HostStore, IdentityEvent, IdentityEventFilter, ItemRow,
-    SoftwareCount, SoftwareRow,
+    Attachment, Host, HostCursor, HostFilter, HostQuery, HostSort, HostStore, IdentityEvent,
+    IdentityEventFilter, ItemRow, MAX_HOST_ATTRIBUTES, SoftwareCount, SoftwareFilter, SoftwareRow,
+    SortValue, TextMatch,
 };
 pub use incidents::{Comment, Incident, IncidentFilter, IncidentStore};
 pub use inventory::{ApplyContext, ApplyOutcome, InventoryChange, InventoryStore, Seen};

@@ -1,5 +1,4 @@
-//! Hosts: the list (filters by name, lifecycle, and installed software
-//! version), and one host with its full inventory and latest health sample
+//! Hosts: the list (every filter of `host_query`, answered in SQL), and one host with its full inventory and latest health sample
 //! (its samples and series are `health.rs`).
 
 use std::collections::BTreeMap;
@@ -13,40 +12,38 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::auth::Caller;
 use super::extract::{Query, known_host};
-use super::list::{ListQuery, list_response, next_cursor, to_values};
+use super::host_query;
+use super::list::{list_response, next_cursor, to_values};
 use crate::availability::bounds::{MAX_TIME_MS, MIN_TIME_MS};
-use crate::cmdb::software;
-use crate::error::{Error, Result};
-use crate::store::HostFilter;
+use crate::error::Result;
 
-/// `GET /api/v1/hosts`: with `software=NAME` (and `version_lt=…` …) only
-/// the hosts running that package at a matching version.
+/// `GET /api/v1/hosts`: every filter of `host_query` combined, answered
+/// by the database, a page in the requested order, the requested fields.
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
-    Query(params): Query<ListQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let limit = params.limit()?;
-    let conditions = params.version_conditions();
-    let filter = HostFilter {
-        name: params.name.clone(),
-        lifecycle: params.lifecycle.clone(),
-        after: params.cursor.clone(),
-        limit,
-    };
-    let hosts = match &params.software {
-        Some(name) => {
-            software::hosts_running(state.store.as_ref(), &filter, name, &conditions).await?
+    host_page(&state, &pairs).await
+}
+
+/// One page of the host list for the query string `pairs` (also
+/// `GET /api/v1/software/{name}/hosts`).
+pub(super) async fn host_page(state: &Shared, pairs: &[(String, String)]) -> Result<Response> {
+    let request = host_query::parse(pairs)?;
+    let hosts = state.store.find_hosts(&request.query).await?;
+    let next = next_cursor(&hosts, request.query.limit, |host| {
+        host_query::encode_cursor(&request.query, host)
+    });
+    let mut rows = to_values(&hosts)?;
+    if let Some(fields) = &request.fields {
+        for row in &mut rows {
+            if let Value::Object(map) = row {
+                map.retain(|key, _| fields.contains(&key.as_str()));
+            }
         }
-        None if !conditions.is_empty() => {
-            return Err(Error::InvalidInput(
-                "version_lt/le/eq/ge/gt need software=NAME".into(),
-            ));
-        }
-        None => state.store.hosts(&filter).await?,
-    };
-    let next = next_cursor(&hosts, limit, |host| host.id.clone());
-    Ok(list_response(to_values(&hosts)?, next, params.csv()?))
+    }
+    Ok(list_response(rows, next, request.csv))
 }
 
 /// `GET /api/v1/hosts/{id}`: the host, its inventory by section (an object
@@ -79,7 +76,8 @@ pub(super) async fn show(
         .into_iter()
         .next()
         .map(|sample| super::health::sample_json(&sample.data));
+    let attributes = state.store.host_attributes(&id).await?;
     Ok(Json(
-        json!({ "host": host, "inventory": sections, "health": health }),
+        json!({ "host": host, "attributes": attributes, "inventory": sections, "health": health }),
     ))
 }

@@ -7,17 +7,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cmdb::software::{Comparison, VersionCondition};
 use crate::error::{Error, Result};
 
-/// Query parameters of the inventory lists (hosts, software, changes,
-/// health). One set for all of them: each accepts every field and ignores
-/// those it does not use.
+/// Query parameters of the inventory lists (changes, health), one set for
+/// all of them: each accepts every field and ignores those it does not use.
+/// The host list (`host_query`) and the catalogue have their own parsers.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    pub(crate) name: Option<String>,
-    pub(crate) lifecycle: Option<String>,
     pub(crate) limit: Option<i64>,
     pub(crate) cursor: Option<String>,
     pub(crate) format: Option<String>,
@@ -25,12 +22,6 @@ pub struct ListQuery {
     pub(crate) until: Option<i64>,
     pub(crate) class: Option<String>,
     pub(crate) key: Option<String>,
-    pub(crate) software: Option<String>,
-    pub(crate) version_lt: Option<String>,
-    pub(crate) version_le: Option<String>,
-    pub(crate) version_eq: Option<String>,
-    pub(crate) version_ge: Option<String>,
-    pub(crate) version_gt: Option<String>,
 }
 
 impl ListQuery {
@@ -42,25 +33,6 @@ impl ListQuery {
     /// Whether CSV was asked for.
     pub fn csv(&self) -> Result<bool> {
         wants_csv(self.format.as_deref())
-    }
-
-    /// The version conditions given (`version_lt=…` and so on).
-    pub fn version_conditions(&self) -> Vec<VersionCondition> {
-        [
-            (Comparison::Lt, &self.version_lt),
-            (Comparison::Le, &self.version_le),
-            (Comparison::Eq, &self.version_eq),
-            (Comparison::Ge, &self.version_ge),
-            (Comparison::Gt, &self.version_gt),
-        ]
-        .into_iter()
-        .filter_map(|(comparison, bound)| {
-            bound.as_ref().map(|bound| VersionCondition {
-                comparison,
-                bound: bound.clone(),
-            })
-        })
-        .collect()
     }
 
     /// The cursor as a numeric id (change ids), if one was given.

@@ -104,7 +104,7 @@ pub struct TagsRequest {
 
 /// `PUT /api/v1/hosts/{id}/tags`.
 pub(super) async fn set_tags(
-    _operator: Operator,
+    Operator(caller): Operator,
     AxumState(state): AxumState<Shared>,
     Path(id): Path<String>,
     Json(request): Json<TagsRequest>,
@@ -121,7 +121,12 @@ pub(super) async fn set_tags(
     }
     if !state
         .store
-        .set_host_tags(&id, &request.tags.join(","))
+        .set_host_tags(
+            &id,
+            &request.tags.join(","),
+            rollcall_proto::now_ms(),
+            &format!("api:{}", caller.token_name),
+        )
         .await?
     {
         return Err(Error::NotFound(format!("host {id}")));

@@ -13,7 +13,7 @@ use crate::cli::trust::Trust;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     segments: Vec<String>,
-    query: Vec<(&'static str, String)>,
+    query: Vec<(String, String)>,
 }
 
 impl Endpoint {
@@ -33,13 +33,13 @@ impl Endpoint {
     }
 
     /// Appends a query parameter.
-    pub fn param(mut self, key: &'static str, value: impl ToString) -> Self {
-        self.query.push((key, value.to_string()));
+    pub fn param(mut self, key: impl Into<String>, value: impl ToString) -> Self {
+        self.query.push((key.into(), value.to_string()));
         self
     }
 
     /// Appends a query parameter when there is a value.
-    pub fn param_opt(self, key: &'static str, value: Option<impl ToString>) -> Self {
+    pub fn param_opt(self, key: impl Into<String>, value: Option<impl ToString>) -> Self {
         match value {
             Some(value) => self.param(key, value),
             None => self,
@@ -114,6 +114,16 @@ impl Client {
     /// (null when the answer has no JSON body).
     pub async fn post(&self, endpoint: &Endpoint, body: Option<Value>) -> Result<Value> {
         self.send(Method::POST, endpoint, body).await
+    }
+
+    /// `PUT`s `body` to `endpoint` and returns the JSON answer.
+    pub async fn put(&self, endpoint: &Endpoint, body: Value) -> Result<Value> {
+        self.send(Method::PUT, endpoint, Some(body)).await
+    }
+
+    /// `PATCH`es `endpoint` with `body` and returns the JSON answer.
+    pub async fn patch(&self, endpoint: &Endpoint, body: Value) -> Result<Value> {
+        self.send(Method::PATCH, endpoint, Some(body)).await
     }
 
     async fn send(

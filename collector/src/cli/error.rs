@@ -12,6 +12,10 @@ pub type Result<T, E = CliError> = std::result::Result<T, E>;
 /// Everything a `rollcall` command can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// The command line is well-formed for clap but not usable (a
+    /// `NAME=VALUE` without `=`).
+    #[error("{0}")]
+    Usage(String),
     /// An API command was run without a token.
     #[error("an API token is required: pass --api-token or set ROLLCALL_API_TOKEN")]
     MissingToken,

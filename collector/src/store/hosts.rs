@@ -2,12 +2,17 @@
 //! listing, their items and installed software, lifecycle and tags
 //! (`HostStore`, a part of `Store`).
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::cmdb::reconcile::HostIdentity;
 use crate::cmdb::software::VersionCondition;
 use crate::error::Result;
+
+/// Most custom attributes one host may have.
+pub const MAX_HOST_ATTRIBUTES: usize = 32;
 
 /// A host CI as listed.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -66,6 +71,12 @@ pub struct Host {
     pub away_until: Option<i64>,
     /// Reason of a planned absence.
     pub away_reason: Option<String>,
+    /// System vendor (DMI).
+    pub vendor: String,
+    /// System model (DMI).
+    pub model: String,
+    /// Hypervisor (`none`, `kvm`, `vmware`, …; empty when not reported).
+    pub virtualization: String,
 }
 
 impl Host {
@@ -106,6 +117,154 @@ pub struct HostFilter {
     pub lifecycle: Option<String>,
     /// Only hosts with an id greater than this (cursor).
     pub after: Option<String>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// A text filter: exact (case-insensitive) or a glob with `*` and `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextMatch {
+    /// Equal, ignoring ASCII case.
+    Exact(String),
+    /// A LIKE pattern already translated from a glob, with `\` escapes,
+    /// lower-cased.
+    Like(String),
+}
+
+/// A column the host list may be sorted by (the allow-list of `sort=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostSort {
+    /// Host id (the default; the keyset tie-break of every other key).
+    #[default]
+    Id,
+    /// Short host name.
+    Hostname,
+    /// Last seen.
+    LastSeenAt,
+    /// First seen.
+    FirstSeenAt,
+    /// Memory size.
+    MemoryBytes,
+    /// Operating system name.
+    OsName,
+    /// Installed package count.
+    PackageCount,
+}
+
+impl HostSort {
+    /// Every sort key with its name in `sort=`.
+    pub const ALL: [(&'static str, HostSort); 7] = [
+        ("id", HostSort::Id),
+        ("hostname", HostSort::Hostname),
+        ("last_seen_at", HostSort::LastSeenAt),
+        ("first_seen_at", HostSort::FirstSeenAt),
+        ("memory_bytes", HostSort::MemoryBytes),
+        ("os_name", HostSort::OsName),
+        ("package_count", HostSort::PackageCount),
+    ];
+
+    /// The name in `sort=` (also the column).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, sort)| *sort == self)
+            .map_or("id", |(name, _)| name)
+    }
+
+    /// Whether the column holds numbers (else text).
+    pub fn numeric(self) -> bool {
+        matches!(
+            self,
+            HostSort::LastSeenAt
+                | HostSort::FirstSeenAt
+                | HostSort::MemoryBytes
+                | HostSort::PackageCount
+        )
+    }
+}
+
+/// A value of the sort column in a keyset cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    /// A number column's value.
+    Number(i64),
+    /// A text column's value.
+    Text(String),
+}
+
+/// Where the previous page ended: the last host's sort value and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCursor {
+    /// The sort column's value of the last host (`None` when sorted by id).
+    pub value: Option<SortValue>,
+    /// The last host's id.
+    pub id: String,
+}
+
+/// A software condition: hosts running package `name` at a version that
+/// satisfies every condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftwareFilter {
+    /// Package name (exact).
+    pub name: String,
+    /// Version conditions, all of which must hold.
+    pub conditions: Vec<VersionCondition>,
+}
+
+/// The host list's filters, all optional and combined with AND, answered
+/// by the database; a page ordered by `sort` (then id) after `cursor`.
+#[derive(Debug, Clone, Default)]
+pub struct HostQuery {
+    /// Host name or FQDN.
+    pub name: Option<TextMatch>,
+    /// CI class.
+    pub class: Option<TextMatch>,
+    /// Operating system name.
+    pub os: Option<TextMatch>,
+    /// Operating system version.
+    pub os_version: Option<TextMatch>,
+    /// Kernel release.
+    pub kernel: Option<TextMatch>,
+    /// Presence state (exact).
+    pub presence: Option<String>,
+    /// Lifecycle state (exact).
+    pub lifecycle: Option<String>,
+    /// Tags the host must all carry (exact).
+    pub tags: Vec<String>,
+    /// Custom attributes the host must all have with these values.
+    pub attributes: Vec<(String, TextMatch)>,
+    /// Business service (id or name) the host is a member of.
+    pub service: Option<String>,
+    /// Last seen strictly before (ms).
+    pub last_seen_before: Option<i64>,
+    /// Last seen at or after (ms).
+    pub last_seen_after: Option<i64>,
+    /// CPU model.
+    pub cpu_model: Option<TextMatch>,
+    /// At least this much memory (bytes).
+    pub memory_min: Option<i64>,
+    /// At most this much memory (bytes).
+    pub memory_max: Option<i64>,
+    /// System vendor.
+    pub vendor: Option<TextMatch>,
+    /// System model.
+    pub model: Option<TextMatch>,
+    /// DMI serial.
+    pub serial: Option<TextMatch>,
+    /// Hypervisor (`none` for bare metal).
+    pub virtualization: Option<TextMatch>,
+    /// An installed package (and version conditions).
+    pub software: Option<SoftwareFilter>,
+    /// A listening port (any protocol, any address).
+    pub port: Option<u16>,
+    /// A systemd unit in state `failed` (name or glob).
+    pub failed_unit: Option<TextMatch>,
+    /// Sort key.
+    pub sort: HostSort,
+    /// Descending order of the sort key (id stays ascending as tie-break).
+    pub descending: bool,
+    /// Where the previous page ended.
+    pub cursor: Option<HostCursor>,
     /// Page size.
     pub limit: i64,
 }
@@ -256,6 +415,27 @@ pub trait HostStore {
         stale_after_ms: i64,
         retire_after_ms: i64,
     ) -> Result<(usize, Vec<String>)>;
-    /// Replaces a host's tags (comma-separated).
-    async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool>;
+    /// One page of the hosts `query` selects, filtered, ordered and paged
+    /// by the database.
+    async fn find_hosts(&self, query: &HostQuery) -> Result<Vec<Host>>;
+    /// A host's custom attributes (name → value).
+    async fn host_attributes(&self, host_id: &str) -> Result<BTreeMap<String, String>>;
+    /// Changes a host's custom attributes: with `replace` the result is
+    /// exactly the `Some` values of `changes`; without, each `Some` sets and
+    /// each `None` removes one. Each attribute that changes is recorded in
+    /// the host's history (class `host`, field `attr.<name>`) from
+    /// `source` at `at`, in the same transaction. `None` for an unknown host.
+    async fn update_host_attributes(
+        &self,
+        host_id: &str,
+        changes: &BTreeMap<String, Option<String>>,
+        replace: bool,
+        at: i64,
+        source: &str,
+    ) -> Result<Option<BTreeMap<String, String>>>;
+    /// Replaces a host's tags (comma-separated), recording a change (class
+    /// `host`, field `tags`) from `source` at `at` when they differ; `false`
+    /// for an unknown host.
+    async fn set_host_tags(&self, host_id: &str, tags: &str, at: i64, source: &str)
+    -> Result<bool>;
 }

@@ -24,6 +24,7 @@
 
 mod agents;
 mod apply;
+mod attributes;
 mod catalogue;
 mod changes;
 mod checkpoint;
@@ -31,6 +32,7 @@ mod counts;
 mod dialect;
 mod error;
 mod health;
+mod host_query;
 mod hosts;
 mod identity;
 mod incidents;

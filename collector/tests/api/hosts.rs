@@ -183,7 +183,7 @@ async fn hosts_reject_bad_queries() {
             "/api/v1/hosts?format=xml".into(),
             "format must be json or csv",
         ),
-        ("/api/v1/hosts?bogus=1".into(), "unknown field `bogus`"),
+        ("/api/v1/hosts?bogus=1".into(), "unknown parameter `bogus`"),
         (
             format!("/api/v1/hosts/{id}/health?limit=5000"),
             "limit must be between",

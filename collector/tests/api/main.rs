@@ -7,8 +7,10 @@
 mod support;
 
 mod agents;
+mod attributes;
 mod availability;
 mod changes;
+mod filters;
 mod health;
 mod hosts;
 mod identity;

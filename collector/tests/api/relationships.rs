@@ -76,6 +76,32 @@ async fn host_tags_are_replaced() {
     );
     let detail = app.get(&format!("/api/v1/hosts/{host}"), &app.viewer).await;
     assert_eq!(detail.body["host"]["tags"], "prod,web");
+    // Recorded once in the host's history; the same tags again record nothing.
+    let again = app
+        .send(
+            Method::PUT,
+            &uri,
+            Some(&app.operator),
+            Some(json!({ "tags": ["prod", "web"] })),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    let changes = app
+        .get(
+            &format!("/api/v1/hosts/{host}/changes?limit=1000"),
+            &app.viewer,
+        )
+        .await;
+    let tags: Vec<&serde_json::Value> = changes.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|change| change["field"] == "tags")
+        .collect();
+    assert_eq!(tags.len(), 1, "{changes:?}");
+    assert_eq!(tags[0]["old_value"], "\"\"");
+    assert_eq!(tags[0]["new_value"], "\"prod,web\"");
+    assert_eq!(tags[0]["source"], "api:operator token");
     let missing = app
         .send(
             Method::PUT,

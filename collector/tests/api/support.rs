@@ -33,6 +33,27 @@ pub const TARGET: &str = "hook";
 /// A token that was never issued.
 pub const BOGUS_TOKEN: &str = "rcapi_0000000000000000000000000000000000000000000000";
 
+/// A dpkg package item of an inventory.
+pub fn package(name: &str, version: &str) -> CiItem {
+    CiItem {
+        class: "software".into(),
+        key: format!("{name}:amd64"),
+        name: name.into(),
+        attrs: json!({ "name": name, "version": version, "arch": "amd64", "manager": "dpkg" })
+            .to_string(),
+    }
+}
+
+/// An inventory item of `class` keyed `key` with `attrs`.
+pub fn item(class: &str, key: &str, attrs: Value) -> CiItem {
+    CiItem {
+        class: class.into(),
+        key: key.into(),
+        name: key.into(),
+        attrs: attrs.to_string(),
+    }
+}
+
 /// A response: status, headers and body (JSON when it parses, else a string).
 #[derive(Debug)]
 pub struct Reply {
@@ -54,6 +75,69 @@ impl Reply {
     pub fn error(&self) -> &str {
         self.body["error"].as_str().unwrap_or_default()
     }
+}
+
+/// The store backend an [`App`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the app's temp dir.
+    Sqlite,
+    /// A fresh schema in `ROLLCALL_TEST_DATABASE_URL`.
+    Postgres,
+}
+
+/// A URL for a fresh schema of `ROLLCALL_TEST_DATABASE_URL`, or `None`
+/// (skip) without it, except with `CI=true`, where it fails.
+async fn postgres_url() -> Option<String> {
+    let Ok(base) = std::env::var("ROLLCALL_TEST_DATABASE_URL") else {
+        if std::env::var("CI").is_ok_and(|value| value == "true" || value == "1") {
+            panic!(
+                "ROLLCALL_TEST_DATABASE_URL must be set when CI=true: PostgreSQL API tests may not skip in CI"
+            );
+        }
+        eprintln!("notice: ROLLCALL_TEST_DATABASE_URL is not set; skipping PostgreSQL API test");
+        return None;
+    };
+    let schema = format!("rc_api_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("connect to ROLLCALL_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
+
+/// Runs each named `async fn case(app: App)` once on SQLite and once on
+/// PostgreSQL (skipped without a URL), as `<module>::sqlite::case` and
+/// `<module>::postgres::case`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let app = $crate::support::App::on($crate::support::Backend::Sqlite).await.expect("sqlite");
+                    super::$case(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(app) = $crate::support::App::on($crate::support::Backend::Postgres).await else { return };
+                    super::$case(app).await;
+                }
+            )*
+        }
+    };
 }
 
 /// A collector's API over a fresh store, with a token per role.
@@ -79,16 +163,26 @@ impl Drop for App {
 }
 
 impl App {
-    /// Builds the state from its parts, as `server::start` does, minus listeners.
+    /// Builds the state from its parts, as `server::start` does, minus
+    /// listeners, over a SQLite store in a temp dir.
     pub async fn new() -> App {
+        App::on(Backend::Sqlite).await.expect("sqlite always runs")
+    }
+
+    /// As [`App::new`] over `backend`; `None` (skip) for PostgreSQL without
+    /// `ROLLCALL_TEST_DATABASE_URL` outside CI.
+    pub async fn on(backend: Backend) -> Option<App> {
         let dir = tempfile::tempdir().expect("tempdir");
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("api.db").display()),
+            Backend::Postgres => postgres_url().await?,
+        };
         let config = Config::from_toml(&format!(
             "data_dir = {:?}\n\n[[integrations.targets]]\nname = \"{TARGET}\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"test-secret\"\n",
             dir.path().display().to_string(),
         ))
         .expect("config");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("api.db").display());
-        let store = store::sql::connect(&url).await.expect("sqlite store");
+        let store = store::sql::connect(&url).await.expect("store");
         let pki =
             Pki::load_or_create(&config.data_dir, &config.tls, &config.server_names).expect("pki");
         let shutdown = CancellationToken::new();
@@ -124,7 +218,7 @@ impl App {
         app.admin = app.token(Role::Admin).await;
         app.operator = app.token(Role::Operator).await;
         app.viewer = app.token(Role::Viewer).await;
-        app
+        Some(app)
     }
 
     /// Issues an API token with `role` straight into the store.
@@ -294,8 +388,25 @@ impl App {
     /// An enrolled agent attached to a new host `hostname` with the given
     /// (name, version) dpkg packages; returns the host id.
     pub async fn host(&self, hostname: &str, packages: &[(&str, &str)]) -> String {
+        let items = packages
+            .iter()
+            .map(|(name, version)| package(name, version))
+            .collect();
+        self.host_with(hostname, "", items, rollcall_proto::now_ms())
+            .await
+    }
+
+    /// An enrolled agent attached at `at` to a new host `hostname` (DMI
+    /// serial `serial`) whose first inventory is `items`; returns the host id.
+    pub async fn host_with(
+        &self,
+        hostname: &str,
+        serial: &str,
+        items: Vec<CiItem>,
+        at: i64,
+    ) -> String {
         let store = &self.state.store;
-        let now = rollcall_proto::now_ms();
+        let now = at;
         let agent_id = format!("agent-{hostname}");
         let token_hash = format!("enroll-{hostname}");
         store
@@ -326,7 +437,7 @@ impl App {
         let identity = HostIdentity {
             machine_id: format!("mid-{hostname}"),
             dmi_uuid: String::new(),
-            dmi_serial: String::new(),
+            dmi_serial: serial.into(),
             macs: BTreeSet::new(),
             hostname: hostname.into(),
         };
@@ -335,17 +446,6 @@ impl App {
             .await
             .expect("attach")
             .host_id;
-        let items = packages
-            .iter()
-            .map(|(name, version)| CiItem {
-                class: "software".into(),
-                key: format!("{name}:amd64"),
-                name: (*name).into(),
-                attrs:
-                    json!({ "name": name, "version": version, "arch": "amd64", "manager": "dpkg" })
-                        .to_string(),
-            })
-            .collect();
         let context = ApplyContext {
             agent_id,
             host_id: host_id.clone(),

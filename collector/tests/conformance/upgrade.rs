@@ -116,6 +116,11 @@ async fn a_database_of_migration_0006_upgrades_keeping_everything() {
         assert_eq!(now, old.items[&host.id], "items of {}", host.hostname);
         let software = now.keys().filter(|(class, _)| class == "software").count();
         assert_eq!(host.package_count, i64::try_from(software).unwrap());
+        // Migration 0009 filled the hardware summary from the stored `system` item.
+        let system: serde_json::Value =
+            serde_json::from_str(&now[&("system".to_string(), String::new())]).unwrap();
+        assert_eq!(host.virtualization, system["hypervisor"].as_str().unwrap());
+        assert_eq!(host.vendor, system["vendor"].as_str().unwrap());
         // The first inventory folded into one record that rebuilds it exactly.
         let changes = store
             .changes(&ChangeFilter {

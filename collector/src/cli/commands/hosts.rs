@@ -1,5 +1,6 @@
-//! `rollcall hosts list|show|health`: hosts in the CMDB (`/api/v1/hosts`)
-//! and a host's health series (`/api/v1/hosts/{id}/health?step=`).
+//! `rollcall hosts list|show|health|attributes`: hosts in the CMDB
+//! (`/api/v1/hosts` with its filters), a host's health series
+//! (`/api/v1/hosts/{id}/health?step=`) and its custom attributes.
 
 use serde_json::Value;
 
@@ -49,29 +50,44 @@ const DETAIL_FIELDS: &[&str] = &[
     "match_rule",
 ];
 
-/// Filters of `hosts list`; each is sent only when given.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    /// Name contains.
-    pub name: Option<String>,
-    /// Lifecycle state.
-    pub lifecycle: Option<String>,
-    /// Has this package installed…
-    pub software: Option<String>,
-    /// …at a version below this one.
-    pub version_lt: Option<String>,
-}
-
-/// Lists up to 1000 hosts matching `filter`.
-pub async fn list(context: &Context, filter: &Filter) -> Result<()> {
-    let endpoint = Endpoint::new(RESOURCE)
-        .param("limit", 1000)
-        .param_opt("name", filter.name.as_deref())
-        .param_opt("lifecycle", filter.lifecycle.as_deref())
-        .param_opt("software", filter.software.as_deref())
-        .param_opt("version_lt", filter.version_lt.as_deref());
+/// Lists the hosts the query parameters `params` select (one page).
+pub async fn list(context: &Context, params: &[(String, String)]) -> Result<()> {
+    let endpoint = params
+        .iter()
+        .fold(Endpoint::new(RESOURCE), |endpoint, (key, value)| {
+            endpoint.param(key.clone(), value)
+        });
     let list = context.client.get(&endpoint).await?;
     output::print(&output::list(&list, COLUMNS, context.format))
+}
+
+/// Shows a host's custom attributes, or changes them (`body` with
+/// `replace` as PUT, else as PATCH) and shows the result.
+pub async fn attributes(context: &Context, id: &str, change: Option<(Value, bool)>) -> Result<()> {
+    let endpoint = Endpoint::new(RESOURCE).segment(id).segment("attributes");
+    let answer = match change {
+        None => context.client.get(&endpoint).await?,
+        Some((body, true)) => context.client.put(&endpoint, body).await?,
+        Some((body, false)) => context.client.patch(&endpoint, body).await?,
+    };
+    output::print(&match context.format {
+        Format::Json => output::compact(&answer),
+        Format::Table | Format::Csv => attributes_block(&answer),
+    })
+}
+
+fn attributes_block(answer: &Value) -> String {
+    let mut text = String::new();
+    if let Some(attributes) = answer["attributes"].as_object() {
+        for (name, value) in attributes {
+            text.push_str(&format!(
+                "{:<14} {}\n",
+                format!("{name}:"),
+                output::cell(value)
+            ));
+        }
+    }
+    text
 }
 
 /// Shows one host: its main fields and an item count per inventory class

@@ -282,6 +282,15 @@ impl Dialect {
         }
     }
 
+    /// The text of `key` in the JSON object stored as text in `column`
+    /// (`key` is a literal of ours, never a caller's string).
+    pub(crate) fn json_text(self, column: &str, key: &'static str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_extract({column}, '$.{key}')"),
+            Dialect::Postgres => format!("({column}::jsonb ->> '{key}')"),
+        }
+    }
+
     /// Whether only one process can serve this database, so leases a
     /// previous process held are void at start (SQLite); a shared database
     /// (PostgreSQL) may have another collector holding them.

@@ -16,13 +16,13 @@ use crate::cmdb::reconcile::{self, Candidate, Claim, Decision, HostIdentity};
 use crate::cmdb::software::VersionCondition;
 use crate::error::{Error, Result};
 use crate::store::{
-    Attachment, Host, HostFilter, HostStore, IdentityEvent, IdentityEventFilter, ItemRow,
-    SoftwareCount, SoftwareRow,
+    Attachment, Host, HostFilter, HostQuery, HostStore, IdentityEvent, IdentityEventFilter,
+    ItemRow, SoftwareCount, SoftwareRow,
 };
 
 pub(super) const HOST_COLUMNS: &str = "id, hostname, fqdn, class, machine_id, dmi_uuid, dmi_serial, macs, os_name, os_version, \
     kernel, arch, cpu_model, cpu_threads, memory_bytes, package_count, lifecycle, presence, agent_id, match_rule, \
-    possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at, tags, away_until, away_reason";
+    possible_duplicate_of, first_seen_at, last_seen_at, last_inventory_at, tags, away_until, away_reason, vendor, model, virtualization";
 
 /// The host list of `filter`, without its page (ORDER BY and LIMIT).
 pub(super) fn host_list(dialect: Dialect, filter: &HostFilter) -> ListQuery {
@@ -459,12 +459,71 @@ impl HostStore for SqlStore {
         Ok((stale, retired))
     }
 
-    async fn set_host_tags(&self, host_id: &str, tags: &str) -> Result<bool> {
-        let row = sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2")
-            .bind(tags)
+    async fn find_hosts(&self, query: &HostQuery) -> Result<Vec<Host>> {
+        self.find_host_page(query).await
+    }
+
+    async fn host_attributes(
+        &self,
+        host_id: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        self.attributes_of(host_id).await
+    }
+
+    async fn update_host_attributes(
+        &self,
+        host_id: &str,
+        changes: &std::collections::BTreeMap<String, Option<String>>,
+        replace: bool,
+        at: i64,
+        source: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        self.change_attributes(host_id, changes, replace, at, source)
+            .await
+    }
+
+    async fn set_host_tags(
+        &self,
+        host_id: &str,
+        tags: &str,
+        at: i64,
+        source: &str,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let Some(row) = sqlx::query("SELECT tags FROM hosts WHERE id = $1")
             .bind(host_id)
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let old: String = row.try_get("tags")?;
+        if old != tags {
+            sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2")
+                .bind(tags)
+                .bind(host_id)
+                .execute(&mut *tx)
+                .await?;
+            let record = diff::ChangeRecord {
+                class: "host".into(),
+                key: String::new(),
+                change: "changed",
+                field: "tags".into(),
+                old_value: Some(serde_json::Value::String(old).to_string()),
+                new_value: Some(serde_json::Value::String(tags.to_string()).to_string()),
+            };
+            insert_changes(
+                &mut tx,
+                self.dialect,
+                host_id,
+                std::slice::from_ref(&record),
+                at,
+                source,
+            )
             .await?;
-        Ok(row.rows_affected() > 0)
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -43,6 +43,11 @@ pub(super) fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryVal
                 out.push(("cpu_model", SummaryValue::Text(text("model"))));
                 out.push(("cpu_threads", SummaryValue::Number(number("threads"))));
             }
+            "system" => {
+                out.push(("vendor", SummaryValue::Text(text("vendor"))));
+                out.push(("model", SummaryValue::Text(text("model"))));
+                out.push(("virtualization", SummaryValue::Text(text("hypervisor"))));
+            }
             "memory" => out.push(("memory_bytes", SummaryValue::Number(number("total_bytes")))),
             "identity" => {
                 let macs: Vec<String> = attrs
