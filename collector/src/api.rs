@@ -23,7 +23,7 @@ mod audit;
 pub mod availability;
 mod changes;
 mod health;
-mod host_query;
+pub(crate) mod host_query;
 mod hosts;
 mod identity;
 mod incidents;

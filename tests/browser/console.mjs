@@ -74,12 +74,22 @@ try {
   await page.click('header nav a[href="/hosts"]');
   await page.fill('#package', env('PACKAGE'));
   await page.click('#search');
-  const link = page.locator('#hosts a', { hasText: env('HOST_NAME') });
-  check((await link.count()) === 1, `the host list finds ${env('HOST_NAME')} by the package ${env('PACKAGE')}`);
+  check((await page.locator('#hosts a', { hasText: env('HOST_NAME') }).count()) === 1,
+    `the host list finds ${env('HOST_NAME')} by the package ${env('PACKAGE')}`);
   await shot('hosts-by-package');
 
+  // The API's version filter in dpkg order: only the host still below the new version.
+  await page.selectOption('#op', '<');
+  await page.fill('#version', env('NEW_VERSION'));
+  await page.click('#search');
+  const older = await text('#hosts');
+  check(older.includes(env('HOSTILE_NAME')) && !older.includes(env('HOST_NAME')),
+    `package ${env('PACKAGE')} < ${env('NEW_VERSION')} lists only the host not upgraded`);
+  await shot('hosts-by-version');
+  await page.goto(`${base}/hosts?package=${encodeURIComponent(env('PACKAGE'))}`);
+
   // Its page: inventory and an availability chart.
-  await link.click();
+  await page.locator('#hosts a', { hasText: env('HOST_NAME') }).click();
   check((await text('#hostname')) === env('HOST_NAME'), 'the host page opens');
   const software = await text('#section-software');
   check(software.includes(env('PACKAGE')) && software.includes(env('NEW_VERSION')),

@@ -18,42 +18,96 @@ use super::{Page, Shared, Viewer, frame, svg};
 use crate::availability::bounds::DAY_MS;
 use crate::cmdb::rollup::METRICS;
 use crate::error::Error;
-use crate::store::{ChangeFilter, HostFilter, IncidentFilter, OutageFilter};
+use crate::integrations::encode_component;
+use crate::store::{ChangeFilter, IncidentFilter, OutageFilter};
 
-/// The host list's search.
-#[derive(Debug, Deserialize, Default)]
-pub(super) struct HostSearch {
-    q: Option<String>,
-    package: Option<String>,
+/// The console's own names for two API filters: `q` is a name substring
+/// (the API's `name` is a glob), `package` the API's `software`. The form always sends its comparison; without a version it means nothing.
+fn api_pairs(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    let versioned = pairs
+        .iter()
+        .any(|(key, value)| key == "version" && !value.trim().is_empty());
+    pairs
+        .into_iter()
+        .filter(|(_, value)| !value.trim().is_empty())
+        .filter(|(key, _)| versioned || key != "op")
+        .filter(|(key, _)| key != "format" && key != "fields")
+        .map(|(key, value)| match key.as_str() {
+            "q" if !value.contains(['*', '?']) => {
+                ("name".to_string(), format!("*{}*", value.trim()))
+            }
+            "q" => ("name".to_string(), value),
+            "package" => ("software".to_string(), value),
+            _ => (key, value),
+        })
+        .collect()
 }
 
-/// `GET /hosts?q=&package=`: hosts by name (substring) and installed package.
+/// The value of `key` in the query, for the form.
+fn value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(name, value)| name == key && !value.is_empty())
+        .map(|(_, value)| value.as_str())
+}
+
+/// `GET /hosts?…`: the host list with every filter of `GET /api/v1/hosts`
+/// (parsed by the API's own parser, so a bad filter is the same clear 400),
+/// plus `q` (name contains) and `package` (installed package); a page of
+/// `PAGE_ROWS` with a link to the next.
 pub(super) async fn list(
     AxumState(console): AxumState<Shared>,
     viewer: Viewer,
-    Query(search): Query<HostSearch>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> PageResult {
-    let q = field("q", search.q.as_deref())?;
-    let package = field("package", search.package.as_deref())?;
-    let filter = HostFilter {
-        name: q.clone(),
-        limit: PAGE_ROWS,
-        ..Default::default()
-    };
-    let store = console.state.store.as_ref();
-    let hosts = match &package {
-        Some(name) => store.hosts_running(&filter, name, &[]).await?,
-        None => store.hosts(&filter).await?,
-    };
+    let mut api = api_pairs(pairs.clone());
+    if !api.iter().any(|(key, _)| key == "limit") {
+        api.push(("limit".into(), PAGE_ROWS.to_string()));
+    }
+    let request = crate::api::host_query::parse(&api)?;
+    let hosts = console.state.store.find_hosts(&request.query).await?;
+    let next = (hosts.len() as i64 >= request.query.limit)
+        .then(|| hosts.last())
+        .flatten()
+        .map(|last| crate::api::host_query::encode_cursor(&request.query, last));
+    let next_link = next.map(|cursor| {
+        let mut query: Vec<String> = pairs
+            .iter()
+            .filter(|(key, value)| key != "cursor" && !value.is_empty())
+            .map(|(key, value)| format!("{}={}", encode_component(key), encode_component(value)))
+            .collect();
+        query.push(format!("cursor={}", encode_component(&cursor)));
+        format!("/hosts?{}", query.join("&"))
+    });
+    let op = value(&pairs, "op").unwrap_or("<");
+    let presence = value(&pairs, "presence").unwrap_or("");
     let body = html! {
         h1 { "Hosts" }
         form method="get" action="/hosts" class="search" {
             label for="q" { "Name" }
-            input type="search" id="q" name="q" value=[q.as_deref()];
+            input type="search" id="q" name="q" value=[value(&pairs, "q")];
             label for="package" { "Package" }
-            input type="search" id="package" name="package" value=[package.as_deref()];
+            input type="search" id="package" name="package" value=[value(&pairs, "package")];
+            select id="op" name="op" aria-label="version comparison" {
+                @for choice in ["<", "<=", "=", ">=", ">"] {
+                    option value=(choice) selected[choice == op] { (choice) }
+                }
+            }
+            input type="text" id="version" name="version" placeholder="version" value=[value(&pairs, "version")];
+            label for="presence" { "Presence" }
+            select id="presence" name="presence" {
+                option value="" { "any" }
+                @for choice in ["up", "suspect", "down", "away", "maintenance", "retired", "unknown"] {
+                    option value=(choice) selected[choice == presence] { (choice) }
+                }
+            }
+            label for="tag" { "Tag" }
+            input type="search" id="tag" name="tag" value=[value(&pairs, "tag")];
+            label for="os" { "OS" }
+            input type="search" id="os" name="os" value=[value(&pairs, "os")];
             button type="submit" id="search" { "Search" }
         }
+        p class="hint" { "Any filter of GET /api/v1/hosts works in this page's address too (kernel, cpu_model, attr.owner, service, port, failed_unit, last_seen_before, sort …)." }
         @if hosts.is_empty() { p { "No host matches." } } @else {
             table id="hosts" {
                 thead { tr { th { "Host" } th { "Presence" } th { "Lifecycle" } th { "OS" } th { "Kernel" } th { "Packages" } th { "Last seen" } } }
@@ -69,7 +123,7 @@ pub(super) async fn list(
                     }
                 } }
             }
-            @if hosts.len() as i64 >= PAGE_ROWS { p { "The first " (PAGE_ROWS) " matches; narrow the search." } }
+            @if let Some(link) = &next_link { p { a id="next" href=(link) { "Next page" } } }
         }
     };
     Ok(Page::ok(frame("Hosts", Some(&viewer), body)))
