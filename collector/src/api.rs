@@ -53,6 +53,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/info", get(info::info))
         .route("/api/v1/hosts", get(hosts::list))
         .route("/api/v1/hosts/{id}", get(hosts::show))
+        .route("/api/v1/hosts/{id}/diff", get(hosts::diff))
         .route("/api/v1/hosts/{id}/changes", get(changes::of_host))
         .route("/api/v1/hosts/{id}/health", get(health::of_host))
         .route("/api/v1/hosts/{id}/identity-events", get(identity::of_host))

@@ -15,7 +15,7 @@ use super::extract::{Query, known_host};
 use super::host_query;
 use super::list::{list_response, next_cursor, to_values};
 use crate::availability::bounds::{MAX_TIME_MS, MIN_TIME_MS};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// `GET /api/v1/hosts`: every filter of `host_query` combined, answered
 /// by the database, a page in the requested order, the requested fields.
@@ -52,22 +52,35 @@ pub(super) async fn show(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
     Path(id): Path<String>,
+    Query(params): Query<ShowQuery>,
 ) -> Result<Json<Value>> {
     let host = known_host(&state, &id).await?;
-    let items = state.store.host_items(&id).await?;
-    let mut sections: BTreeMap<String, Value> = BTreeMap::new();
-    for item in items {
-        let attrs: Value = serde_json::from_str(&item.attrs).unwrap_or(Value::Null);
-        let singleton =
-            inventory::section_for_class(&item.class).is_some_and(inventory::is_singleton);
-        if singleton {
-            sections.insert(item.class, attrs);
-        } else if let Value::Array(list) = sections
-            .entry(item.class)
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
-            list.push(attrs);
-        }
+    let as_of = params
+        .as_of
+        .as_deref()
+        .map(|text| moment("as_of", text))
+        .transpose()?;
+    let items: Vec<(String, String)> = match as_of {
+        Some(at) => state
+            .store
+            .items_as_of(&id, at)
+            .await?
+            .into_iter()
+            .map(|((class, _), attrs)| (class, attrs))
+            .collect(),
+        None => state
+            .store
+            .host_items(&id)
+            .await?
+            .into_iter()
+            .map(|item| (item.class, item.attrs))
+            .collect(),
+    };
+    let sections = sections(items);
+    if let Some(at) = as_of {
+        return Ok(Json(
+            json!({ "host": host, "as_of": at, "inventory": sections }),
+        ));
     }
     let health = state
         .store
@@ -80,4 +93,134 @@ pub(super) async fn show(
     Ok(Json(
         json!({ "host": host, "attributes": attributes, "inventory": sections, "health": health }),
     ))
+}
+
+/// The query of `GET /api/v1/hosts/{id}`.
+#[derive(Debug, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShowQuery {
+    /// The inventory as it was then (ms since the epoch or RFC 3339, not
+    /// in the future).
+    as_of: Option<String>,
+}
+
+/// A moment of history: a timestamp in range and not in the future.
+fn moment(parameter: &str, text: &str) -> Result<i64> {
+    let at = super::host_query::timestamp(parameter, text)?;
+    if at > rollcall_proto::now_ms() {
+        return Err(Error::InvalidInput(format!(
+            "{parameter} is in the future: history answers only for moments that have passed"
+        )));
+    }
+    Ok(at)
+}
+
+/// Inventory items (class, attributes JSON) by section: an object for
+/// singleton sections, a list for the others.
+fn sections(items: Vec<(String, String)>) -> BTreeMap<String, Value> {
+    let mut sections: BTreeMap<String, Value> = BTreeMap::new();
+    for (class, attrs) in items {
+        let attrs: Value = serde_json::from_str(&attrs).unwrap_or(Value::Null);
+        let singleton = inventory::section_for_class(&class).is_some_and(inventory::is_singleton);
+        if singleton {
+            sections.insert(class, attrs);
+        } else if let Value::Array(list) = sections
+            .entry(class)
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            list.push(attrs);
+        }
+    }
+    sections
+}
+
+/// The query of `GET /api/v1/hosts/{id}/diff`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DiffQuery {
+    from: String,
+    to: Option<String>,
+}
+
+/// `GET /api/v1/hosts/{id}/diff?from=&to=`: what differs between the
+/// host's inventory at `from` and at `to` (default now), by section:
+/// items added, removed, and changed (with the attributes that changed,
+/// old and new), each by item key. Both states are rebuilt from history,
+/// so the answer is exactly the difference of `as_of=from` and `as_of=to`.
+pub(super) async fn diff(
+    _caller: Caller,
+    AxumState(state): AxumState<Shared>,
+    Path(id): Path<String>,
+    Query(params): Query<DiffQuery>,
+) -> Result<Json<Value>> {
+    known_host(&state, &id).await?;
+    let from = moment("from", &params.from)?;
+    let to = match params.to.as_deref() {
+        Some(text) => moment("to", text)?,
+        None => rollcall_proto::now_ms(),
+    };
+    if from >= to {
+        return Err(Error::InvalidInput(format!(
+            "from ({from}) must be before to ({to})"
+        )));
+    }
+    let before = state.store.items_as_of(&id, from).await?;
+    let after = state.store.items_as_of(&id, to).await?;
+    let mut by_section: BTreeMap<String, Value> = BTreeMap::new();
+    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    for ((class, key), attrs) in &after {
+        match before.get(&(class.clone(), key.clone())) {
+            None => push(
+                &mut by_section,
+                class,
+                "added",
+                json!({ "key": key, "attrs": parse(attrs) }),
+            ),
+            Some(old) if old != attrs => {
+                let (old, new) = (parse(old), parse(attrs));
+                let mut fields = serde_json::Map::new();
+                if let (Value::Object(old), Value::Object(new)) = (&old, &new) {
+                    let names: std::collections::BTreeSet<&String> =
+                        old.keys().chain(new.keys()).collect();
+                    for name in names {
+                        if old.get(name) != new.get(name) {
+                            fields.insert(
+                                name.clone(),
+                                json!({ "old": old.get(name), "new": new.get(name) }),
+                            );
+                        }
+                    }
+                }
+                push(
+                    &mut by_section,
+                    class,
+                    "changed",
+                    json!({ "key": key, "fields": fields }),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for ((class, key), attrs) in &before {
+        if !after.contains_key(&(class.clone(), key.clone())) {
+            push(
+                &mut by_section,
+                class,
+                "removed",
+                json!({ "key": key, "attrs": parse(attrs) }),
+            );
+        }
+    }
+    Ok(Json(
+        json!({ "host_id": id, "from": from, "to": to, "sections": by_section }),
+    ))
+}
+
+fn push(by_section: &mut BTreeMap<String, Value>, class: &str, kind: &str, item: Value) {
+    let section = by_section
+        .entry(class.to_string())
+        .or_insert_with(|| json!({ "added": [], "removed": [], "changed": [] }));
+    if let Some(list) = section.get_mut(kind).and_then(Value::as_array_mut) {
+        list.push(item);
+    }
 }

@@ -12,6 +12,7 @@ mod availability;
 mod changes;
 mod filters;
 mod health;
+mod history;
 mod hosts;
 mod identity;
 mod incidents;
