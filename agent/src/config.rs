@@ -191,9 +191,9 @@ mod tests {
             shown, defaults,
             "agent.example.toml shows a value that is not the default"
         );
-        let documented = documented_keys(example);
+        let documented = crate::example_config::documented_keys(example);
         let mut paths = Vec::new();
-        option_paths(&defaults, "", &mut paths);
+        crate::example_config::option_paths(&defaults, "", &mut paths);
         // `checks` is a list (empty by default): its commented-out examples,
         // uncommented, must parse and name every field of every kind.
         let start = example.find("# [[checks]]").expect("a [[checks]] example");
@@ -235,7 +235,7 @@ mod tests {
                     .any(|check| check.kind.name() == kind),
                 "no [[checks]] example of type {kind}"
             );
-            option_paths(&full, "checks", &mut paths);
+            crate::example_config::option_paths(&full, "checks", &mut paths);
         }
         paths.retain(|path| path != "checks");
         let missing: Vec<_> = paths
@@ -246,60 +246,5 @@ mod tests {
             missing.is_empty(),
             "agent.example.toml does not document {missing:?}"
         );
-    }
-
-    /// Every `section.key` an example config names, commented out or not:
-    /// a leading `#` is ignored, `[a.b]` and `[[a.b]]` open section `a.b`.
-    fn documented_keys(example: &str) -> std::collections::BTreeSet<String> {
-        let mut keys = std::collections::BTreeSet::new();
-        let mut section = String::new();
-        for line in example.lines() {
-            let line = line.trim_start_matches(|c: char| c == '#' || c.is_whitespace());
-            if let Some(name) = line.strip_prefix('[') {
-                section = name
-                    .trim_matches(|c| c == '[' || c == ']')
-                    .trim()
-                    .to_string();
-                // A list of tables (`checks`, `integrations.targets`) is
-                // documented by its `[[...]]` example.
-                keys.insert(section.clone());
-                continue;
-            }
-            let Some((key, _)) = line.split_once('=') else {
-                continue;
-            };
-            let key = key.trim();
-            if !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
-                keys.insert(if section.is_empty() {
-                    key.to_string()
-                } else {
-                    format!("{section}.{key}")
-                });
-            }
-        }
-        keys
-    }
-
-    /// Key paths of every leaf of a serialized config (objects are walked,
-    /// anything else, `null` for an unset option included, is a leaf).
-    fn option_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
-        if let serde_json::Value::Object(map) = value {
-            for (key, value) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                if value.is_object() {
-                    option_paths(value, &path, out);
-                } else {
-                    out.push(path);
-                }
-            }
-        }
     }
 }

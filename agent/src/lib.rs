@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod durable;
 pub mod enroll;
 pub mod error;
+pub mod example_config;
 pub use rollcall_proto::files;
 pub mod health;
 pub mod renew;

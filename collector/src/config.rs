@@ -513,9 +513,9 @@ mod tests {
             shown, defaults,
             "collector.example.toml shows a value that is not the default"
         );
-        let documented = documented_keys(example);
+        let documented = rollcall_agent::example_config::documented_keys(example);
         let mut paths = Vec::new();
-        option_paths(&defaults, "", &mut paths);
+        rollcall_agent::example_config::option_paths(&defaults, "", &mut paths);
         let missing: Vec<_> = paths
             .iter()
             .filter(|path| !documented.contains(*path))
@@ -524,60 +524,5 @@ mod tests {
             missing.is_empty(),
             "collector.example.toml does not document {missing:?}"
         );
-    }
-
-    /// Every `section.key` an example config names, commented out or not:
-    /// a leading `#` is ignored, `[a.b]` and `[[a.b]]` open section `a.b`.
-    fn documented_keys(example: &str) -> std::collections::BTreeSet<String> {
-        let mut keys = std::collections::BTreeSet::new();
-        let mut section = String::new();
-        for line in example.lines() {
-            let line = line.trim_start_matches(|c: char| c == '#' || c.is_whitespace());
-            if let Some(name) = line.strip_prefix('[') {
-                section = name
-                    .trim_matches(|c| c == '[' || c == ']')
-                    .trim()
-                    .to_string();
-                // A list of tables (`checks`, `integrations.targets`) is
-                // documented by its `[[...]]` example.
-                keys.insert(section.clone());
-                continue;
-            }
-            let Some((key, _)) = line.split_once('=') else {
-                continue;
-            };
-            let key = key.trim();
-            if !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
-                keys.insert(if section.is_empty() {
-                    key.to_string()
-                } else {
-                    format!("{section}.{key}")
-                });
-            }
-        }
-        keys
-    }
-
-    /// Key paths of every leaf of a serialized config (objects are walked,
-    /// anything else, `null` for an unset option included, is a leaf).
-    fn option_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
-        if let serde_json::Value::Object(map) = value {
-            for (key, value) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                if value.is_object() {
-                    option_paths(value, &path, out);
-                } else {
-                    out.push(path);
-                }
-            }
-        }
     }
 }
