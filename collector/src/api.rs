@@ -23,7 +23,7 @@ mod audit;
 pub mod availability;
 mod changes;
 mod health;
-pub(crate) mod host_query;
+pub mod host_query;
 mod hosts;
 mod identity;
 mod incidents;

@@ -1,12 +1,14 @@
 //! API query parsing: arbitrary query strings through axum's `Query`
 //! extractor into the list parameter structs, then the collector's own
-//! parameter parsing (page sizes, CSV, version conditions, cursors, windows).
+//! parameter parsing (page sizes, CSV, cursors, windows) and the host list's
+//! parser (every filter, version bounds, sort, keyset cursor).
 //! A bad query must be an error, never a panic.
 #![no_main]
 
 use axum::extract::Query;
 use libfuzzer_sys::fuzz_target;
 use rollcall_collector::api::availability::parse_window;
+use rollcall_collector::api::host_query;
 use rollcall_collector::api::list::{Filters, ListQuery};
 
 fuzz_target!(|data: &[u8]| {
@@ -20,7 +22,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Query(list)) = Query::<ListQuery>::try_from_uri(&uri) {
         let _ = list.limit();
         let _ = list.csv();
-        let _ = list.version_conditions();
         let _ = list.numeric_cursor();
     }
     if let Ok(Query(filters)) = Query::<Filters>::try_from_uri(&uri) {
@@ -30,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
     // Every value as a window (`window=30d`), and the raw text too.
     let _ = parse_window(query);
     if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) {
+        // The host list's own parser (filters, version bounds, sort, cursor).
+        if let Ok(request) = host_query::parse(&pairs) {
+            let _ = request.query.limit;
+        }
         for (_, value) in pairs {
             let _ = parse_window(&value);
         }
