@@ -68,6 +68,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/changes", get(changes::fleet))
         .route("/api/v1/software", get(software::catalogue))
         .route("/api/v1/software/{name}/hosts", get(software::hosts))
+        .route("/api/v1/software/{name}/rollout", get(software::rollout))
         .route(
             "/api/v1/enrollment-tokens",
             post(tokens::create_enrollment_token).get(tokens::list_enrollment_tokens),

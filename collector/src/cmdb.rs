@@ -10,6 +10,7 @@ pub mod history;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod retention;
+pub mod rollout;
 pub mod rollup;
 pub mod series;
 pub mod software;

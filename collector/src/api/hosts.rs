@@ -105,7 +105,7 @@ pub(super) struct ShowQuery {
 }
 
 /// A moment of history: a timestamp in range and not in the future.
-fn moment(parameter: &str, text: &str) -> Result<i64> {
+pub(super) fn moment(parameter: &str, text: &str) -> Result<i64> {
     let at = super::host_query::timestamp(parameter, text)?;
     if at > rollcall_proto::now_ms() {
         return Err(Error::InvalidInput(format!(

@@ -60,4 +60,8 @@ pub trait ChangeStore {
     /// (`cmdb::history`): its latest `discovered` record at or before `at`
     /// and every later item record up to `at`.
     async fn items_as_of(&self, host_id: &str, at: i64) -> Result<history::State>;
+    /// The software records of package `name` under every architecture
+    /// (item key `name` or `name:ARCH`) made after `after` (ms), newest
+    /// first, at most `limit`.
+    async fn package_changes(&self, name: &str, after: i64, limit: i64) -> Result<Vec<Change>>;
 }

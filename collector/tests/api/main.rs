@@ -24,6 +24,7 @@ mod outbox;
 mod periods;
 mod relationships;
 mod revocation;
+mod rollout;
 mod services;
 mod software;
 mod tokens;

@@ -93,4 +93,22 @@ impl ChangeStore for SqlStore {
         }
         Ok(state)
     }
+
+    async fn package_changes(&self, name: &str, after: i64, limit: i64) -> Result<Vec<Change>> {
+        // `name:` up to (not including) `name;`: every `name:ARCH` key, by
+        // the index, with no LIKE pattern to escape.
+        Ok(sqlx::query_as::<_, Change>(
+            "SELECT id, host_id, class, item_key, change, field, old_value, new_value, at, source \
+             FROM changes WHERE class = 'software' \
+             AND (item_key = $1 OR (item_key >= $2 AND item_key < $3)) AND at > $4 \
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(name)
+        .bind(format!("{name}:"))
+        .bind(format!("{name};"))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
