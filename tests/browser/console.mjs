@@ -68,6 +68,7 @@ try {
   const cookies = await context.cookies();
   const session = cookies.find((cookie) => cookie.name === 'rollcall_session');
   check(session && session.httpOnly && session.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite=Strict');
+  check((await text('#new-hosts')).includes(env('HOST_NAME')), 'the overview lists the new hosts');
   await shot('overview');
 
   // Find a host by a package name.
@@ -96,6 +97,7 @@ try {
     `the software section shows ${env('PACKAGE')} ${env('NEW_VERSION')}`);
   check((await page.locator('svg.availability').count()) === 1, 'an availability chart is drawn');
   check((await page.locator('#section-os').count()) === 1, 'the OS section is shown');
+  check((await page.locator('h3.filesystem').count()) >= 1, 'each filesystem gets its own chart over a day');
   await shot('host');
 
   // An earlier date: the earlier version, and what changed since.
@@ -120,6 +122,13 @@ try {
   await page.click(`#software a:has-text("${env('PACKAGE')}")`);
   const versions = await text('#versions');
   check(versions.includes(env('NEW_VERSION')), 'the package page lists the installed versions');
+  // Its rollout to the new version over 7 days: one host upgraded, one still older.
+  await page.fill('#target', env('NEW_VERSION'));
+  await page.selectOption('#days', '7');
+  await page.click('#show-rollout');
+  check((await page.locator('svg.rollout rect.at-or-above').count()) === 7 + 1, 'the rollout chart has a bar per day');
+  check((await text('#remediated')) === '1' && (await text('#still-below')) === '1',
+    `the rollout to ${env('NEW_VERSION')} shows the upgraded host remediated and the other still older`);
   await shot('package');
 
   // Business services and maintenance windows.

@@ -1,6 +1,8 @@
 //! The change history: one host's (`/hosts/{id}/changes`) or the whole
-//! fleet's (`/changes`), newest first, paged by change id; `since` and
-//! `until` within the bounds of `availability::bounds`.
+//! fleet's (`/changes`), oldest first (`order=desc`: newest first), paged
+//! by change id; `since` and `until` within the bounds of
+//! `availability::bounds`; by CI (`class`, `key`), attribute (`field`) and
+//! kind of record (`change`).
 
 use axum::extract::{Path, State as AxumState};
 use axum::response::Response;
@@ -8,22 +10,56 @@ use axum::response::Response;
 use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
+use super::host_query::MAX_VALUE_BYTES;
 use super::list::{ListQuery, list_response, next_cursor, to_values};
 use crate::availability::bounds::check_times;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::State;
 use crate::store::ChangeFilter;
 
 async fn changes(state: &State, host_id: Option<String>, params: ListQuery) -> Result<Response> {
     let limit = params.limit()?;
     let (since, until) = check_times(params.since, params.until)?;
+    let newest_first = match params.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(Error::InvalidInput(format!(
+                "order must be asc or desc, got {other:?}"
+            )));
+        }
+    };
+    if let Some(change) = params.change.as_deref()
+        && !["discovered", "added", "removed", "changed"].contains(&change)
+    {
+        return Err(Error::InvalidInput(format!(
+            "change must be discovered, added, removed or changed, got {change:?}"
+        )));
+    }
+    for (name, value) in [
+        ("class", &params.class),
+        ("key", &params.key),
+        ("field", &params.field),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|value| value.len() > MAX_VALUE_BYTES)
+        {
+            return Err(Error::InvalidInput(format!(
+                "{name} is longer than {MAX_VALUE_BYTES} bytes"
+            )));
+        }
+    }
     let filter = ChangeFilter {
         host_id,
         since,
         until,
         class: params.class.clone(),
         item_key: params.key.clone(),
+        field: params.field.clone(),
+        change: params.change.clone(),
         after_id: params.numeric_cursor()?,
+        newest_first,
         limit,
     };
     let rows = state.store.changes(&filter).await?;

@@ -22,6 +22,9 @@ pub struct ListQuery {
     pub(crate) until: Option<i64>,
     pub(crate) class: Option<String>,
     pub(crate) key: Option<String>,
+    pub(crate) field: Option<String>,
+    pub(crate) change: Option<String>,
+    pub(crate) order: Option<String>,
 }
 
 impl ListQuery {

@@ -21,6 +21,11 @@ use crate::error::Error;
 use crate::integrations::encode_component;
 use crate::store::{ChangeFilter, IncidentFilter, OutageFilter};
 
+/// Most raw samples the day's per-filesystem charts read (a day at 20 s).
+const FILESYSTEM_SAMPLES: i64 = 4_320;
+/// Most filesystems charted on a host page.
+const FILESYSTEM_CHARTS: usize = 20;
+
 /// The console's own names for two API filters: `q` is a name substring
 /// (the API's `name` is a glob), `package` the API's `software`. The form always sends its comparison; without a version it means nothing.
 fn api_pairs(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
@@ -286,6 +291,28 @@ pub(super) async fn host(
                 .collect()
         })
     };
+    // Per filesystem: from the raw samples (kept 48 h), so over a day only;
+    // the rollups keep the fullest filesystem for the week and the month.
+    let mut filesystems: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    if range == "day" {
+        let samples = store
+            .health_raw(&id, now - DAY_MS, now, FILESYSTEM_SAMPLES)
+            .await?;
+        for sample in samples.iter().rev() {
+            let Some(report) = crate::cmdb::rollup::decode_sample(&sample.data) else {
+                continue;
+            };
+            for filesystem in &report.filesystems {
+                let known = filesystems.contains_key(&filesystem.mount_point);
+                if known || filesystems.len() < FILESYSTEM_CHARTS {
+                    filesystems
+                        .entry(filesystem.mount_point.clone())
+                        .or_default()
+                        .push((sample.sampled_at, f64::from(filesystem.used_percent)));
+                }
+            }
+        }
+    }
     let incidents = store
         .incidents(&IncidentFilter {
             state: Some("open".into()),
@@ -358,6 +385,14 @@ pub(super) async fn host(
         (svg::line(&series("memory_used_bytes"), now - span, now, 1.0, "memory used"))
         h3 { "Fullest filesystem, % used" }
         (svg::line(&series("filesystem_max_used_percent"), now - span, now, 100.0, "fullest filesystem percent used"))
+        @if range == "day" {
+            @for (mount, points) in &filesystems {
+                h3 class="filesystem" { "Filesystem " (mount) ", % used" }
+                (svg::line(points, now - span, now, 100.0, &format!("filesystem {mount} percent used")))
+            }
+        } @else {
+            p class="hint" { "Each filesystem is charted over the last day (from raw samples, kept 48 h); over a week or a month the rollups keep the fullest." }
+        }
         h2 { "Open incidents" }
         @if tickets.is_empty() { p { "None." } } @else {
             table class="incidents" {

@@ -11,11 +11,12 @@ use maud::html;
 use serde::Deserialize;
 
 use super::pages::{CsrfForm, PageResult, bad, duration, field, parse_moment, when};
-use super::{Page, Shared, Viewer, csrf_field, frame};
+use super::{Page, Shared, Viewer, csrf_field, frame, svg};
 use crate::auth::Role;
 use crate::availability::bounds::DAY_MS;
 use crate::availability::fleet::{Scope, fleet_report};
 use crate::availability::maintenance::new_window;
+use crate::cmdb::rollout;
 use crate::cmdb::software::catalogue;
 use crate::error::Error;
 use crate::integrations::encode_component;
@@ -61,18 +62,57 @@ pub(super) async fn software(
     Ok(Page::ok(frame("Software", Some(&viewer), body)))
 }
 
-/// `GET /software/{name}`: the versions of one package, newest first, with
-/// their hosts, as bars.
+/// The rollout form of a package page: a target version (default the
+/// newest installed) and a window in days (7, 30, 90 or 365).
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct RolloutForm {
+    target: Option<String>,
+    days: Option<i64>,
+}
+
+/// `GET /software/{name}?target=&days=`: the versions of one package,
+/// newest first, with their hosts, as bars; and its rollout to `target`
+/// over the window (`cmdb::rollout`), as stacked bars per step with the
+/// time-to-remediate figures.
 pub(super) async fn package(
     AxumState(console): AxumState<Shared>,
     viewer: Viewer,
     Path(name): Path<String>,
+    Query(form): Query<RolloutForm>,
 ) -> PageResult {
     let name = field("name", Some(&name))?.ok_or_else(|| bad("a package name is needed"))?;
     let versions = catalogue(console.state.store.as_ref(), Some(&name)).await?;
     if versions.is_empty() {
         return Err(Page::from(Error::NotFound(format!("package {name}"))));
     }
+    let days = form.days.unwrap_or(30);
+    let step = match days {
+        7 | 30 | 90 => DAY_MS,
+        365 => 7 * DAY_MS,
+        _ => return Err(bad("days must be 7, 30, 90 or 365")),
+    };
+    // The newest version (the catalogue lists it first) and its manager.
+    let newest = versions.first();
+    let manager = newest.and_then(|entry| entry.manager.clone());
+    let target = match field("target", form.target.as_deref())? {
+        Some(target) => crate::api::host_query::version_bound(&target).map_err(Page::from)?,
+        None => newest
+            .and_then(|entry| entry.version.clone())
+            .unwrap_or_default(),
+    };
+    let now = rollcall_proto::now_ms();
+    let request = rollout::Request {
+        name: name.clone(),
+        manager,
+        target: target.clone(),
+        since: now - days * DAY_MS,
+        until: now,
+        step,
+        within: 7 * DAY_MS,
+    };
+    let plan = rollout::rollout(console.state.store.as_ref(), &request).await?;
+    let remediation = &plan.remediation;
+    let hours = |ms: Option<i64>| ms.map_or_else(|| "–".to_string(), duration);
     let most = versions
         .iter()
         .map(|entry| entry.hosts)
@@ -97,6 +137,32 @@ pub(super) async fn package(
                         }
                     }
                 }
+            } }
+        }
+        h2 { "Rollout" }
+        form method="get" action={ "/software/" (encode_component(&name)) } class="search" {
+            label for="target" { "Version at least" }
+            input type="text" id="target" name="target" value=(target);
+            label for="days" { "over" }
+            select id="days" name="days" {
+                @for choice in [7, 30, 90, 365] {
+                    option value=(choice) selected[choice == days] { (choice) " days" }
+                }
+            }
+            button type="submit" id="show-rollout" { "Show" }
+        }
+        p class="hint" { "Per " @if step == DAY_MS { "day" } @else { "week" } ": hosts at " (target)
+            " or newer (green), older (red), without the package (grey). Compared by " (plan.manager) "'s order." }
+        (svg::rollout(&plan.steps, &target))
+        table id="remediation" {
+            tr { th { "Exposed (older at some moment)" } td class="num" id="exposed" { (remediation.exposed) } }
+            tr { th { "Remediated" } td class="num" id="remediated" { (remediation.remediated) } }
+            tr { th { "Removed the package" } td class="num" id="removed" { (remediation.removed) } }
+            tr { th { "Still older" } td class="num" id="still-below" { (remediation.still_below) } }
+            tr { th { "Time to remediate, median" } td class="num" { (hours(remediation.p50)) } }
+            tr { th { "Time to remediate, 90th percentile" } td class="num" { (hours(remediation.p90)) } }
+            tr { th { "Remediated within 7 days" } td class="num" {
+                @match remediation.share_within { Some(share) => (format!("{:.0} %", share * 100.0)), None => "–" }
             } }
         }
     };

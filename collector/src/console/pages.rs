@@ -305,10 +305,23 @@ pub(super) async fn overview(AxumState(console): AxumState<Shared>, viewer: View
     let recent = store
         .changes(&ChangeFilter {
             since: Some(now - DAY_MS),
-            limit: 1000,
+            newest_first: true,
+            limit: 20,
             ..Default::default()
         })
         .await?;
+    // Hosts first seen in the last 7 days, newest first.
+    let new_hosts: Vec<_> = store
+        .find_hosts(&crate::store::HostQuery {
+            sort: crate::store::HostSort::FirstSeenAt,
+            descending: true,
+            limit: 50,
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .take_while(|host| host.first_seen_at >= now - 7 * DAY_MS)
+        .collect();
     let stale = store
         .hosts(&HostFilter {
             lifecycle: Some("stale".into()),
@@ -357,15 +370,20 @@ pub(super) async fn overview(AxumState(console): AxumState<Shared>, viewer: View
         }
         h2 { "Open incidents" }
         (incident_table(&open))
+        h2 { "New hosts (first seen in the last 7 days)" }
+        @if new_hosts.is_empty() { p { "None." } } @else {
+            ul id="new-hosts" { @for host in &new_hosts {
+                li { a href={ "/hosts/" (host.id) } { (host.hostname) } " first seen " (when(host.first_seen_at)) }
+            } }
+        }
         h2 { "Stale hosts" }
         @if stale.is_empty() { p { "None." } } @else {
             ul { @for host in &stale {
                 li { a href={ "/hosts/" (host.id) } { (host.hostname) } " last seen " (when(host.last_seen_at)) }
             } }
         }
-        h2 { "Changes in the last 24 hours" }
-        p { (recent.len()) @if recent.len() >= 1000 { "+" } " records; the latest:" }
-        (change_table(recent.iter().rev().take(20)))
+        h2 { "Latest changes (last 24 hours)" }
+        (change_table(recent.iter()))
     };
     Ok(Page::ok(frame("Overview", Some(&viewer), body)))
 }

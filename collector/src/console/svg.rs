@@ -79,6 +79,41 @@ pub fn line(points: &[(i64, f64)], from: i64, to: i64, max: f64, label: &str) ->
     }
 }
 
+/// A rollout chart: one stacked bar per step, hosts at the target version
+/// or newer (green) under older (red) under without the package (grey),
+/// each bar as tall as the fleet at that step, with a title per bar.
+pub fn rollout(steps: &[crate::cmdb::rollout::Step], target: &str) -> Markup {
+    let most = steps
+        .iter()
+        .map(|step| step.at_or_above + step.below + step.without)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let width = WIDTH / steps.len().max(1) as f64;
+    let height = |n: u64| n as f64 / most * 96.0;
+    html! {
+        svg class="chart rollout" role="img" aria-label={ "rollout of " (target) }
+            viewBox="0 0 720 100" width="720" height="100" xmlns="http://www.w3.org/2000/svg" {
+            rect x="0" y="0" width="720" height="100" fill="#f6f7f9" {}
+            @for (index, step) in steps.iter().enumerate() {
+                @let x = index as f64 * width;
+                @let bar = (width - 1.0).max(0.5);
+                @let (good, old, none) = (height(step.at_or_above), height(step.below), height(step.without));
+                g {
+                    title { (crate::console::pages::when(step.at)) ": " (step.at_or_above) " at " (target) " or newer, "
+                        (step.below) " older, " (step.without) " without" }
+                    rect class="at-or-above" x=(format!("{x:.1}")) y=(format!("{:.1}", 100.0 - good))
+                        width=(format!("{bar:.1}")) height=(format!("{good:.1}")) fill="#3a9a5b" {}
+                    rect class="below" x=(format!("{x:.1}")) y=(format!("{:.1}", 100.0 - good - old))
+                        width=(format!("{bar:.1}")) height=(format!("{old:.1}")) fill="#c63d3d" {}
+                    rect class="without" x=(format!("{x:.1}")) y=(format!("{:.1}", 100.0 - good - old - none))
+                        width=(format!("{bar:.1}")) height=(format!("{none:.1}")) fill="#b9bec6" {}
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +161,39 @@ mod tests {
         );
         let empty = line(&[], 0, 1000, 100.0, "cpu").into_string();
         assert!(empty.contains("no samples"));
+    }
+
+    #[test]
+    fn rollout_bars_stack_to_the_fleet_at_each_step() {
+        use crate::cmdb::rollout::Step;
+        let steps = [
+            Step {
+                at: 0,
+                at_or_above: 1,
+                below: 3,
+                without: 0,
+            },
+            Step {
+                at: 1,
+                at_or_above: 2,
+                below: 1,
+                without: 1,
+            },
+        ];
+        let svg = rollout(&steps, "<1.0>").into_string();
+        // Four hosts at most: the first bar's three old hosts are 72 high above a 24-high green one.
+        assert!(
+            svg.contains(r#"class="at-or-above" x="0.0" y="76.0" width="359.0" height="24.0""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"class="below" x="0.0" y="4.0" width="359.0" height="72.0""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"class="without" x="360.0" y="4.0" width="359.0" height="24.0""#),
+            "{svg}"
+        );
+        assert!(svg.contains("&lt;1.0&gt;"), "escaped: {svg}");
     }
 }

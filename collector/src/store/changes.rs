@@ -45,8 +45,15 @@ pub struct ChangeFilter {
     pub class: Option<String>,
     /// Only this item key (with `class`: one CI).
     pub item_key: Option<String>,
-    /// Only records with an id greater than this (cursor).
+    /// Only records of this attribute (`changed` records name one).
+    pub field: Option<String>,
+    /// Only this kind of record (`discovered`, `added`, `removed`, `changed`).
+    pub change: Option<String>,
+    /// Only records past this id (cursor): greater oldest first, smaller
+    /// newest first.
     pub after_id: Option<i64>,
+    /// Newest first (by id) instead of oldest first.
+    pub newest_first: bool,
     /// Page size.
     pub limit: i64,
 }
@@ -54,7 +61,7 @@ pub struct ChangeFilter {
 /// Change history.
 #[async_trait]
 pub trait ChangeStore {
-    /// Change records matching `filter`, oldest first.
+    /// Change records matching `filter`, oldest first (or newest first).
     async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>>;
     /// A host's items as they were at `at` (ms), rebuilt from history alone
     /// (`cmdb::history`): its latest `discovered` record at or before `at`

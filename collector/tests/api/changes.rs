@@ -105,3 +105,105 @@ async fn change_history_refuses_times_out_of_range() {
         .await;
     assert_eq!(fine.status, StatusCode::OK, "{fine:?}");
 }
+
+#[tokio::test]
+async fn the_feed_filters_by_field_and_kind_and_pages_newest_first() {
+    let app = App::new().await;
+    let a = app.host("a", &[("bash", "5.1"), ("curl", "7.88")]).await;
+    // Upgrade bash, drop curl: one `changed` version record, one `removed`.
+    let change = rollcall_collector::store::InventoryChange {
+        full: true,
+        items: vec![crate::support::package("bash", "5.2")],
+        removed: Vec::new(),
+    };
+    app.state
+        .store
+        .apply_inventory(
+            &rollcall_collector::store::ApplyContext {
+                agent_id: "agent-a".into(),
+                host_id: a.clone(),
+                seq: 2,
+                at: rollcall_proto::now_ms(),
+            },
+            change,
+        )
+        .await
+        .expect("second snapshot");
+    let items = |reply: &crate::support::Reply| -> Vec<(String, String, String)> {
+        reply.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["change"].as_str().unwrap_or_default().to_string(),
+                    c["item_key"].as_str().unwrap_or_default().to_string(),
+                    c["field"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let version = app
+        .get("/api/v1/changes?class=software&field=version", &app.viewer)
+        .await;
+    assert_eq!(
+        items(&version),
+        [("changed".into(), "bash:amd64".into(), "version".into())]
+    );
+    assert_eq!(version.body["items"][0]["old_value"], "\"5.1\"");
+    let removed = app.get("/api/v1/changes?change=removed", &app.viewer).await;
+    assert_eq!(
+        items(&removed),
+        [("removed".into(), "curl:amd64".into(), String::new())]
+    );
+    // Newest first, paged: the ids fall and the pages do not overlap.
+    let all = app
+        .get("/api/v1/changes?order=desc&limit=1000", &app.viewer)
+        .await;
+    let ids: Vec<i64> = all.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_i64())
+        .collect();
+    assert!(ids.len() >= 3, "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    let first = app
+        .get("/api/v1/changes?order=desc&limit=2", &app.viewer)
+        .await;
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_string();
+    let second = app
+        .get(
+            &format!("/api/v1/changes?order=desc&limit=2&cursor={cursor}"),
+            &app.viewer,
+        )
+        .await;
+    let page_ids = |reply: &crate::support::Reply| -> Vec<i64> {
+        reply.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["id"].as_i64())
+            .collect()
+    };
+    let mut both = page_ids(&first);
+    both.extend(page_ids(&second));
+    assert_eq!(both, ids[..both.len()].to_vec());
+    for (query, needle) in [
+        ("order=sideways", "order must be asc or desc"),
+        ("change=exploded", "change must be"),
+        (
+            &*format!("field={}", "f".repeat(300)),
+            "field is longer than 256 bytes",
+        ),
+    ] {
+        App::assert_bad_request(
+            &app.get(&format!("/api/v1/changes?{query}"), &app.viewer)
+                .await,
+            needle,
+        );
+    }
+}

@@ -19,14 +19,21 @@ impl ChangeStore for SqlStore {
             self.dialect,
             "SELECT id, host_id, class, item_key, change, field, old_value, new_value, at, source FROM changes",
         );
-        list.after("id", filter.after_id)
-            .compare("at", ">=", filter.since)
+        if filter.newest_first {
+            list.compare("id", "<", filter.after_id);
+        } else {
+            list.after("id", filter.after_id);
+        }
+        list.compare("at", ">=", filter.since)
             .compare("at", "<", filter.until)
             .equals("host_id", filter.host_id.as_deref())
             .equals("class", filter.class.as_deref())
-            .equals("item_key", filter.item_key.as_deref());
+            .equals("item_key", filter.item_key.as_deref())
+            .equals("field", filter.field.as_deref())
+            .equals("change", filter.change.as_deref());
+        let order = if filter.newest_first { "id DESC" } else { "id" };
         Ok(list
-            .page("id", filter.limit)
+            .page(order, filter.limit)
             .query_as::<Change>()?
             .fetch_all(&self.pool)
             .await?)
