@@ -19,8 +19,8 @@ use clap::{Args, Parser, Subcommand};
 
 use self::client::Client;
 use self::commands::{
-    Context, agents, api_tokens, audit, availability, changes, hosts, incidents, integrations,
-    outages, outbox, software, tokens,
+    Context, agents, api_tokens, audit, availability, changes, diff, hosts, incidents,
+    integrations, maintenance, outages, outbox, rollout, software, tokens,
 };
 pub use self::error::{CliError, Result};
 pub use self::output::Format;
@@ -42,14 +42,16 @@ pub struct Cli {
 /// API connection options.
 #[derive(Debug, Args, Clone)]
 pub struct ApiOptions {
-    /// Collector API base URL.
-    #[arg(
-        long,
-        env = "ROLLCALL_API_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub api_url: String,
+    /// Collector API base URL (default: the config file's `api_url`, else
+    /// http://127.0.0.1:8080).
+    #[arg(long, env = "ROLLCALL_API_URL", global = true)]
+    pub api_url: Option<String>,
+    /// A TOML file with `api_url`, `api_token`, `ca_file`, `ca_fingerprint`
+    /// for what flags and the environment do not set (default
+    /// `$XDG_CONFIG_HOME/rollcall/cli.toml` or `~/.config/rollcall/cli.toml`,
+    /// read if it exists).
+    #[arg(long, env = "ROLLCALL_CLI_CONFIG", global = true)]
+    pub cli_config: Option<PathBuf>,
     /// API token (bearer).
     #[arg(
         long,
@@ -75,8 +77,11 @@ pub struct ApiOptions {
     #[arg(long, value_enum, default_value = "table", global = true)]
     pub output: Format,
     /// JSON output (the same as `--output json`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "csv")]
     pub json: bool,
+    /// CSV output (the same as `--output csv`).
+    #[arg(long, global = true)]
+    pub csv: bool,
 }
 
 /// Subcommands.
@@ -191,6 +196,24 @@ pub enum Command {
         /// Only this class (software, disk, host, …).
         #[arg(long)]
         class: Option<String>,
+        /// Only this item key (with --class: one CI).
+        #[arg(long)]
+        key: Option<String>,
+        /// Only records of this attribute (for example `version`).
+        #[arg(long)]
+        field: Option<String>,
+        /// Only this kind of record: discovered, added, removed, changed.
+        #[arg(long)]
+        change: Option<String>,
+        /// From (ms since the epoch).
+        #[arg(long)]
+        since: Option<i64>,
+        /// Until (ms since the epoch).
+        #[arg(long)]
+        until: Option<i64>,
+        /// Newest first.
+        #[arg(long)]
+        newest_first: bool,
         /// API options.
         #[command(flatten)]
         api: ApiOptions,
@@ -205,6 +228,63 @@ pub enum Command {
         api: ApiOptions,
     },
     /// Hosts in the CMDB.
+    /// A package's rollout to a version over time: hosts at it or newer,
+    /// older, or without it per step, and the time to remediate.
+    Rollout {
+        /// The package name.
+        name: String,
+        /// The target version.
+        #[arg(long)]
+        version_ge: String,
+        /// The package manager whose order compares (when two report it).
+        #[arg(long)]
+        manager: Option<String>,
+        /// Window start (ms or RFC 3339; default 30 days before --until).
+        #[arg(long)]
+        since: Option<String>,
+        /// Window end (ms or RFC 3339; default now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Step: seconds or 30m, 6h, 1d (default 1d).
+        #[arg(long)]
+        step: Option<String>,
+        /// "Remediated within N days" (default 7).
+        #[arg(long)]
+        within_days: Option<i64>,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// What changed in a host's inventory between two moments, by section.
+    Diff {
+        /// The host id.
+        host: String,
+        /// From (ms or RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// To (ms or RFC 3339; default now).
+        #[arg(long)]
+        to: Option<String>,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Maintenance windows: list, create, delete.
+    Maintenance {
+        /// Maintenance command.
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Business services.
+    Services {
+        /// API options.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
+    /// Hosts in the CMDB.
     Hosts {
         /// Hosts command.
         #[command(subcommand)]
@@ -212,6 +292,39 @@ pub enum Command {
         /// API options.
         #[command(flatten)]
         api: ApiOptions,
+    },
+}
+
+/// `rollcall maintenance …`.
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// List the windows.
+    List,
+    /// Create a window (operator).
+    Create {
+        /// `host`, `tag` or `service`.
+        #[arg(long)]
+        scope: String,
+        /// The host id, tag or service id.
+        #[arg(long)]
+        target: String,
+        /// Start (ms since the epoch).
+        #[arg(long)]
+        starts_at: i64,
+        /// End (ms since the epoch).
+        #[arg(long)]
+        ends_at: i64,
+        /// Empty (once), `daily` or `weekly`.
+        #[arg(long, default_value = "")]
+        recurrence: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Delete a window (operator).
+    Delete {
+        /// The window id.
+        id: String,
     },
 }
 
@@ -451,9 +564,82 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             availability::report(&api.context()?, &span).await
         }
-        Command::Changes { host, class, api } => {
-            changes::list(&api.context()?, host.as_deref(), class.as_deref()).await
+        Command::Changes {
+            host,
+            class,
+            key,
+            field,
+            change,
+            since,
+            until,
+            newest_first,
+            api,
+        } => {
+            let filter = changes::Filter {
+                host: host.as_deref(),
+                class: class.as_deref(),
+                key: key.as_deref(),
+                field: field.as_deref(),
+                change: change.as_deref(),
+                since,
+                until,
+                newest_first,
+            };
+            changes::list(&api.context()?, &filter).await
         }
+        Command::Rollout {
+            name,
+            version_ge,
+            manager,
+            since,
+            until,
+            step,
+            within_days,
+            api,
+        } => {
+            let query = rollout::Query {
+                name: &name,
+                version_ge: &version_ge,
+                manager: manager.as_deref(),
+                since: since.as_deref(),
+                until: until.as_deref(),
+                step: step.as_deref(),
+                within_days,
+            };
+            rollout::show(&api.context()?, &query).await
+        }
+        Command::Diff {
+            host,
+            from,
+            to,
+            api,
+        } => diff::show(&api.context()?, &host, &from, to.as_deref()).await,
+        Command::Maintenance { command, api } => {
+            let context = api.context()?;
+            match command {
+                MaintenanceCommand::List => maintenance::list(&context).await,
+                MaintenanceCommand::Create {
+                    scope,
+                    target,
+                    starts_at,
+                    ends_at,
+                    recurrence,
+                    reason,
+                } => {
+                    let window = maintenance::NewWindow {
+                        scope: &scope,
+                        target: &target,
+                        starts_at,
+                        ends_at,
+                        recurrence: &recurrence,
+                        reason: &reason,
+                    };
+                    maintenance::create(&context, &window).await
+                }
+                MaintenanceCommand::Delete { id } => maintenance::delete(&context, &id).await,
+            }
+        }
+        Command::Services { api } => maintenance::services(&api.context()?).await,
         Command::Software { name, api } => software::list(&api.context()?, name.as_deref()).await,
         Command::Hosts { command, api } => {
             let context = api.context()?;
@@ -481,7 +667,69 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The CLI's config file: what flags and the environment leave unset.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CliConfig {
+    /// Collector API base URL.
+    pub api_url: Option<String>,
+    /// API token.
+    pub api_token: Option<String>,
+    /// CA certificate file (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// CA certificate SHA-256 fingerprint.
+    pub ca_fingerprint: Option<String>,
+}
+
+impl CliConfig {
+    /// The file `explicit` names (which must exist), or the default path's
+    /// if it exists, or nothing.
+    pub fn load(explicit: Option<&std::path::Path>) -> Result<Self> {
+        let default = || {
+            std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config"))
+                })
+                .map(|dir| dir.join("rollcall").join("cli.toml"))
+        };
+        let (path, required) = match explicit {
+            Some(path) => (path.to_path_buf(), true),
+            None => match default() {
+                Some(path) => (path, false),
+                None => return Ok(Self::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
+            Err(error) => {
+                return Err(CliError::Usage(format!(
+                    "cannot read the CLI config {}: {error}",
+                    path.display()
+                )));
+            }
+        };
+        toml::from_str(&text)
+            .map_err(|error| CliError::Usage(format!("CLI config {}: {error}", path.display())))
+    }
+}
+
 impl ApiOptions {
+    /// These options with what they leave unset taken from `config`.
+    fn with_config(&self, config: CliConfig) -> Self {
+        let mut options = self.clone();
+        options.api_url = options.api_url.or(config.api_url);
+        options.api_token = options.api_token.or(config.api_token);
+        if options.ca_file.is_none() && options.ca_fingerprint.is_none() {
+            options.ca_file = config.ca_file;
+            options.ca_fingerprint = config.ca_fingerprint;
+        }
+        options
+    }
+
     /// What the collector's certificate is verified by.
     fn trust(&self) -> Trust {
         match (&self.ca_file, &self.ca_fingerprint) {
@@ -491,12 +739,24 @@ impl ApiOptions {
         }
     }
 
-    /// The client and format these options ask for; fails without a token
-    /// or with a URL that is not http(s).
+    /// The client and format these options ask for (flags, then the
+    /// environment, then the config file); fails without a token or with a
+    /// URL that is not http(s).
     fn context(&self) -> Result<Context> {
+        let options = self.with_config(CliConfig::load(self.cli_config.as_deref())?);
+        let url = options
+            .api_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:8080");
         Ok(Context {
-            client: Client::with_trust(&self.api_url, self.api_token.as_deref(), &self.trust())?,
-            format: if self.json { Format::Json } else { self.output },
+            client: Client::with_trust(url, options.api_token.as_deref(), &options.trust())?,
+            format: if self.json {
+                Format::Json
+            } else if self.csv {
+                Format::Csv
+            } else {
+                self.output
+            },
         })
     }
 }
@@ -530,7 +790,7 @@ mod tests {
             Ok(Command::Outages { host, api }) => {
                 assert_eq!(host.as_deref(), Some("h1"));
                 assert_eq!(api.output, Format::Csv);
-                assert_eq!(api.api_url, "http://collector:8080");
+                assert_eq!(api.api_url.as_deref(), Some("http://collector:8080"));
                 assert_eq!(api.api_token.as_deref(), Some("rcapi_x"));
             }
             other => panic!("{other:?}"),

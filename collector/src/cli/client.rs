@@ -126,6 +126,11 @@ impl Client {
         self.send(Method::PATCH, endpoint, Some(body)).await
     }
 
+    /// `DELETE`s `endpoint` and returns the JSON answer.
+    pub async fn delete(&self, endpoint: &Endpoint) -> Result<Value> {
+        self.send(Method::DELETE, endpoint, None).await
+    }
+
     async fn send(
         &self,
         method: Method,

@@ -7,11 +7,14 @@ pub mod api_tokens;
 pub mod audit;
 pub mod availability;
 pub mod changes;
+pub mod diff;
 pub mod hosts;
 pub mod incidents;
 pub mod integrations;
+pub mod maintenance;
 pub mod outages;
 pub mod outbox;
+pub mod rollout;
 pub mod software;
 pub mod tokens;
 

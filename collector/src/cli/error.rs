@@ -17,7 +17,9 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// An API command was run without a token.
-    #[error("an API token is required: pass --api-token or set ROLLCALL_API_TOKEN")]
+    #[error(
+        "an API token is required: pass --api-token, set ROLLCALL_API_TOKEN or api_token in the CLI config file"
+    )]
     MissingToken,
     /// `--api-url` is not a URL the client can append paths to.
     #[error("invalid API URL {url:?}: {reason}")]

@@ -7,6 +7,7 @@ mod backpressure;
 mod cmdb;
 mod console;
 mod enrolment;
+mod history;
 mod integrations;
 mod limits;
 mod loadgen;

@@ -18,14 +18,41 @@ const COLUMNS: &[Column] = &[
     Column::plain("source"),
 ];
 
-/// Lists up to 1000 changes, of one host or all, optionally of one class.
-pub async fn list(context: &Context, host: Option<&str>, class: Option<&str>) -> Result<()> {
-    let endpoint = match host {
+/// Which changes: of one host or all, by CI, attribute, kind and time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    /// One host's.
+    pub host: Option<&'a str>,
+    /// `class=`.
+    pub class: Option<&'a str>,
+    /// `key=` (with `class`: one CI).
+    pub key: Option<&'a str>,
+    /// `field=`.
+    pub field: Option<&'a str>,
+    /// `change=`.
+    pub change: Option<&'a str>,
+    /// `since=` (ms).
+    pub since: Option<i64>,
+    /// `until=` (ms).
+    pub until: Option<i64>,
+    /// Newest first.
+    pub newest_first: bool,
+}
+
+/// Lists up to 1000 changes matching `filter`.
+pub async fn list(context: &Context, filter: &Filter<'_>) -> Result<()> {
+    let endpoint = match filter.host {
         Some(host) => Endpoint::new("hosts").segment(host).segment("changes"),
         None => Endpoint::new("changes"),
     }
     .param("limit", 1000)
-    .param_opt("class", class);
+    .param_opt("class", filter.class)
+    .param_opt("key", filter.key)
+    .param_opt("field", filter.field)
+    .param_opt("change", filter.change)
+    .param_opt("since", filter.since)
+    .param_opt("until", filter.until)
+    .param_opt("order", filter.newest_first.then_some("desc"));
     let list = context.client.get(&endpoint).await?;
     output::print(&output::list(&list, COLUMNS, context.format))
 }
