@@ -5,7 +5,12 @@
 //! times (default 30) through the real router (`tower::ServiceExt::oneshot`,
 //! no socket) with a logged-in session: p50, p99 and max wall time per
 //! request, and the process CPU time per request (the benchmark is the only
-//! thing running in the process).
+//! thing running in the process). The first inventories are 35 days old;
+//! the first host upgrades its first package a day later (so `as_of` a
+//! month back replays history) and has a day of raw health samples (one a
+//! minute, five filesystems), so its page draws every chart. Beside the
+//! pages, the API's version query, `as_of` a month back and a package's
+//! rollout are timed the same way (bearer token).
 //!
 //! `cargo run --release -p rollcall-collector --example console_bench -- DIR [HOSTS] [FULL] [RUNS]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -45,7 +50,7 @@ async fn main() {
     );
     let store = store::sql::connect(&url).await.unwrap();
     let now = rollcall_proto::now_ms();
-    let t0 = now - 3_600_000;
+    let t0 = now - 35 * 86_400_000;
     let started = Instant::now();
     let mut ids = Vec::new();
     for index in 0..hosts {
@@ -67,6 +72,53 @@ async fn main() {
             at: t0,
         };
         store.apply_inventory(&context, change).await.unwrap();
+    }
+    // The first host: its first package upgraded a day later, and a day of
+    // health samples.
+    let (first_agent, first_host) = &ids[0];
+    let mut upgraded = real.clone();
+    if let Some(identity) = upgraded.identity.as_mut() {
+        identity.hostname = "host-0".into();
+        identity.machine_id = format!("{:032x}", 0);
+    }
+    if let Some(package) = upgraded.packages.first_mut() {
+        package.version = format!("{}+bench1", package.version);
+    }
+    upgraded.collected_at_ms = t0 + 86_400_000;
+    let change = validate::snapshot_change(&upgraded, t0 + 86_400_000).unwrap();
+    let context = |seq: i64, at: i64| ApplyContext {
+        agent_id: first_agent.clone(),
+        host_id: first_host.clone(),
+        seq,
+        at,
+    };
+    store
+        .apply_inventory(&context(2, t0 + 86_400_000), change)
+        .await
+        .unwrap();
+    for minute in 0..1_440_i64 {
+        let at = now - 86_400_000 + minute * 60_000;
+        let report = rollcall_proto::v1::HealthReport {
+            sampled_at_ms: at,
+            cpu_percent: (minute % 100) as f32,
+            memory_used_bytes: 1 << 30,
+            memory_total_bytes: 4 << 30,
+            filesystems: ["/", "/boot", "/var", "/home", "/srv"]
+                .iter()
+                .map(|mount| rollcall_proto::v1::FilesystemUsage {
+                    mount_point: (*mount).into(),
+                    size_bytes: 100 << 30,
+                    used_bytes: 40 << 30,
+                    used_percent: 40.0,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let data = rollcall_collector::cmdb::rollup::encode_sample(&report);
+        store
+            .record_health(&context(3 + minute, at), at, &data)
+            .await
+            .unwrap();
     }
     for (index, (_, host)) in ids.iter().enumerate().filter(|(i, _)| i % 100 == 0) {
         store
@@ -166,6 +218,7 @@ async fn main() {
         .expect("a session");
 
     let full_host = &ids[0].1;
+    let package = real.packages.first().expect("this machine has packages").clone();
     let bare_host = &ids[hosts - 1].1;
     let pages = [
         ("overview", "/".to_string()),
@@ -184,6 +237,30 @@ async fn main() {
         ),
         ("host page (no inventory)", format!("/hosts/{bare_host}")),
         ("software catalogue", "/software".to_string()),
+        (
+            "package page with its 30-day rollout",
+            format!("/software/{}", support::encode(&package.name)),
+        ),
+        (
+            "API: hosts with the package older than its version",
+            format!(
+                "/api/v1/hosts?software={}&version={}&op=%3C",
+                support::encode(&package.name),
+                support::encode(&package.version)
+            ),
+        ),
+        (
+            "API: host as_of 30 days back",
+            format!("/api/v1/hosts/{full_host}?as_of={}", now - 30 * 86_400_000),
+        ),
+        (
+            "API: rollout, 30 days in days",
+            format!(
+                "/api/v1/software/{}/rollout?version_ge={}",
+                support::encode(&package.name),
+                support::encode(&package.version)
+            ),
+        ),
     ];
     println!(
         "page: p50 / p99 / max wall ms, CPU ms per request, bytes ({runs} runs, debug={})",
@@ -196,6 +273,7 @@ async fn main() {
         for _ in 0..runs {
             let request = Request::get(path.as_str())
                 .header(header::COOKIE, &session)
+                .header(header::AUTHORIZATION, format!("Bearer {secret}"))
                 .body(Body::empty())
                 .unwrap();
             let started = Instant::now();

@@ -67,3 +67,8 @@ pub async fn enrolled_host<S: Store + ?Sized>(
         .host_id;
     (agent, host)
 }
+
+/// `text` percent-encoded for a URL path segment or query value.
+pub fn encode(text: &str) -> String {
+    rollcall_collector::integrations::encode_component(text)
+}
