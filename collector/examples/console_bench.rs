@@ -218,7 +218,11 @@ async fn main() {
         .expect("a session");
 
     let full_host = &ids[0].1;
-    let package = real.packages.first().expect("this machine has packages").clone();
+    let package = real
+        .packages
+        .first()
+        .expect("this machine has packages")
+        .clone();
     let bare_host = &ids[hosts - 1].1;
     let pages = [
         ("overview", "/".to_string()),

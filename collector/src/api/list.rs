@@ -118,6 +118,44 @@ pub fn wants_csv(format: Option<&str>) -> Result<bool> {
     }
 }
 
+/// `Accept: text/csv` on a `GET` without `format=`: the request as if it
+/// said `format=csv` (a list answers CSV; a resource that has no CSV form
+/// refuses `format` with a 400 naming it). The first media range of the
+/// header decides, so a browser's `text/html,…` or `*/*` stays JSON.
+pub async fn accept_csv(mut request: axum::extract::Request) -> axum::extract::Request {
+    let wants = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|accept| accept.split(',').next())
+        .is_some_and(|first| {
+            first
+                .split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/csv"))
+        });
+    if !wants || request.method() != axum::http::Method::GET {
+        return request;
+    }
+    let uri = request.uri();
+    let query = uri.query().unwrap_or_default();
+    let has_format = query
+        .split('&')
+        .any(|pair| pair == "format" || pair.starts_with("format="));
+    if has_format {
+        return request;
+    }
+    let query = if query.is_empty() {
+        "format=csv".to_string()
+    } else {
+        format!("{query}&format=csv")
+    };
+    if let Ok(rewritten) = format!("{}?{query}", uri.path()).parse() {
+        *request.uri_mut() = rewritten;
+    }
+    request
+}
+
 /// The cursor of the next page: the last row's key when the page is full.
 pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> String) -> Option<String> {
     if rows.len() as i64 == limit {

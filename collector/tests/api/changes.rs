@@ -207,3 +207,41 @@ async fn the_feed_filters_by_field_and_kind_and_pages_newest_first() {
         );
     }
 }
+
+#[tokio::test]
+async fn accept_text_csv_answers_csv_and_format_still_decides() {
+    let app = App::new().await;
+    app.host("a", &[("bash", "5.2")]).await;
+    let get = |uri: &'static str, accept: &'static str| {
+        let request = axum::http::Request::get(uri)
+            .header("authorization", format!("Bearer {}", app.viewer))
+            .header("accept", accept)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let router = app.router.clone();
+        async move {
+            use tower::ServiceExt;
+            let response = router.oneshot(request).await.expect("infallible");
+            let kind = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            (kind, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let (kind, body) = get("/api/v1/changes", "text/csv").await;
+    assert_eq!(kind, "text/csv; charset=utf-8");
+    assert!(body.starts_with("at,change,class,"), "{body}");
+    let (kind, _) = get("/api/v1/hosts?limit=5", "text/csv; charset=utf-8").await;
+    assert_eq!(kind, "text/csv; charset=utf-8");
+    // A browser's Accept, and an explicit format, keep JSON.
+    let (kind, _) = get("/api/v1/changes", "text/html,text/csv;q=0.9,*/*").await;
+    assert_eq!(kind, "application/json");
+    let (kind, _) = get("/api/v1/changes?format=json", "text/csv").await;
+    assert_eq!(kind, "application/json");
+}
