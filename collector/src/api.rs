@@ -124,6 +124,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/outbox", get(outbox::list))
         .route("/api/v1/outbox/{id}/retry", post(outbox::retry))
         .fallback(|| async { Error::NotFound("no such API route".into()) })
+        .layer(axum::middleware::map_response(extract::json_errors))
         .layer(axum::middleware::map_request(list::accept_csv))
         .with_state(state)
 }

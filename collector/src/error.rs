@@ -66,7 +66,18 @@ impl Error {
     /// The message shown to a remote client.
     pub fn public_message(&self) -> String {
         if self.is_public() {
-            self.to_string()
+            // A message quoting a caller's 60 KB value is cut, on a
+            // character boundary.
+            let mut text = self.to_string();
+            if text.len() > MAX_PUBLIC_MESSAGE {
+                let mut end = MAX_PUBLIC_MESSAGE;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+                text.push_str("… (cut)");
+            }
+            text
         } else if matches!(self, Error::Busy(_)) {
             "the collector is busy; try again shortly".to_string()
         } else {
@@ -127,6 +138,9 @@ impl From<rcgen::Error> for Error {
         Error::Pki(error.to_string())
     }
 }
+
+/// Longest error message shown to a caller (bytes).
+pub const MAX_PUBLIC_MESSAGE: usize = 512;
 
 impl axum::response::IntoResponse for Error {
     fn into_response(self) -> axum::response::Response {

@@ -8,7 +8,13 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
-/// A query string deserialized into `T`; a bad one is `Error::InvalidInput`.
+/// Longest query string accepted (bytes, as sent): every filter value is
+/// far shorter, and no value reaches a database limit (SQLite refuses LIKE
+/// patterns over 50,000 bytes).
+pub const MAX_QUERY_BYTES: usize = 8192;
+
+/// A query string deserialized into `T`; a bad one (or one longer than
+/// [`MAX_QUERY_BYTES`]) is `Error::InvalidInput`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
 
@@ -20,6 +26,12 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let length = parts.uri.query().map_or(0, str::len);
+        if length > MAX_QUERY_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "the query string is {length} bytes: at most {MAX_QUERY_BYTES}"
+            )));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
@@ -59,4 +71,33 @@ pub(crate) async fn known_host(
         .host(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("host {id}")))
+}
+
+/// The API's error body for what axum's own extractors reject (a path
+/// segment that is not UTF-8, a missing body): a plain-text error answer
+/// becomes `{"error": "invalid input: …"}` with the same status, so every
+/// error the API gives is JSON. Other answers pass untouched.
+pub async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|kind| kind.starts_with("text/plain"));
+    let status = response.status();
+    if !plain || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // A rejection's text is short; anything longer is cut, not buffered.
+    let text = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => "the request was refused".to_string(),
+    };
+    let message = if status.is_client_error() {
+        format!("invalid input: {text}")
+    } else {
+        "internal error".to_string()
+    };
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }

@@ -13,6 +13,7 @@ mod changes;
 mod filters;
 mod health;
 mod history;
+mod hostile;
 mod hosts;
 mod identity;
 mod incidents;

@@ -1,7 +1,8 @@
 //! Driver errors become store errors here, and only here: a unique or
 //! primary-key violation is `Conflict` (the caller asked for something that
 //! exists, HTTP 409), no connection within the pool's time-out or a busy
-//! SQLite database is `Busy` (try again later), every other driver error is
+//! SQLite database is `Busy` (try again later), text PostgreSQL cannot store
+//! (a NUL byte) is `InvalidInput`, every other driver error is
 //! `Store` (internal, logged, never shown to clients).
 
 use crate::error::Error;
@@ -18,6 +19,14 @@ impl From<sqlx::Error> for Error {
                 Error::Conflict(CONFLICT.to_string())
             }
             sqlx::Error::PoolTimedOut => Error::Busy(error.to_string()),
+            // PostgreSQL refuses text it cannot store (a NUL byte: 22021,
+            // character_not_in_repertoire; 22P05, untranslatable_character):
+            // the caller's input, not the database, is at fault.
+            sqlx::Error::Database(database)
+                if matches!(database.code().as_deref(), Some("22021" | "22P05")) =>
+            {
+                Error::InvalidInput("text must not contain NUL bytes".to_string())
+            }
             // SQLITE_BUSY (5) and SQLITE_LOCKED (6), past busy_timeout.
             sqlx::Error::Database(database)
                 if matches!(database.code().as_deref(), Some("5" | "6" | "517" | "262")) =>
