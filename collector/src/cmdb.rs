@@ -14,4 +14,5 @@ pub mod rollout;
 pub mod rollup;
 pub mod series;
 pub mod software;
+pub mod summary;
 pub mod version;

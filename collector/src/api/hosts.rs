@@ -24,7 +24,131 @@ pub(super) async fn list(
     AxumState(state): AxumState<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response> {
+    if pairs.iter().any(|(key, _)| key == "as_of") {
+        return as_of_page(&state, &pairs).await;
+    }
     host_page(&state, &pairs).await
+}
+
+/// Most hosts one `as_of` page rebuilds (each from its history).
+const AS_OF_PAGE_MAX: i64 = 200;
+
+/// `GET /api/v1/hosts?as_of=T`: the hosts the CMDB held at T (first seen
+/// at or before it), by id, each with its summary as its inventory then
+/// gave it (rebuilt from history, as the host detail's `as_of` is):
+/// identity, OS, CPU, memory, system and the number of packages. Takes
+/// `limit` (default 50, at most 200), `cursor` (a host id) and `format`;
+/// the other filters select by the present and are refused beside it.
+async fn as_of_page(state: &Shared, pairs: &[(String, String)]) -> Result<Response> {
+    let mut at = None;
+    let mut limit = None;
+    let mut cursor = None;
+    let mut format = None;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "as_of" if at.is_none() => at = Some(moment("as_of", value)?),
+            "limit" if limit.is_none() => {
+                limit = Some(value.parse::<i64>().map_err(|_| {
+                    Error::InvalidInput(format!("limit must be a number, got {value:?}"))
+                })?);
+            }
+            "cursor" if cursor.is_none() => {
+                if value.len() > host_query::MAX_VALUE_BYTES {
+                    return Err(Error::InvalidInput("cursor is not valid".into()));
+                }
+                cursor = Some(value.clone());
+            }
+            "format" if format.is_none() => format = Some(value.clone()),
+            "as_of" | "limit" | "cursor" | "format" => {
+                return Err(Error::InvalidInput(format!("{key} is given twice")));
+            }
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "as_of combines only with limit, cursor and format: {other} selects by the present"
+                )));
+            }
+        }
+    }
+    let at = at.ok_or_else(|| Error::InvalidInput("as_of needs a value".into()))?;
+    let limit = super::list::page_limit(limit, 50, AS_OF_PAGE_MAX)?;
+    let csv = super::list::wants_csv(format.as_deref())?;
+    // Hosts by id after the cursor, those first seen by then, a page of them.
+    let mut hosts = Vec::new();
+    let mut after = cursor;
+    'pages: loop {
+        let page = state
+            .store
+            .hosts(&crate::store::HostFilter {
+                after: after.clone(),
+                limit: 500,
+                ..Default::default()
+            })
+            .await?;
+        let full = page.len() == 500;
+        for host in page {
+            after = Some(host.id.clone());
+            if host.first_seen_at <= at {
+                hosts.push(host);
+                if hosts.len() as i64 == limit {
+                    break 'pages;
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    let mut rows = Vec::with_capacity(hosts.len());
+    for host in &hosts {
+        let items: Vec<crate::cmdb::diff::CiItem> = state
+            .store
+            .items_as_of(&host.id, at)
+            .await?
+            .into_iter()
+            .map(|((class, key), attrs)| crate::cmdb::diff::CiItem {
+                name: key.clone(),
+                class,
+                key,
+                attrs,
+            })
+            .collect();
+        let packages = items.iter().filter(|item| item.class == "software").count();
+        let mut row = serde_json::Map::new();
+        row.insert("id".into(), json!(host.id));
+        row.insert("hostname".into(), json!(host.hostname));
+        for column in [
+            "fqdn",
+            "os_name",
+            "os_version",
+            "kernel",
+            "arch",
+            "cpu_model",
+            "vendor",
+            "model",
+            "virtualization",
+        ] {
+            row.insert(column.into(), json!(""));
+        }
+        for column in ["cpu_threads", "memory_bytes"] {
+            row.insert(column.into(), json!(0));
+        }
+        for (column, value) in crate::cmdb::summary::summary_updates(&items) {
+            if matches!(column, "machine_id" | "dmi_uuid" | "dmi_serial" | "macs") {
+                continue;
+            }
+            let value = match value {
+                crate::cmdb::summary::SummaryValue::Text(text) => json!(text),
+                crate::cmdb::summary::SummaryValue::Number(number) => json!(number),
+            };
+            row.insert(column.into(), value);
+        }
+        row.insert("package_count".into(), json!(packages));
+        row.insert("first_seen_at".into(), json!(host.first_seen_at));
+        row.insert("as_of".into(), json!(at));
+        rows.push(Value::Object(row));
+    }
+    let next = next_cursor(&hosts, limit, |host| host.id.clone());
+    Ok(list_response(rows, next, csv))
 }
 
 /// One page of the host list for the query string `pairs` (also

@@ -43,7 +43,6 @@ mod presence;
 mod services;
 mod software;
 mod statements;
-mod summary;
 mod upgrade;
 mod writer;
 

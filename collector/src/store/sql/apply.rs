@@ -18,10 +18,10 @@ use sqlx::{AnyConnection, Row};
 use super::catalogue;
 use super::dialect::Dialect;
 use super::statements::{ChangeRow, Statement, insert_change_rows};
-use super::summary::{SummaryValue, summary_updates};
 use crate::cmdb::catalogue::Installed;
 use crate::cmdb::diff::{self, ChangeRecord, CiItem};
 use crate::cmdb::history;
+use crate::cmdb::summary::{SummaryValue, summary_updates};
 use crate::error::{Error, Result};
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange};
 

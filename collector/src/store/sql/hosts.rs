@@ -10,10 +10,10 @@ use super::SqlStore;
 use super::dialect::{Dialect, Tx};
 use super::identity;
 use super::statements::{ListQuery, Statement, insert_changes};
-use super::summary::join_macs;
 use crate::cmdb::diff;
 use crate::cmdb::reconcile::{self, Candidate, Claim, Decision, HostIdentity};
 use crate::cmdb::software::VersionCondition;
+use crate::cmdb::summary::join_macs;
 use crate::error::{Error, Result};
 use crate::store::{
     Attachment, Host, HostFilter, HostQuery, HostStore, IdentityEvent, IdentityEventFilter,

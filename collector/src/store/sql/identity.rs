@@ -6,8 +6,8 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::dialect::Dialect;
 use super::statements::ListQuery;
-use super::summary::join_macs;
 use crate::cmdb::reconcile::{HostIdentity, Owner};
+use crate::cmdb::summary::join_macs;
 use crate::store::{IdentityEvent, IdentityEventFilter};
 
 /// The owner of `host_id`, if the CI has one: its agent's last contact and

@@ -5,7 +5,7 @@ use crate::cmdb::diff::CiItem;
 use crate::cmdb::reconcile::HostIdentity;
 
 /// Host summary columns derived from the singleton items.
-pub(super) fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryValue)> {
+pub fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryValue)> {
     let mut out = Vec::new();
     for item in items {
         // Only singleton sections feed the summary: skip parsing every package.
@@ -91,7 +91,7 @@ pub(super) fn summary_updates(items: &[CiItem]) -> Vec<(&'static str, SummaryVal
 }
 
 /// A summary column's new value.
-pub(super) enum SummaryValue {
+pub enum SummaryValue {
     /// A text column.
     Text(String),
     /// A number column.
@@ -99,6 +99,6 @@ pub(super) enum SummaryValue {
 }
 
 /// The `macs` column: the MACs comma-separated.
-pub(super) fn join_macs(identity: &HostIdentity) -> String {
+pub fn join_macs(identity: &HostIdentity) -> String {
     identity.macs.iter().cloned().collect::<Vec<_>>().join(",")
 }
