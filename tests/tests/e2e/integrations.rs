@@ -355,6 +355,90 @@ async fn retries_after_429_with_retry_after_and_after_5xx() -> Result<()> {
     Ok(())
 }
 
+/// The per-target rate limit: eight incidents written into the database
+/// at once reach a webhook limited to 2 requests a second (burst 1) spread
+/// over at least 3 s with never more than 3 in any second, while a second
+/// webhook with the default limit (10/s, burst 20) gets all eight at once.
+/// The events are written into the store directly (what the engine would
+/// write); the deliveries are the collector's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_rate_limit_spaces_its_requests_and_only_its_own() -> Result<()> {
+    let limited = vendors::webhook::start().await?;
+    let free = vendors::webhook::start().await?;
+    let dir = tempfile::tempdir()?;
+    let targets = format!(
+        "{}{}",
+        target_toml(
+            "limited",
+            "webhook",
+            &limited.url,
+            &format!("rate_per_second = 2\nburst = 1\n{FAST}")
+        ),
+        target_toml("free", "webhook", &free.url, FAST),
+    );
+    let collector = Collector::start(dir.path(), &options(&targets))?;
+    let db = events::open(&collector.data_dir).await?;
+    for index in 0..8 {
+        events::insert(
+            &db,
+            &events::host_down(
+                &format!("inc-rate-{index}"),
+                &format!("rate{index}"),
+                Transition::Trigger,
+            ),
+        )
+        .await?;
+    }
+    let arrivals = |fake: &Fake| -> Vec<i64> {
+        let mut times: Vec<i64> = fake
+            .requests()
+            .iter()
+            .filter(|request| request.method == "POST")
+            .map(|request| request.at_ms)
+            .collect();
+        times.sort_unstable();
+        times
+    };
+    wait_for(
+        "eight deliveries to each webhook",
+        Duration::from_secs(60),
+        || async { (arrivals(&limited).len() >= 8 && arrivals(&free).len() >= 8).then_some(()) },
+    )
+    .await?;
+    let slow = arrivals(&limited);
+    let fast = arrivals(&free);
+    assert_eq!(
+        (slow.len(), fast.len()),
+        (8, 8),
+        "each event once per target"
+    );
+    let span = |times: &[i64]| times[times.len() - 1] - times[0];
+    // Ideally 3.5 s (seven gaps of 500 ms); scheduling may shift one a little.
+    assert!(
+        span(&slow) >= 3_000,
+        "2/s over eight requests took {} ms: {slow:?}",
+        span(&slow)
+    );
+    for (index, start) in slow.iter().enumerate() {
+        let in_second = slow[index..]
+            .iter()
+            .take_while(|at| **at < start + 1_000)
+            .count();
+        assert!(
+            in_second <= 3,
+            "{in_second} requests within a second: {slow:?}"
+        );
+    }
+    assert!(
+        span(&fast) < span(&slow),
+        "the other target is not held back: {} ms against {} ms",
+        span(&fast),
+        span(&slow)
+    );
+    assert_no_violations(&[("limited", &limited), ("free", &free)]);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn final_errors_are_dead_letters_visible_and_retryable() -> Result<()> {
     let pagerduty = vendors::pagerduty::start().await?;
