@@ -382,6 +382,7 @@ pub fn test_event(target: &str) -> IncidentEvent {
         resolved_at_ms: None,
         occurred_at_ms: now,
         details: serde_json::json!({ "test": true }),
+        previous_severity: None,
     }
 }
 
@@ -413,6 +414,7 @@ pub(crate) mod tests_support {
             resolved_at_ms: (transition == Transition::Resolve).then_some(1_714_565_400_000),
             occurred_at_ms: 1_714_564_800_000,
             details: serde_json::json!({ "last_heartbeat_ms": 1_714_564_770_000_i64 }),
+            previous_severity: None,
         }
     }
 }

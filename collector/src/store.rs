@@ -38,7 +38,7 @@ pub use hosts::{
     IdentityEventFilter, ItemRow, MAX_HOST_ATTRIBUTES, SoftwareCount, SoftwareFilter, SoftwareRow,
     SortValue, TextMatch,
 };
-pub use incidents::{Comment, Incident, IncidentFilter, IncidentStore};
+pub use incidents::{Comment, Incident, IncidentFilter, IncidentStore, IncidentUpdate};
 pub use inventory::{ApplyContext, ApplyOutcome, InventoryChange, InventoryStore, Seen};
 pub use maintenance::{MaintenanceStore, MaintenanceWindow};
 pub use outbox::{

@@ -33,6 +33,7 @@ pub fn host_down(incident_id: &str, host: &str, transition: Transition) -> Incid
         resolved_at_ms: (transition == Transition::Resolve).then_some(now),
         occurred_at_ms: now,
         details: serde_json::json!({ "last_heartbeat_ms": now - 1000 }),
+        previous_severity: None,
     }
 }
 

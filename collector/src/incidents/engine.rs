@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::incidents::degraded;
 use crate::incidents::event::{CiRef, IncidentEvent, Severity, Transition};
 use crate::store::Store;
-use crate::store::{Incident, IncidentFilter};
+use crate::store::{Incident, IncidentFilter, IncidentUpdate};
 
 /// What to open.
 #[derive(Debug, Clone)]
@@ -171,23 +171,26 @@ impl Engine {
             resolved_at_ms: (transition == Transition::Resolve).then_some(at),
             occurred_at_ms: at,
             details,
+            previous_severity: None,
         };
         Ok(serde_json::to_string(&event).unwrap_or_default())
     }
 
-    /// Opens an incident unless one is open for the same CI and rule.
+    /// Opens an incident unless one is open for the same CI and rule. One
+    /// that is open at another severity is updated to this one (summary and
+    /// details too) with an `update` event, notified like a trigger: a
+    /// severity change is one incident, never a second.
     pub async fn open(&self, spec: IncidentSpec, at: i64) -> Result<Opened> {
         let key = dedup_key(&spec.ci_id, &spec.rule);
         if let Some(existing) = self.store.open_incident(&key).await? {
+            if existing.severity != spec.severity.as_str() {
+                return Ok(Opened::Existing(
+                    self.update_severity(existing, &spec, at).await?,
+                ));
+            }
             return Ok(Opened::Existing(existing));
         }
-        let mut details = spec.details.clone();
-        if let Value::Object(map) = &mut details {
-            map.insert(
-                "description".into(),
-                Value::String(spec.description.clone()),
-            );
-        }
+        let details = details_of(&spec);
         let incident = Incident {
             id: crate::auth::new_id(),
             dedup_key: key.clone(),
@@ -226,6 +229,48 @@ impl Engine {
                 None => Ok(Opened::New(incident)),
             }
         }
+    }
+
+    /// `incident` at `spec`'s severity, summary and details, stored with its
+    /// `update` event (none while suppressed); the incident as it is now.
+    async fn update_severity(
+        &self,
+        incident: Incident,
+        spec: &IncidentSpec,
+        at: i64,
+    ) -> Result<Incident> {
+        let previous = Severity::parse(&incident.severity);
+        let updated = Incident {
+            severity: spec.severity.as_str().to_string(),
+            summary: crate::incidents::text::summary(&spec.summary),
+            details: details_of(spec).to_string(),
+            updated_at: at,
+            ..incident.clone()
+        };
+        let event = if updated.suppressed != 0 {
+            None
+        } else {
+            let text = self.event(&updated, Transition::Update, at).await?;
+            let mut event: IncidentEvent =
+                serde_json::from_str(&text).map_err(|error| Error::Internal(error.to_string()))?;
+            event.previous_severity = previous;
+            Some(serde_json::to_string(&event).unwrap_or_default())
+        };
+        let change = IncidentUpdate {
+            severity: updated.severity.clone(),
+            summary: updated.summary.clone(),
+            details: updated.details.clone(),
+            at,
+        };
+        if self
+            .store
+            .update_incident(&incident.id, &change, event.as_deref())
+            .await?
+        {
+            tracing::info!(incident_id = %incident.id, from = %incident.severity, to = %updated.severity, "incident severity changed");
+            return Ok(updated);
+        }
+        Ok(self.store.incident(&incident.id).await?.unwrap_or(incident))
     }
 
     /// Resolves the open incident of a CI and rule, if any.
@@ -345,4 +390,16 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// An incident's stored details: the spec's, with its description.
+fn details_of(spec: &IncidentSpec) -> Value {
+    let mut details = spec.details.clone();
+    if let Value::Object(map) = &mut details {
+        map.insert(
+            "description".into(),
+            Value::String(spec.description.clone()),
+        );
+    }
+    details
 }

@@ -118,4 +118,8 @@ pub struct IncidentEvent {
     pub occurred_at_ms: i64,
     /// Rule-specific details (mount point, usage, outage begin, …).
     pub details: serde_json::Value,
+    /// The severity before, on an `update` that changed it (Alertmanager
+    /// resolves the alert of the old severity's label set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_severity: Option<Severity>,
 }

@@ -237,11 +237,9 @@ fn filesystems(
     let critical = full
         .iter()
         .any(|(_, _, severity)| *severity == Severity::Critical);
-    // The severity is part of the subject: warning turning critical notifies.
-    let subjects: Vec<String> = full
-        .iter()
-        .map(|(mount, _, severity)| format!("{mount}\u{0}{}", severity.as_str()))
-        .collect();
+    // The mounts are the subject; their severity is not: warning turning
+    // critical updates the one incident (the engine notifies the change).
+    let subjects: Vec<String> = full.iter().map(|(mount, _, _)| mount.clone()).collect();
     let mounts: Vec<String> = full.iter().map(|(mount, _, _)| mount.clone()).collect();
     let text = if let [(mount, percent, _)] = full.as_slice() {
         format!(

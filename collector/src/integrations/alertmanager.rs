@@ -57,7 +57,17 @@ pub fn body(config: &AlertmanagerConfig, event: &IncidentEvent, now_ms: i64) -> 
     if event.transition == Transition::Resolve {
         alert["endsAt"] = json!(rfc3339(event.resolved_at_ms.unwrap_or(now_ms).min(now_ms)));
     }
-    json!([alert])
+    // Labels identify an alert, severity among them: a severity change
+    // resolves the alert of the old label set and fires the new one.
+    match event.previous_severity {
+        Some(previous) if previous != event.severity && event.transition == Transition::Update => {
+            let mut old = alert.clone();
+            old["labels"]["severity"] = json!(previous.as_str());
+            old["endsAt"] = json!(rfc3339(event.occurred_at_ms.min(now_ms)));
+            json!([old, alert])
+        }
+        _ => json!([alert]),
+    }
 }
 
 impl Alertmanager {
@@ -104,6 +114,16 @@ mod tests {
         assert_eq!(firing[0]["startsAt"], "2024-05-01T12:00:00.000Z");
         assert!(firing[0].get("endsAt").is_none());
         let resolved = body(&config, &event(Transition::Resolve), 1_714_566_000_000);
+        let mut update = event(Transition::Update);
+        update.previous_severity = Some(crate::incidents::event::Severity::Warning);
+        let changed = body(&config, &update, 1_714_566_000_000);
+        assert_eq!(changed[0]["labels"]["severity"], "warning");
+        assert!(
+            changed[0]["endsAt"].is_string(),
+            "the old label set is resolved"
+        );
+        assert_eq!(changed[1]["labels"]["severity"], update.severity.as_str());
+        assert!(changed[1].get("endsAt").is_none(), "the new one fires");
         assert_eq!(resolved[0]["endsAt"], "2024-05-01T12:10:00.000Z");
     }
 }

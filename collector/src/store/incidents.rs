@@ -72,6 +72,19 @@ pub struct Comment {
     pub at: i64,
 }
 
+/// A change of an open incident's severity, with the texts that go with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentUpdate {
+    /// The new severity.
+    pub severity: String,
+    /// The new summary.
+    pub summary: String,
+    /// The new details (JSON).
+    pub details: String,
+    /// When (ms).
+    pub at: i64,
+}
+
 /// Incidents and their comments.
 #[async_trait]
 pub trait IncidentStore {
@@ -100,6 +113,15 @@ pub trait IncidentStore {
         &self,
         incident_id: &str,
         at: i64,
+        event: Option<&str>,
+    ) -> Result<bool>;
+    /// Changes an unresolved incident's severity (with its summary and
+    /// details) and records its `update` event, atomically; false if it is
+    /// resolved or already at that severity.
+    async fn update_incident(
+        &self,
+        incident_id: &str,
+        change: &IncidentUpdate,
         event: Option<&str>,
     ) -> Result<bool>;
     /// Counts one more flap of an open incident.

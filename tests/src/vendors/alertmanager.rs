@@ -85,6 +85,10 @@ async fn alerts(
             "firing"
         };
         state.accept(format!("{kind}:{key}"));
+        state.accept(format!(
+            "{kind}:{key}:{}",
+            alert["labels"]["severity"].as_str().unwrap_or_default()
+        ));
     }
     StatusCode::OK.into_response()
 }

@@ -117,6 +117,12 @@ async fn enqueue(
                 objects.insert(open_key, event.clone());
             }
         }
+        "trigger" => {
+            state.accept(format!(
+                "retrigger:{dedup_key}:{}",
+                event["payload"]["severity"].as_str().unwrap_or_default()
+            ));
+        }
         "resolve" if open => {
             state.accept(format!("resolve:{dedup_key}"));
             if let Ok(mut objects) = state.objects.lock() {

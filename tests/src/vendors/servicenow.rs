@@ -378,6 +378,11 @@ async fn update(
         check_string(&changes, "close_code", true, &mut problems);
         check_string(&changes, "close_notes", true, &mut problems);
     }
+    // A severity change sets impact and urgency together (1 high .. 3 low).
+    if changes.get("impact").is_some() || changes.get("urgency").is_some() {
+        check_enum(&changes, "impact", &["1", "2", "3"], &mut problems);
+        check_enum(&changes, "urgency", &["1", "2", "3"], &mut problems);
+    }
     if !problems.is_empty() {
         return state.violation(
             problems.join("; "),
@@ -414,5 +419,13 @@ async fn update(
         return axum::Json(json!({ "result": { "sys_id": sys_id, "state": "6" } })).into_response();
     }
     let answer = json!({ "result": incident.clone() });
+    if let Some(urgency) = changes["urgency"].as_str() {
+        let key = format!(
+            "update:{}:{urgency}",
+            incident["correlation_id"].as_str().unwrap_or_default()
+        );
+        drop(objects);
+        state.accept(key);
+    }
     axum::Json(answer).into_response()
 }

@@ -114,6 +114,10 @@ async fn events(
             "event"
         };
         state.accept(format!("{kind}:{key}"));
+        state.accept(format!(
+            "{kind}:{key}:{}",
+            record["severity"].as_str().unwrap_or_default()
+        ));
     }
     axum::Json(json!({ "result": { "Default Bulk Endpoint": format!("{} events were inserted", records.len()) } })).into_response()
 }

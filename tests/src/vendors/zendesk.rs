@@ -177,6 +177,14 @@ async fn update(
     if let Some(comment) = ticket.get("comment") {
         check_string(comment, "body", true, &mut problems);
     }
+    if ticket.get("priority").is_some() {
+        check_enum(
+            ticket,
+            "priority",
+            &["low", "normal", "high", "urgent"],
+            &mut problems,
+        );
+    }
     if !problems.is_empty() {
         return state.violation(problems.join("; "), error(&problems.join("; ")));
     }
@@ -203,5 +211,13 @@ async fn update(
     if ticket["status"] == "solved" {
         state.accept(format!("solve:{external_id}"));
     }
+    if let Some(priority) = ticket["priority"].as_str() {
+        stored_priority(&state, &external_id, priority);
+    }
     axum::Json(answer).into_response()
+}
+
+/// Records a priority change of the ticket with `external_id`.
+fn stored_priority(state: &FakeState, external_id: &str, priority: &str) {
+    state.accept(format!("priority:{external_id}:{priority}"));
 }

@@ -8,6 +8,7 @@
 
 mod lookups;
 mod real_agent;
+mod severity;
 mod shared_outbox;
 
 use std::path::Path;

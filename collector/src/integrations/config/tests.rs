@@ -26,6 +26,7 @@ fn event(severity: Severity, tags: &[&str], services: &[&str]) -> IncidentEvent 
         resolved_at_ms: None,
         occurred_at_ms: 0,
         details: serde_json::json!({}),
+        previous_severity: None,
     }
 }
 

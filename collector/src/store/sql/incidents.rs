@@ -8,7 +8,7 @@ use super::SqlStore;
 use super::dialect::Tx;
 use super::statements::ListQuery;
 use crate::error::{Error, Result};
-use crate::store::{Comment, Incident, IncidentFilter, IncidentStore};
+use crate::store::{Comment, Incident, IncidentFilter, IncidentStore, IncidentUpdate};
 
 const INCIDENT_COLUMNS: &str = "id, dedup_key, ci_id, rule, severity, state, summary, details, parent_id, suppressed, flaps, \
     opened_at, acknowledged_at, acknowledged_by, resolved_at, updated_at";
@@ -29,6 +29,28 @@ async fn insert_event(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// A guarded UPDATE of one incident (`update`, whose WHERE clause names
+/// the states it applies to) and, if it changed the row, the event of
+/// `transition` in the same transaction; false if nothing matched.
+async fn transition(
+    store: &SqlStore,
+    update: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    incident_id: &str,
+    transition: &str,
+    event: Option<&str>,
+    at: i64,
+) -> Result<bool> {
+    let mut tx = store.begin_write().await?;
+    if update.execute(&mut *tx).await?.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if let Some(payload) = event {
+        insert_event(&mut tx, incident_id, transition, payload, at).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 #[async_trait]
@@ -85,21 +107,10 @@ impl IncidentStore for SqlStore {
         at: i64,
         event: Option<&str>,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let changed = sqlx::query("UPDATE incidents SET state = 'resolved', resolved_at = $1, updated_at = $1 WHERE id = $2 AND state <> 'resolved'")
+        let update = sqlx::query("UPDATE incidents SET state = 'resolved', resolved_at = $1, updated_at = $1 WHERE id = $2 AND state <> 'resolved'")
             .bind(at)
-            .bind(incident_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        if let Some(payload) = event {
-            insert_event(&mut tx, incident_id, "resolve", payload, at).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+            .bind(incident_id);
+        transition(self, update, incident_id, "resolve", event, at).await
     }
 
     async fn acknowledge_incident(
@@ -109,24 +120,13 @@ impl IncidentStore for SqlStore {
         at: i64,
         event: Option<&str>,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
+        let update = sqlx::query(
             "UPDATE incidents SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2, updated_at = $1 WHERE id = $3 AND state = 'open'",
         )
         .bind(at)
         .bind(by)
-        .bind(incident_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        if let Some(payload) = event {
-            insert_event(&mut tx, incident_id, "acknowledge", payload, at).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        .bind(incident_id);
+        transition(self, update, incident_id, "acknowledge", event, at).await
     }
 
     async fn unsuppress_incident(
@@ -135,23 +135,30 @@ impl IncidentStore for SqlStore {
         at: i64,
         event: Option<&str>,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
+        let update = sqlx::query(
             "UPDATE incidents SET suppressed = 0, updated_at = $1 WHERE id = $2 AND state <> 'resolved' AND suppressed <> 0",
         )
         .bind(at)
-        .bind(incident_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        if let Some(payload) = event {
-            insert_event(&mut tx, incident_id, "trigger", payload, at).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        .bind(incident_id);
+        transition(self, update, incident_id, "trigger", event, at).await
+    }
+
+    async fn update_incident(
+        &self,
+        incident_id: &str,
+        change: &IncidentUpdate,
+        event: Option<&str>,
+    ) -> Result<bool> {
+        let update = sqlx::query(
+            "UPDATE incidents SET severity = $1, summary = $2, details = $3, updated_at = $4 \
+             WHERE id = $5 AND state <> 'resolved' AND severity <> $1",
+        )
+        .bind(change.severity.clone())
+        .bind(change.summary.clone())
+        .bind(change.details.clone())
+        .bind(change.at)
+        .bind(incident_id);
+        transition(self, update, incident_id, "update", event, change.at).await
     }
 
     async fn count_flap(&self, incident_id: &str, at: i64) -> Result<()> {
