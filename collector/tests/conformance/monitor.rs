@@ -611,3 +611,71 @@ pub async fn a_retired_host_is_no_longer_watched_and_its_outage_ends(store: Arc<
     driven.at(retire_at + 200_100).await;
     assert_eq!(store.host(&host_id).await.unwrap().unwrap().presence, "up");
 }
+
+/// warning → critical → critical → warning → cleared: one incident whose
+/// severity follows, and events trigger, update, update, resolve (the
+/// repeat at the same severity records nothing); the update events carry
+/// the severity before.
+pub async fn a_severity_change_updates_the_one_incident_with_an_update_event(
+    store: Arc<dyn Store>,
+) {
+    let engine = Engine::new(store.clone());
+    let at = 1_800_000_000_000;
+    let rule = "filesystem_usage:abc";
+    for (step, severity) in [
+        Severity::Warning,
+        Severity::Critical,
+        Severity::Critical,
+        Severity::Warning,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        engine
+            .open(critical("h-sev", rule, severity), at + step as i64)
+            .await
+            .unwrap();
+        let open = store
+            .open_incident(&rollcall_collector::incidents::engine::dedup_key(
+                "h-sev", rule,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(open.severity, severity.as_str(), "step {step}");
+    }
+    engine.resolve("h-sev", rule, at + 10).await.unwrap();
+    let all = store
+        .incidents(&IncidentFilter {
+            ci_id: Some("h-sev".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].state, "resolved");
+    let events = store.undispatched_events(at + 100, 100).await.unwrap();
+    let ours: Vec<(String, Option<String>, String)> = events
+        .iter()
+        .filter(|event| event.incident_id == all[0].id)
+        .map(|event| {
+            let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap();
+            (
+                event.transition.clone(),
+                payload["previous_severity"].as_str().map(String::from),
+                payload["severity"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let text = |s: &str| s.to_string();
+    assert_eq!(
+        ours,
+        [
+            (text("trigger"), None, text("warning")),
+            (text("update"), Some(text("warning")), text("critical")),
+            (text("update"), Some(text("critical")), text("warning")),
+            (text("resolve"), None, text("warning")),
+        ]
+    );
+}
