@@ -3,7 +3,8 @@
 //!
 //! This file is the route table only. Beside it: `auth` (who is calling and
 //! role checks), `extract` (query and JSON extractors that answer with our
-//! error body), `list` (paging, cursors, CSV), `metrics` (the Prometheus
+//! error body), `list` (paging, cursors, CSV), `export` (a whole list as
+//! CSV, streamed page by page), `metrics` (the Prometheus
 //! text), and one file per resource holding its handlers.
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ mod attributes;
 mod audit;
 pub mod availability;
 mod changes;
+mod export;
 mod health;
 pub mod host_query;
 mod hosts;
@@ -47,6 +49,11 @@ pub(crate) type Shared = Arc<State>;
 
 /// The API's routes.
 pub fn router(state: Shared) -> Router {
+    export::stream_csv_lists(routes(state))
+}
+
+/// The routes, each answering one request (a list one page).
+fn routes(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(info::healthz))
         .route("/metrics", get(metrics::serve))

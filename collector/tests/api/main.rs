@@ -10,6 +10,7 @@ mod agents;
 mod attributes;
 mod availability;
 mod changes;
+mod export;
 mod filters;
 mod health;
 mod history;

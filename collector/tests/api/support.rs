@@ -270,6 +270,22 @@ impl App {
             None => request.body(Body::empty()),
         }
         .expect("request");
+        self.reply(request).await
+    }
+
+    /// `GET uri` as `token` with `accept` as its Accept header.
+    pub async fn get_accepting(&self, uri: &str, token: &str, accept: &str) -> Reply {
+        let request = Request::builder()
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::ACCEPT, accept)
+            .body(Body::empty())
+            .expect("request");
+        self.reply(request).await
+    }
+
+    /// The router's answer to `request`, its body read whole.
+    async fn reply(&self, request: Request<Body>) -> Reply {
         let response = self
             .router
             .clone()
