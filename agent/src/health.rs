@@ -11,7 +11,7 @@ use rollcall_proto::v1::{FilesystemUsage, HealthReport, InterfaceRate};
 
 use crate::discovery::HostRoot;
 use crate::discovery::hardware::parse_meminfo;
-use crate::discovery::mounts::{read_mounts, sizes_of};
+use crate::discovery::mounts::{read_mounts, root_sizes, sizes_of};
 use crate::discovery::root::run_command;
 use crate::discovery::services::{SYSTEMCTL_TIMEOUT, parse_failed_units, systemd_running};
 
@@ -154,7 +154,7 @@ impl HealthSampler {
             }
             self.disks.as_ref().map(sizes_of).unwrap_or_default()
         } else {
-            HashMap::new()
+            root_sizes(&self.root, &mounts)
         };
         mounts
             .into_iter()

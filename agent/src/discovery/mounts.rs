@@ -144,6 +144,48 @@ pub(crate) fn live_sizes() -> HashMap<String, (u64, u64)> {
     }
 }
 
+/// Total and available bytes of the mounts of a host under a root that is
+/// not the live host's (a container's `/host`, a test's fixture root): each
+/// mount point that is mounted there, its device not its parent
+/// directory's, measured with `statvfs`. A plain directory is not measured
+/// (it would report the filesystem holding the root), nor is a network
+/// filesystem (a dead server would hang the call).
+pub(crate) fn root_sizes(root: &HostRoot, entries: &[MountEntry]) -> HashMap<String, (u64, u64)> {
+    entries
+        .iter()
+        .filter(|entry| !is_network_fs(&entry.fs_type))
+        .filter_map(|entry| {
+            let path = root.path(&entry.mount_point);
+            if !is_mounted_at(&path) {
+                return None;
+            }
+            let stats = rustix::fs::statvfs(&path).ok()?;
+            let total = stats.f_blocks.saturating_mul(stats.f_frsize);
+            let available = stats.f_bavail.saturating_mul(stats.f_frsize).min(total);
+            Some((entry.mount_point.clone(), (total, available)))
+        })
+        .collect()
+}
+
+/// Whether a filesystem type is served over the network.
+fn is_network_fs(fs_type: &str) -> bool {
+    fs_type.starts_with("nfs")
+        || fs_type.starts_with("fuse.")
+        || matches!(
+            fs_type,
+            "cifs" | "smb3" | "smbfs" | "9p" | "ceph" | "glusterfs" | "afs" | "lustre"
+        )
+}
+
+/// Whether `path` is a mount point: its device differs from its parent's.
+fn is_mounted_at(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(path), std::fs::metadata(path.join(".."))) {
+        (Ok(here), Ok(parent)) => here.is_dir() && here.dev() != parent.dev(),
+        _ => false,
+    }
+}
+
 /// Total and available bytes per mount point of already refreshed disks.
 pub(crate) fn sizes_of(disks: &sysinfo::Disks) -> HashMap<String, (u64, u64)> {
     disks
@@ -169,8 +211,9 @@ pub(crate) fn coarse_free_bytes(free_bytes: u64, size_bytes: u64) -> u64 {
     free_bytes - free_bytes % step
 }
 
-/// Collects the filesystems section. Sizes come from the live host only; a
-/// fixture root reports them as 0.
+/// Collects the filesystems section. Sizes come from the live host, or
+/// under another root from the filesystems mounted there ([`root_sizes`]);
+/// a mount point that is a plain directory of a fixture reports 0.
 pub(crate) fn filesystems(root: &HostRoot, status: &mut StatusLog) -> Vec<Filesystem> {
     let Some(entries) = read_mounts(root) else {
         status.unavailable(Section::Filesystems, "mount table unreadable");
@@ -179,7 +222,7 @@ pub(crate) fn filesystems(root: &HostRoot, status: &mut StatusLog) -> Vec<Filesy
     let sizes = if root.is_live() {
         live_sizes()
     } else {
-        HashMap::new()
+        root_sizes(root, &entries)
     };
     entries
         .into_iter()
@@ -246,5 +289,61 @@ mod tests {
         assert_eq!(decode_octal("/a\\134b"), "/a\\b");
         assert_eq!(decode_octal("/trailing\\04"), "/trailing\\04");
         assert_eq!(decode_octal("/plain"), "/plain");
+    }
+
+    #[test]
+    fn under_another_root_only_what_is_mounted_there_is_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::create_dir_all(dir.path().join("share")).unwrap();
+        let root = HostRoot::new(dir.path());
+        let entry = |mount_point: &str, fs_type: &str| MountEntry {
+            device: "/dev/x".into(),
+            mount_point: mount_point.into(),
+            fs_type: fs_type.into(),
+        };
+        let entries = [
+            entry("/", "ext4"),
+            entry("/data", "ext4"),
+            entry("/missing", "ext4"),
+            entry("/share", "nfs4"),
+        ];
+        // Plain directories (the root among them) and absent paths: none.
+        assert!(root_sizes(&root, &entries).is_empty());
+
+        // A real 1 MiB filesystem at /data, a quarter full, and one at
+        // /share, which the table says is NFS.
+        let mount = |path: &std::path::Path| {
+            std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+                .arg(path)
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        let data = dir.path().join("data");
+        let share = dir.path().join("share");
+        if !mount(&data) || !mount(&share) {
+            let _ = std::process::Command::new("umount").arg(&data).status();
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI must be able to mount a tmpfs (root)"
+            );
+            eprintln!("skipped the mounted half: cannot mount a tmpfs here");
+            return;
+        }
+        std::fs::write(data.join("fill"), vec![1u8; 256 * 1024]).unwrap();
+        let sizes = root_sizes(&root, &entries);
+        for path in [&data, &share] {
+            std::process::Command::new("umount")
+                .arg(path)
+                .status()
+                .unwrap();
+        }
+        // The NFS entry is never asked, though something is mounted there.
+        assert_eq!(sizes.len(), 1, "{sizes:?}");
+        let (total, available) = sizes["/data"];
+        assert_eq!(total, 1024 * 1024);
+        assert_eq!(available, 768 * 1024);
     }
 }

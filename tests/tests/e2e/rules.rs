@@ -7,11 +7,13 @@
 //!   whose files (`proc/meminfo`, a process under `proc/`) the test edits;
 //! - agent stale: a real agent stopped with SIGSTOP (its session's
 //!   connection stays open, nothing is sent) and continued;
-//! - filesystem usage and failed unit: the raw gRPC client with an enrolled
-//!   agent's credentials. Neither can come from a fixture root: the agent
-//!   reads filesystem sizes with statvfs (`sysinfo`) and failed units from
-//!   `systemctl`, both only on the live root (`health.rs`), so on a fixture
-//!   root it reports 0 % used and no failed unit.
+//! - filesystem usage: a real agent on a fixture root whose mount table
+//!   names `/data`, where the test mounts a real 1 MiB tmpfs and fills it
+//!   (the agent measures what is mounted under its root with statvfs);
+//! - failed unit: the raw gRPC client with an enrolled agent's credentials.
+//!   It cannot come from a fixture root: the agent asks `systemctl`, which
+//!   describes only the live host, and systemd is not running here. The
+//!   raw test also covers the filesystem rule's repeat and clear exactly.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -231,6 +233,77 @@ async fn failed_check_opens_one_incident_and_clears() -> Result<()> {
     resolved(collector, id, "failed_check:", &incident_id).await?;
     more_samples(collector, id, 2).await?;
     assert_only(collector, id, "failed_check:", &incident_id).await?;
+    Ok(())
+}
+
+/// A tmpfs mounted at a path for as long as it lives.
+struct Mounted(PathBuf);
+
+impl Mounted {
+    fn tmpfs(path: &Path, size: &str) -> Result<Mounted> {
+        std::fs::create_dir_all(path)?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()?;
+        anyhow::ensure!(status.success(), "mount a tmpfs at {}", path.display());
+        Ok(Mounted(path.to_path_buf()))
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_usage_of_a_real_agent_opens_one_incident_and_clears() -> Result<()> {
+    // The fixture's mount table gains /data; a plain directory there is
+    // not measured (0 bytes, no incident) until a filesystem is mounted.
+    let host = host("", "", |root| {
+        let mounts = root.join("proc/self/mounts");
+        let table = std::fs::read_to_string(&mounts)? + "/dev/rcdata /data ext4 rw,relatime 0 0\n";
+        write_atomically(&mounts, &table)?;
+        std::fs::create_dir_all(root.join("data"))?;
+        Ok(())
+    })
+    .await?;
+    let (collector, id) = (&host.collector, host.id.as_str());
+    let mounted = Mounted::tmpfs(&host.root.join("data"), "1m")?;
+    // 250 pages of 4 KiB in 1 MiB: 97.7 % used, over the default 95 %.
+    std::fs::write(mounted.0.join("fill"), vec![7u8; 250 * 4096])?;
+    let incident = one_open(collector, id, "filesystem_usage:").await?;
+    let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(incident["severity"], "critical");
+    let summary = incident["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("filesystem /data is 98% full"),
+        "{summary}"
+    );
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "filesystem_usage:", &incident_id).await?;
+
+    // Space freed: resolved, and nothing opens again.
+    std::fs::remove_file(mounted.0.join("fill"))?;
+    resolved(collector, id, "filesystem_usage:", &incident_id).await?;
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "filesystem_usage:", &incident_id).await?;
+    // The inventory reports the mounted filesystem's real size.
+    let detail = collector.get(&format!("/api/v1/hosts/{id}")).await?;
+    drop(mounted);
+    let data = detail["inventory"]["filesystem"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|item| item["mount_point"] == "/data")
+        .cloned();
+    let data = data.unwrap_or_else(|| panic!("no /data filesystem in {}", detail["inventory"]));
+    assert_eq!(data["size_bytes"], 1024 * 1024, "{data}");
+    assert_eq!(data["device"], "/dev/rcdata", "{data}");
     Ok(())
 }
 
