@@ -36,6 +36,12 @@ pub struct AgentConfig {
     pub compress: bool,
     /// Configured health checks.
     pub checks: Vec<CheckConfig>,
+    /// The `systemctl` that describes the host under `root`, as a program
+    /// and its first arguments (`["chroot", "/host", "systemctl"]` for an
+    /// agent in a container with the host's root at `/host`). Unset: the
+    /// live host's `systemctl` when `root` is `/`, none under another root
+    /// (services and failed units are then unavailable).
+    pub systemctl: Option<Vec<String>>,
 }
 
 impl Default for AgentConfig {
@@ -51,6 +57,7 @@ impl Default for AgentConfig {
             max_backoff_s: 60,
             compress: true,
             checks: Vec::new(),
+            systemctl: None,
         }
     }
 }
@@ -133,6 +140,15 @@ impl AgentConfig {
         for url in &self.collectors {
             crate::enroll::parse_endpoint(url)?;
         }
+        if let Some(command) = &self.systemctl
+            && command
+                .first()
+                .is_none_or(|program| program.trim().is_empty())
+        {
+            return Err(Error::Config(
+                "systemctl must name a program, for example [\"systemctl\"]".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -176,6 +192,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("colectors"), "{error}");
+    }
+
+    #[test]
+    fn systemctl_must_name_a_program() {
+        for text in ["systemctl = []", "systemctl = [\" \"]"] {
+            let config: AgentConfig = toml::from_str(text).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("systemctl must name a program"), "{error}");
+        }
+        let config: AgentConfig =
+            toml::from_str("systemctl = [\"chroot\", \"/host\", \"systemctl\"]").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.systemctl.unwrap()[0], "chroot");
     }
 
     #[test]

@@ -38,19 +38,29 @@ pub trait Platform: Send + Sync {
 #[derive(Debug)]
 pub struct LinuxPlatform {
     root: PathBuf,
+    systemctl: Option<Vec<String>>,
     owners: Mutex<owners::OwnerCache>,
 }
 
 impl LinuxPlatform {
     /// A platform reading every file under `root` (`/` in production, a
     /// fixture directory in tests). Commands (`systemctl`, `rpm`) and live
-    /// statistics (`statvfs`, interface addresses) are used only when the
-    /// root is `/`.
+    /// statistics (interface addresses) are used only when the root is `/`;
+    /// under another root, filesystems mounted there are measured and
+    /// [`LinuxPlatform::with_systemctl`] names its `systemctl`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into(),
+            systemctl: None,
             owners: Mutex::default(),
         }
+    }
+
+    /// This platform asking `command` (a program and its first arguments)
+    /// about systemd units instead of the live host's `systemctl`.
+    pub fn with_systemctl(mut self, command: Option<&[String]>) -> Self {
+        self.systemctl = command.map(<[String]>::to_vec);
+        self
     }
 
     /// The filesystem prefix this platform reads from.
@@ -64,7 +74,8 @@ impl Platform for LinuxPlatform {
         // A panic mid-lookup leaves at worst a cache entry that the next
         // lookup verifies anyway.
         let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
-        collect(&HostRoot::new(&self.root), &mut owners)
+        let root = HostRoot::new(&self.root).with_systemctl(self.systemctl.as_deref());
+        collect(&root, &mut owners)
     }
 }
 

@@ -12,7 +12,6 @@ use rollcall_proto::v1::{FilesystemUsage, HealthReport, InterfaceRate};
 use crate::discovery::HostRoot;
 use crate::discovery::hardware::parse_meminfo;
 use crate::discovery::mounts::{read_mounts, root_sizes, sizes_of};
-use crate::discovery::root::run_command;
 use crate::discovery::services::{SYSTEMCTL_TIMEOUT, parse_failed_units, systemd_running};
 
 /// Aggregate CPU time counters from the `cpu` line of `/proc/stat`.
@@ -56,6 +55,14 @@ impl HealthSampler {
             previous: None,
             disks: None,
         }
+    }
+
+    /// This sampler asking `command` (a program and its first arguments)
+    /// for failed units instead of the live host's `systemctl`: the agent's
+    /// `systemctl` option, for a root that is not `/`.
+    pub fn with_systemctl(mut self, command: Option<&[String]>) -> Self {
+        self.root = self.root.with_systemctl(command);
+        self
     }
 
     /// Takes one sample. Never fails: an unreadable source reports zeros.
@@ -188,24 +195,25 @@ impl HealthSampler {
             .unwrap_or(0)
     }
 
-    /// Failed systemd units; empty without systemd or on a fixture root.
+    /// Failed systemd units; empty without systemd or without a
+    /// `systemctl` that describes the root.
     fn failed_units(&self) -> Vec<String> {
-        if !self.root.is_live() || !systemd_running(&self.root) {
+        if !systemd_running(&self.root) {
             return Vec::new();
         }
-        run_command(
-            "systemctl",
-            &[
-                "list-units",
-                "--state=failed",
-                "--no-legend",
-                "--plain",
-                "--no-pager",
-            ],
-            SYSTEMCTL_TIMEOUT,
-        )
-        .map(|text| parse_failed_units(&text))
-        .unwrap_or_default()
+        self.root
+            .systemctl(
+                &[
+                    "list-units",
+                    "--state=failed",
+                    "--no-legend",
+                    "--plain",
+                    "--no-pager",
+                ],
+                SYSTEMCTL_TIMEOUT,
+            )
+            .map(|text| parse_failed_units(&text))
+            .unwrap_or_default()
     }
 }
 

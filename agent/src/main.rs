@@ -185,7 +185,8 @@ async fn run(command: Command, config: AgentConfig) -> Result<(), Error> {
         }
         Command::Run => runtime::run_until_signalled(config).await?,
         Command::Inventory { format, repeat } => {
-            let platform = discovery::LinuxPlatform::new(config.root);
+            let platform = discovery::LinuxPlatform::new(config.root)
+                .with_systemctl(config.systemctl.as_deref());
             let mut inventory = Default::default();
             for run in 1..=repeat {
                 let started = std::time::Instant::now();

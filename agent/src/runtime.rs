@@ -37,7 +37,9 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
         config.inventory_interval_s,
     );
     let shared = Arc::new(Shared {
-        platform: Arc::new(LinuxPlatform::new(config.root.clone())),
+        platform: Arc::new(
+            LinuxPlatform::new(config.root.clone()).with_systemctl(config.systemctl.as_deref()),
+        ),
         inner: Mutex::new(Inner {
             spool,
             seq: SequenceAllocator::open(&config.state_dir)?,
@@ -192,7 +194,10 @@ fn enqueue_inventory(shared: &Shared, inventory: Inventory, requested_full: bool
 
 async fn health_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut intervals = shared.intervals.subscribe();
-    let mut sampler = Some(HealthSampler::new(shared.config.root.clone()));
+    let mut sampler = Some(
+        HealthSampler::new(shared.config.root.clone())
+            .with_systemctl(shared.config.systemctl.as_deref()),
+    );
     loop {
         let Some(mut current) = sampler.take() else {
             return;
@@ -218,7 +223,10 @@ async fn health_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
             }
             Err(error) => {
                 tracing::error!(error = %error, "health sampling failed");
-                sampler = Some(HealthSampler::new(shared.config.root.clone()));
+                sampler = Some(
+                    HealthSampler::new(shared.config.root.clone())
+                        .with_systemctl(shared.config.systemctl.as_deref()),
+                );
             }
         }
         let period = intervals.borrow_and_update().health;

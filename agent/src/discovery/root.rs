@@ -11,15 +11,45 @@ use std::time::{Duration, Instant};
 pub(crate) struct HostRoot {
     base: PathBuf,
     live: bool,
+    systemctl: Option<Vec<String>>,
 }
 
 impl HostRoot {
-    /// A root at `base`; it is "live" when `base` is `/`.
+    /// A root at `base`; it is "live" when `base` is `/`, and then
+    /// `systemctl` describes it.
     pub(crate) fn new(base: &Path) -> Self {
+        let live = base == Path::new("/");
         Self {
             base: base.to_path_buf(),
-            live: base == Path::new("/"),
+            live,
+            systemctl: live.then(|| vec!["systemctl".to_string()]),
         }
+    }
+
+    /// This root with `command` (a program and its first arguments) as the
+    /// `systemctl` that describes it; `None` keeps the default.
+    pub(crate) fn with_systemctl(mut self, command: Option<&[String]>) -> Self {
+        if let Some(command) = command.filter(|command| !command.is_empty()) {
+            self.systemctl = Some(command.to_vec());
+        }
+        self
+    }
+
+    /// Runs this root's `systemctl` with `args` (see [`run_command`]);
+    /// `None` when no `systemctl` describes the root or the call failed.
+    pub(crate) fn systemctl(&self, args: &[&str], timeout: Duration) -> Option<String> {
+        let (program, first) = self.systemctl.as_deref()?.split_first()?;
+        let all: Vec<&str> = first
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .collect();
+        run_command(program, &all, timeout)
+    }
+
+    /// Whether a `systemctl` describes this root.
+    pub(crate) fn has_systemctl(&self) -> bool {
+        self.systemctl.is_some()
     }
 
     /// Whether this is the running host's own root, so that commands and
@@ -106,6 +136,25 @@ pub(crate) fn run_command(program: &str, args: &[&str], timeout: Duration) -> Op
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn systemctl_is_the_live_hosts_or_the_configured_command() {
+        let args = ["list-units", "--plain"];
+        let wait = Duration::from_secs(5);
+        let fixture = HostRoot::new(Path::new("/tmp/fixture"));
+        assert!(!fixture.has_systemctl());
+        assert_eq!(fixture.systemctl(&args, wait), None);
+        assert!(HostRoot::new(Path::new("/")).has_systemctl());
+        // A prefix goes before the arguments.
+        let command = ["echo".to_string(), "--root=/host".to_string()];
+        let configured = fixture.clone().with_systemctl(Some(&command));
+        assert_eq!(
+            configured.systemctl(&args, wait).as_deref(),
+            Some("--root=/host list-units --plain\n")
+        );
+        // An empty command keeps the default.
+        assert!(!fixture.with_systemctl(Some(&[])).has_systemctl());
+    }
 
     #[test]
     fn run_command_returns_stdout_or_none() {

@@ -1,12 +1,13 @@
 //! The services section: systemd service units with their active and sub
-//! state and enablement, from `systemctl` (only when systemd runs).
+//! state and enablement, from `systemctl` (only when systemd runs): the
+//! live host's, or under another root the command the agent's `systemctl`
+//! option names.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rollcall_proto::v1::{Section, Service};
 
-use super::root::run_command;
 use super::{HostRoot, StatusLog};
 
 /// How long one `systemctl` call may take.
@@ -23,12 +24,14 @@ pub(crate) fn services(root: &HostRoot, status: &mut StatusLog) -> Vec<Service> 
         status.unavailable(Section::Services, "systemd not running");
         return Vec::new();
     }
-    if !root.is_live() {
-        status.unavailable(Section::Services, "systemctl describes only the live host");
+    if !root.has_systemctl() {
+        status.unavailable(
+            Section::Services,
+            "no systemctl describes this root (set the agent's `systemctl`)",
+        );
         return Vec::new();
     }
-    let units = run_command(
-        "systemctl",
+    let units = root.systemctl(
         &[
             "list-units",
             "--all",
@@ -39,8 +42,7 @@ pub(crate) fn services(root: &HostRoot, status: &mut StatusLog) -> Vec<Service> 
         ],
         SYSTEMCTL_TIMEOUT,
     );
-    let unit_files = run_command(
-        "systemctl",
+    let unit_files = root.systemctl(
         &[
             "list-unit-files",
             "--type=service",

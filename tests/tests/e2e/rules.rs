@@ -10,10 +10,13 @@
 //! - filesystem usage: a real agent on a fixture root whose mount table
 //!   names `/data`, where the test mounts a real 1 MiB tmpfs and fills it
 //!   (the agent measures what is mounted under its root with statvfs);
-//! - failed unit: the raw gRPC client with an enrolled agent's credentials.
-//!   It cannot come from a fixture root: the agent asks `systemctl`, which
-//!   describes only the live host, and systemd is not running here. The
-//!   raw test also covers the filesystem rule's repeat and clear exactly.
+//! - failed unit: a real agent on a fixture root whose `systemctl` option
+//!   names a stand-in for systemctl 252 (systemd is not PID 1 on the test
+//!   machine, so no real unit can fail): a script that accepts exactly the
+//!   agent's three calls, refuses anything else as systemctl does, and
+//!   answers in systemctl's own format from fixture files the test edits;
+//! - both again from the raw gRPC client with an enrolled agent's
+//!   credentials, which sends each condition an exact number of times.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -304,6 +307,86 @@ async fn filesystem_usage_of_a_real_agent_opens_one_incident_and_clears() -> Res
     let data = data.unwrap_or_else(|| panic!("no /data filesystem in {}", detail["inventory"]));
     assert_eq!(data["size_bytes"], 1024 * 1024, "{data}");
     assert_eq!(data["device"], "/dev/rcdata", "{data}");
+    Ok(())
+}
+
+/// A stand-in for `systemctl` (systemd 252) in `dir`: the agent's three
+/// calls answered from `dir/failed`, `dir/units` and `dir/unit-files` (in
+/// systemctl's own output format), every call logged to `dir/calls`, any
+/// other call refused with systemctl's message and exit status 1.
+fn systemctl_standin(dir: &Path) -> Result<PathBuf> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/tests/fixtures/systemctl");
+    std::fs::copy(fixtures.join("list-units"), dir.join("units"))?;
+    std::fs::copy(fixtures.join("list-unit-files"), dir.join("unit-files"))?;
+    std::fs::write(dir.join("failed"), "")?;
+    let script = dir.join("systemctl");
+    let d = dir.display();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             echo \"$*\" >> '{d}/calls'\n\
+             case \"$*\" in\n\
+             'list-units --state=failed --no-legend --plain --no-pager') exec cat '{d}/failed' ;;\n\
+             'list-units --all --type=service --no-legend --plain --no-pager') exec cat '{d}/units' ;;\n\
+             'list-unit-files --type=service --no-legend --no-pager') exec cat '{d}/unit-files' ;;\n\
+             *) echo \"Unknown command verb or option: $*\" >&2; exit 1 ;;\n\
+             esac\n"
+        ),
+    )?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok(script)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_unit_of_a_real_agent_opens_one_incident_and_clears() -> Result<()> {
+    let standin = tempfile::tempdir()?;
+    let script = systemctl_standin(standin.path())?;
+    write_atomically(
+        &standin.path().join("failed"),
+        "nginx.service loaded failed failed A high performance web server and a reverse proxy server\n",
+    )?;
+    let agent_toml = format!("systemctl = [{:?}]\n", script.display().to_string());
+    // systemd "runs" on the fixture root: /run/systemd/system exists.
+    let host = host("", &agent_toml, |root| {
+        std::fs::create_dir_all(root.join("run/systemd/system"))?;
+        Ok(())
+    })
+    .await?;
+    let (collector, id) = (&host.collector, host.id.as_str());
+    let incident = one_open(collector, id, "failed_unit:").await?;
+    let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
+    let summary = incident["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("systemd unit failed: nginx.service"),
+        "{summary}"
+    );
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "failed_unit:", &incident_id).await?;
+    // The inventory's services came from the same systemctl.
+    let detail = collector.get(&format!("/api/v1/hosts/{id}")).await?;
+    let nginx = detail["inventory"]["service"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|service| service["name"] == "nginx.service")
+        .cloned()
+        .unwrap_or_else(|| panic!("no nginx.service in {}", detail["inventory"]));
+    assert_eq!(nginx["active_state"], "failed", "{nginx}");
+
+    // The unit is restarted: nothing fails any more.
+    write_atomically(&standin.path().join("failed"), "")?;
+    resolved(collector, id, "failed_unit:", &incident_id).await?;
+    more_samples(collector, id, 2).await?;
+    assert_only(collector, id, "failed_unit:", &incident_id).await?;
+    // The agent made only calls systemctl knows.
+    let calls = std::fs::read_to_string(standin.path().join("calls"))?;
+    assert!(
+        calls.lines().all(|call| call.starts_with("list-unit")),
+        "{calls}"
+    );
+    assert!(calls.contains("list-units --state=failed --no-legend --plain --no-pager"));
     Ok(())
 }
 
