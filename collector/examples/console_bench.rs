@@ -224,6 +224,12 @@ async fn main() {
         .expect("this machine has packages")
         .clone();
     let bare_host = &ids[hosts - 1].1;
+    let openssl = real
+        .packages
+        .iter()
+        .find(|package| package.name == "openssl")
+        .unwrap_or(&package)
+        .clone();
     let pages = [
         ("overview", "/".to_string()),
         ("host list (first 200 of all)", "/hosts".to_string()),
@@ -251,6 +257,20 @@ async fn main() {
                 "/api/v1/hosts?software={}&version={}&op=%3C",
                 support::encode(&package.name),
                 support::encode(&package.version)
+            ),
+        ),
+        (
+            "API: hosts with openssl older than its version (none match)",
+            format!(
+                "/api/v1/hosts?software=openssl&version={}&op=%3C",
+                support::encode(&openssl.version)
+            ),
+        ),
+        (
+            "API: hosts with openssl at most its version (all match; page of 100)",
+            format!(
+                "/api/v1/hosts?software=openssl&version={}&op=%3C%3D&limit=100",
+                support::encode(&openssl.version)
             ),
         ),
         (

@@ -7,6 +7,7 @@
 
 use axum::http::{Method, StatusCode, header};
 use rollcall_collector::api::list::spreadsheet_safe;
+use serde_json::Value;
 
 use crate::on_both_backends;
 use crate::support::App;
@@ -36,29 +37,36 @@ async fn seed(app: &App) {
     }
 }
 
-/// Every (id, hostname) of the host list, read page by page as JSON.
-async fn json_pages(app: &App) -> Vec<(String, String)> {
-    let mut rows = Vec::new();
+/// Every item of the list at `path` (which has a query), read page by page
+/// as JSON, 100 a page.
+async fn json_items(app: &App, path: &str) -> Vec<Value> {
+    let mut items = Vec::new();
     let mut cursor = String::new();
     loop {
         let reply = app
-            .get(
-                &format!("/api/v1/hosts?fields=id,hostname&limit=100{cursor}"),
-                &app.viewer,
-            )
+            .get(&format!("{path}&limit=100{cursor}"), &app.viewer)
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        for item in reply.body["items"].as_array().expect("items") {
-            rows.push((
-                item["id"].as_str().expect("id").to_string(),
-                item["hostname"].as_str().expect("hostname").to_string(),
-            ));
-        }
+        items.extend(reply.body["items"].as_array().expect("items").clone());
         match reply.body["next_cursor"].as_str() {
             Some(next) => cursor = format!("&cursor={next}"),
-            None => return rows,
+            None => return items,
         }
     }
+}
+
+/// Every (id, hostname) of the host list, read page by page as JSON.
+async fn json_pages(app: &App) -> Vec<(String, String)> {
+    json_items(app, "/api/v1/hosts?fields=id,hostname")
+        .await
+        .iter()
+        .map(|item| {
+            (
+                item["id"].as_str().expect("id").to_string(),
+                item["hostname"].as_str().expect("hostname").to_string(),
+            )
+        })
+        .collect()
 }
 
 /// The records of a CSV text, header first.
@@ -169,23 +177,11 @@ async fn a_whole_csv_list_is_every_row_of_every_page(app: App) {
         .iter()
         .map(|record| record[id_column].clone())
         .collect();
-    let mut json_ids = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let reply = app
-            .get(
-                &format!("/api/v1/changes?order=desc&limit=100{cursor}"),
-                &app.viewer,
-            )
-            .await;
-        for item in reply.body["items"].as_array().expect("items") {
-            json_ids.push(item["id"].to_string());
-        }
-        match reply.body["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => break,
-        }
-    }
+    let json_ids: Vec<String> = json_items(&app, "/api/v1/changes?order=desc")
+        .await
+        .iter()
+        .map(|item| item["id"].to_string())
+        .collect();
     assert!(json_ids.len() > 200, "more than two pages of changes");
     assert_eq!(csv_ids, json_ids);
 

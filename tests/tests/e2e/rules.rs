@@ -172,6 +172,24 @@ async fn assert_only(collector: &Collector, host_id: &str, rule: &str, id: &str)
     Ok(())
 }
 
+/// Waits for the one open incident of `rule` on the host, checks that its
+/// summary says `says`, and that two further samples keep it the only one;
+/// returns it.
+async fn opened_once(
+    collector: &Collector,
+    host_id: &str,
+    rule: &str,
+    says: &str,
+) -> Result<Value> {
+    let incident = one_open(collector, host_id, rule).await?;
+    let id = incident["id"].as_str().unwrap_or_default();
+    let summary = incident["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains(says), "{summary}");
+    more_samples(collector, host_id, 2).await?;
+    assert_only(collector, host_id, rule, id).await?;
+    Ok(incident)
+}
+
 /// `proc/meminfo` of the fixture with `MemAvailable` replaced.
 fn meminfo(root: &Path, available_kb: u64) -> Result<String> {
     let text = std::fs::read_to_string(root.join("proc/meminfo"))?;
@@ -224,12 +242,8 @@ async fn failed_check_opens_one_incident_and_clears() -> Result<()> {
     let checks = "[[checks]]\nname = \"worker\"\ntype = \"process\"\nprocess = \"rc-worker\"\ninterval_s = 1\n";
     let host = host("", checks, |_| Ok(())).await?;
     let (collector, id) = (&host.collector, host.id.as_str());
-    let incident = one_open(collector, id, "failed_check:").await?;
+    let incident = opened_once(collector, id, "failed_check:", "check failed: worker").await?;
     let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
-    let summary = incident["summary"].as_str().unwrap_or_default();
-    assert!(summary.contains("check failed: worker"), "{summary}");
-    more_samples(collector, id, 2).await?;
-    assert_only(collector, id, "failed_check:", &incident_id).await?;
 
     // The process starts (as the fixture root sees it).
     write_atomically(&host.root.join("proc/4242/comm"), "rc-worker\n")?;
@@ -279,16 +293,15 @@ async fn filesystem_usage_of_a_real_agent_opens_one_incident_and_clears() -> Res
     let mounted = Mounted::tmpfs(&host.root.join("data"), "1m")?;
     // 250 pages of 4 KiB in 1 MiB: 97.7 % used, over the default 95 %.
     std::fs::write(mounted.0.join("fill"), vec![7u8; 250 * 4096])?;
-    let incident = one_open(collector, id, "filesystem_usage:").await?;
+    let incident = opened_once(
+        collector,
+        id,
+        "filesystem_usage:",
+        "filesystem /data is 98% full",
+    )
+    .await?;
     let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
     assert_eq!(incident["severity"], "critical");
-    let summary = incident["summary"].as_str().unwrap_or_default();
-    assert!(
-        summary.contains("filesystem /data is 98% full"),
-        "{summary}"
-    );
-    more_samples(collector, id, 2).await?;
-    assert_only(collector, id, "filesystem_usage:", &incident_id).await?;
 
     // Space freed: resolved, and nothing opens again.
     std::fs::remove_file(mounted.0.join("fill"))?;
@@ -355,15 +368,14 @@ async fn failed_unit_of_a_real_agent_opens_one_incident_and_clears() -> Result<(
     })
     .await?;
     let (collector, id) = (&host.collector, host.id.as_str());
-    let incident = one_open(collector, id, "failed_unit:").await?;
+    let incident = opened_once(
+        collector,
+        id,
+        "failed_unit:",
+        "systemd unit failed: nginx.service",
+    )
+    .await?;
     let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
-    let summary = incident["summary"].as_str().unwrap_or_default();
-    assert!(
-        summary.contains("systemd unit failed: nginx.service"),
-        "{summary}"
-    );
-    more_samples(collector, id, 2).await?;
-    assert_only(collector, id, "failed_unit:", &incident_id).await?;
     // The inventory's services came from the same systemctl.
     let detail = collector.get(&format!("/api/v1/hosts/{id}")).await?;
     let nginx = detail["inventory"]["service"]
