@@ -42,12 +42,14 @@ async fn a_locked_store_slows_the_session_down_and_ends_nothing() -> Result<()> 
     let dir = tempfile::tempdir()?;
     // Heartbeats every second (down_after 3 s); health and inventory rarely,
     // so that what waits during the lock is heartbeats and one delta.
-    let collector = Collector::start(
+    // Ingest and store at debug: a failure's log shows each busy wait.
+    let collector = Collector::start_logging(
         dir.path(),
         &CollectorOptions {
             extra_toml: "[agents]\nheartbeat_interval_s = 1\nhealth_interval_s = 600\ninventory_interval_s = 2\n".into(),
             ..CollectorOptions::default()
         },
+        "info,sqlx=warn,rollcall_collector::ingest=debug,rollcall_collector::store=debug",
     )?;
     let root = fake_host_root(dir.path(), "held", 0)?;
     let token = collector.enrollment_token(1, 600).await?;
