@@ -670,3 +670,115 @@ async fn quickstart_runs_a_collector_and_a_local_agent_and_reuses_them() -> Resu
     let _ = second.wait();
     Ok(())
 }
+
+/// `text` with every byte but ASCII letters and digits percent-encoded.
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_filters_agree_with_dpkg_on_this_machines_packages() -> Result<()> {
+    // A real agent on this machine: its packages are dpkg's own.
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
+    let token = collector.enrollment_token(1, 600).await?;
+    let agent = Agent::new(dir.path(), "agent", &[&collector.grpc_url], "")?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "enroll failed: {output}");
+    let _process = agent.run()?;
+    let host = collector.host_with_inventory().await?;
+    let id = host["id"].as_str().unwrap_or_default();
+    let detail = collector.get(&format!("/api/v1/hosts/{id}")).await?;
+    let mut packages: Vec<(String, String)> = detail["inventory"]["software"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| item["manager"] == "dpkg")
+        .filter_map(|item| {
+            Some((
+                item["name"].as_str()?.to_string(),
+                item["version"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    packages.sort();
+    // A name listed twice (two architectures) has two versions: left out.
+    let twice: Vec<String> = packages
+        .windows(2)
+        .filter(|pair| pair[0].0 == pair[1].0)
+        .map(|pair| pair[0].0.clone())
+        .collect();
+    packages.retain(|(name, _)| !twice.contains(name));
+    assert!(packages.len() > 100, "{} dpkg packages", packages.len());
+
+    // Every 40th package, bounds: its own version, just below and above it
+    // (`~`, `+1`), and the real versions of the next five packages; each
+    // bound with each comparison, the API against dpkg itself.
+    let ops = [
+        ("<", "lt"),
+        ("<=", "le"),
+        ("=", "eq"),
+        (">=", "ge"),
+        (">", "gt"),
+    ];
+    let mut checked = 0;
+    let mut matched = 0;
+    for (index, (name, version)) in packages.iter().enumerate().step_by(40) {
+        let installed = std::process::Command::new("dpkg-query")
+            .args(["-W", "-f=${Version}", name])
+            .output()?;
+        assert_eq!(
+            String::from_utf8_lossy(&installed.stdout).trim(),
+            version,
+            "the agent reports dpkg's version of {name}"
+        );
+        let mut bounds = vec![
+            version.clone(),
+            format!("{version}~1"),
+            format!("{version}+1"),
+        ];
+        bounds.extend(
+            packages
+                .iter()
+                .cycle()
+                .skip(index + 1)
+                .take(5)
+                .map(|(_, other)| other.clone()),
+        );
+        for bound in &bounds {
+            for (op, dpkg_op) in ops {
+                let page = collector
+                    .get(&format!(
+                        "/api/v1/hosts?software={}&version={}&op={}",
+                        query_value(name),
+                        query_value(bound),
+                        query_value(op)
+                    ))
+                    .await?;
+                let returned = page["items"].as_array().map_or(0, Vec::len);
+                let dpkg = std::process::Command::new("dpkg")
+                    .args(["--compare-versions", version, dpkg_op, bound])
+                    .status()?
+                    .success();
+                assert_eq!(
+                    returned,
+                    usize::from(dpkg),
+                    "{name} {version} {op} {bound}: the API and dpkg disagree"
+                );
+                checked += 1;
+                matched += returned;
+            }
+        }
+    }
+    assert!(checked > 500, "{checked} comparisons");
+    assert!(matched > 0 && matched < checked, "{matched} of {checked}");
+    Ok(())
+}
