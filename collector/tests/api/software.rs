@@ -42,6 +42,30 @@ async fn catalogue_counts_hosts_by_name_and_by_version_newest_first() {
     );
     let csv = app.get("/api/v1/software?format=csv", &app.viewer).await;
     assert_eq!(csv.text(), "hosts,name\n2,bash\n3,openssl\n");
+
+    // A retired host no longer counts: d, last seen 100 days ago, retires.
+    let now = rollcall_proto::now_ms();
+    let day = 86_400_000;
+    app.host_with(
+        "d",
+        "",
+        vec![crate::support::package("openssl", "3.0.9")],
+        now - 100 * day,
+    )
+    .await;
+    let (_, retired) = app
+        .state
+        .store
+        .update_lifecycle(now, day, 30 * day)
+        .await
+        .expect("lifecycle");
+    assert_eq!(retired.len(), 1);
+    let names = app.get("/api/v1/software", &app.viewer).await;
+    assert_eq!(names.body["items"][1], json!({ "name": "openssl", "hosts": 3 }));
+    let versions = app
+        .get("/api/v1/software?software=openssl", &app.viewer)
+        .await;
+    assert_eq!(versions.body["items"][1]["hosts"], 1, "{}", versions.body);
 }
 
 #[tokio::test]
