@@ -45,7 +45,7 @@ pub use format::{gmt_datetime, node_name, rfc3339};
 use http::Http;
 
 /// What a target made of one delivery attempt, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
 pub enum Outcome {
     /// Accepted; `external_ref` is what the target calls it (sys_id, key, id).

@@ -15,12 +15,14 @@ use super::Shared;
 use super::auth::{Admin, Caller};
 use super::extract::Query;
 use super::list::list_response;
+use super::schemas;
 use crate::error::{Error, Result};
 use crate::store::{Revocable, Revocation};
 
 /// Query parameters of `GET /api/v1/agents`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AgentsQuery {
     /// Only unrevoked agents older than this collector (`true`), or all.
     #[serde(default)]
@@ -31,6 +33,17 @@ pub struct AgentsQuery {
 /// `outdated` (its reported version is below the collector's, by semver
 /// precedence, or is not a semantic version at all) and the collector's
 /// version to compare with.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents",
+    operation_id = "list_agents",
+    tag = "agents",
+    security(("bearer" = ["viewer"])),
+    params(AgentsQuery),
+    responses(
+        (status = 200, description = "Every agent", body = schemas::AgentPage),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -136,6 +149,17 @@ impl PartialOrd for Semver<'_> {
 }
 
 /// `GET /api/v1/agents/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/{id}",
+    operation_id = "show_agent",
+    tag = "agents",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The agent", body = crate::store::Agent),
+    ),
+)]
 pub(super) async fn show(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -152,6 +176,17 @@ pub(super) async fn show(
 /// `POST /api/v1/agents/{id}/revoke`: stored (and audited) first, then the
 /// agent's open sessions are told, so a session that opens in between finds
 /// the revocation in the store.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/{id}/revoke",
+    operation_id = "revoke_agent",
+    tag = "agents",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "Revoked; its sessions ended", body = schemas::AgentRevoked),
+    ),
+)]
 pub(super) async fn revoke(
     Admin(caller): Admin,
     AxumState(state): AxumState<Shared>,

@@ -12,6 +12,7 @@ use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::{Json, known_host};
 use super::host_query::attribute_name;
+use super::schemas;
 use crate::error::{Error, Result};
 use crate::store::MAX_HOST_ATTRIBUTES;
 
@@ -19,7 +20,7 @@ use crate::store::MAX_HOST_ATTRIBUTES;
 pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 256;
 
 /// Body of `PUT /hosts/{id}/attributes`: the complete set.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceAttributes {
     /// Name → value.
@@ -27,7 +28,7 @@ pub struct ReplaceAttributes {
 }
 
 /// Body of `PATCH /hosts/{id}/attributes`: a value sets, `null` removes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeAttributes {
     /// Name → value or `null`.
@@ -77,6 +78,17 @@ async fn apply(
 }
 
 /// `GET /api/v1/hosts/{id}/attributes`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{id}/attributes",
+    operation_id = "host_attributes",
+    tag = "hosts",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Host id")),
+    responses(
+        (status = 200, description = "The host's custom attributes", body = schemas::HostAttributes),
+    ),
+)]
 pub(super) async fn show(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -91,6 +103,18 @@ pub(super) async fn show(
 
 /// `PUT /api/v1/hosts/{id}/attributes`: the host's attributes become
 /// exactly these.
+#[utoipa::path(
+    put,
+    path = "/api/v1/hosts/{id}/attributes",
+    operation_id = "replace_host_attributes",
+    tag = "hosts",
+    security(("bearer" = ["operator"])),
+    params(("id" = String, Path, description = "Host id")),
+    request_body = ReplaceAttributes,
+    responses(
+        (status = 200, description = "The host's custom attributes now", body = schemas::HostAttributes),
+    ),
+)]
 pub(super) async fn replace(
     Operator(caller): Operator,
     AxumState(state): AxumState<Shared>,
@@ -107,6 +131,18 @@ pub(super) async fn replace(
 
 /// `PATCH /api/v1/hosts/{id}/attributes`: sets the given values, removes
 /// those given as `null`, keeps the rest.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/hosts/{id}/attributes",
+    operation_id = "change_host_attributes",
+    tag = "hosts",
+    security(("bearer" = ["operator"])),
+    params(("id" = String, Path, description = "Host id")),
+    request_body = ChangeAttributes,
+    responses(
+        (status = 200, description = "The host's custom attributes now", body = schemas::HostAttributes),
+    ),
+)]
 pub(super) async fn change(
     Operator(caller): Operator,
     AxumState(state): AxumState<Shared>,

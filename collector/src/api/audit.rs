@@ -10,11 +10,13 @@ use super::Shared;
 use super::auth::Admin;
 use super::extract::Query;
 use super::list::{list_response, next_cursor, page_limit};
+use super::schemas;
 use crate::error::Result;
 
 /// Query parameters of `GET /api/v1/audit`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Page size, default 100, at most 1000.
     limit: Option<i64>,
@@ -23,6 +25,17 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/audit`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "audit_log",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of the audit log", body = schemas::AuditPage),
+    ),
+)]
 pub(super) async fn list(
     _admin: Admin,
     AxumState(state): AxumState<Shared>,

@@ -14,6 +14,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{Filters, list_response, to_values};
+use super::schemas;
 use crate::availability::bounds::{self, DAY_MS, MAX_WINDOW_MS};
 use crate::availability::fleet::{Scope, fleet_report};
 use crate::availability::period::{self, PeriodReport};
@@ -84,6 +85,17 @@ fn window_of(params: &Filters, now: i64) -> Result<(Span, Option<PeriodReport>)>
 
 /// `GET /api/v1/availability`: JSON `{from, to, period, hosts, services}`
 /// (`period` null for a duration window), or the host rows as CSV.
+#[utoipa::path(
+    get,
+    path = "/api/v1/availability",
+    operation_id = "availability_report",
+    tag = "availability",
+    security(("bearer" = ["viewer"])),
+    params(Filters),
+    responses(
+        (status = 200, description = "The report (CSV: the host rows)", content((schemas::AvailabilityReport = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn report(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,

@@ -12,6 +12,7 @@ use super::auth::Caller;
 use super::extract::Query;
 use super::host_query::MAX_VALUE_BYTES;
 use super::list::{ListQuery, list_response, next_cursor, to_values};
+use super::schemas;
 use crate::availability::bounds::check_times;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -69,6 +70,17 @@ async fn changes(state: &State, host_id: Option<String>, params: ListQuery) -> R
 
 /// `GET /api/v1/hosts/{id}/changes`. An unknown host is a 404 even when
 /// the query is bad too, so the query is checked after the host.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{id}/changes",
+    operation_id = "host_changes",
+    tag = "changes",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Host id"), ListQuery),
+    responses(
+        (status = 200, description = "A page of the host's history", content((schemas::ChangePage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn of_host(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -81,6 +93,17 @@ pub(super) async fn of_host(
 }
 
 /// `GET /api/v1/changes`: the fleet-wide change feed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/changes",
+    operation_id = "fleet_changes",
+    tag = "changes",
+    security(("bearer" = ["viewer"])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the fleet's history", content((schemas::ChangePage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn fleet(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,

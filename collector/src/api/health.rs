@@ -27,6 +27,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{list_response, page_limit, wants_csv};
+use super::schemas;
 use crate::availability::bounds::{
     DAY_MS, MAX_TIME_MS, MIN_TIME_MS, check_time, check_times, check_window,
 };
@@ -45,8 +46,9 @@ pub const MAX_POINTS: i64 = 10_000;
 pub const MAX_RAW_SAMPLES: i64 = 100_000;
 
 /// The query of `/hosts/{id}/health`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct HealthQuery {
     since: Option<i64>,
     until: Option<i64>,
@@ -57,6 +59,17 @@ pub(super) struct HealthQuery {
 
 /// `GET /api/v1/hosts/{id}/health`. An unknown host is a 404 even when the
 /// query is bad too, so the query is checked after the host.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{id}/health",
+    operation_id = "host_health",
+    tag = "hosts",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Host id"), HealthQuery),
+    responses(
+        (status = 200, description = "Raw samples, or with `step` a series (CSV: the rows or the points)", content((schemas::HealthAnswer = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn of_host(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,

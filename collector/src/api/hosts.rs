@@ -14,11 +14,23 @@ use super::auth::Caller;
 use super::extract::{Query, known_host};
 use super::host_query;
 use super::list::{list_response, next_cursor, to_values};
+use super::schemas;
 use crate::availability::bounds::{MAX_TIME_MS, MIN_TIME_MS};
 use crate::error::{Error, Result};
 
 /// `GET /api/v1/hosts`: every filter of `host_query` combined, answered
 /// by the database, a page in the requested order, the requested fields.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts",
+    operation_id = "list_hosts",
+    tag = "hosts",
+    security(("bearer" = ["viewer"])),
+    params(schemas::HostListParams),
+    responses(
+        (status = 200, description = "A page of hosts", content((schemas::HostPage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -172,6 +184,17 @@ pub(super) async fn host_page(state: &Shared, pairs: &[(String, String)]) -> Res
 
 /// `GET /api/v1/hosts/{id}`: the host, its inventory by section (an object
 /// for singleton sections, a list for the others) and its latest health.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{id}",
+    operation_id = "show_host",
+    tag = "hosts",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Host id"), ShowQuery),
+    responses(
+        (status = 200, description = "The host with its inventory", body = schemas::HostDetail),
+    ),
+)]
 pub(super) async fn show(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -220,8 +243,9 @@ pub(super) async fn show(
 }
 
 /// The query of `GET /api/v1/hosts/{id}`.
-#[derive(Debug, serde::Deserialize, Default)]
+#[derive(Debug, serde::Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ShowQuery {
     /// The inventory as it was then (ms since the epoch or RFC 3339, not
     /// in the future).
@@ -259,8 +283,9 @@ fn sections(items: Vec<(String, String)>) -> BTreeMap<String, Value> {
 }
 
 /// The query of `GET /api/v1/hosts/{id}/diff`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct DiffQuery {
     from: String,
     to: Option<String>,
@@ -271,6 +296,17 @@ pub(super) struct DiffQuery {
 /// items added, removed, and changed (with the attributes that changed,
 /// old and new), each by item key. Both states are rebuilt from history,
 /// so the answer is exactly the difference of `as_of=from` and `as_of=to`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{id}/diff",
+    operation_id = "diff_host",
+    tag = "hosts",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Host id"), DiffQuery),
+    responses(
+        (status = 200, description = "What differs between the two moments", body = schemas::HostDiff),
+    ),
+)]
 pub(super) async fn diff(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,

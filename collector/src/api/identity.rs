@@ -12,6 +12,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{list_response, next_cursor, page_limit, to_values, wants_csv};
+use super::schemas;
 use crate::error::{Error, Result};
 use crate::state::State;
 use crate::store::IdentityEventFilter;
@@ -20,8 +21,9 @@ use crate::store::IdentityEventFilter;
 const KINDS: &[&str] = &["conflict", "takeover", "ambiguous"];
 
 /// Query parameters of the identity event lists.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct EventQuery {
     host_id: Option<String>,
     kind: Option<String>,
@@ -63,6 +65,17 @@ async fn events(state: &State, host_id: Option<String>, params: EventQuery) -> R
 
 /// `GET /api/v1/hosts/{id}/identity-events`: events where the host is the
 /// CI claimed or the CI created for the claimant. An unknown host is a 404.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{id}/identity-events",
+    operation_id = "host_identity_events",
+    tag = "identity",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Host id"), EventQuery),
+    responses(
+        (status = 200, description = "A page of the host's identity events", content((schemas::IdentityEventPage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn of_host(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -75,6 +88,17 @@ pub(super) async fn of_host(
 }
 
 /// `GET /api/v1/identity-events?host_id=&kind=`: the fleet-wide list.
+#[utoipa::path(
+    get,
+    path = "/api/v1/identity-events",
+    operation_id = "identity_events",
+    tag = "identity",
+    security(("bearer" = ["viewer"])),
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of identity events", content((schemas::IdentityEventPage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn fleet(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,

@@ -11,11 +11,24 @@ use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::{Json, Query};
 use super::list::{Filters, list_response, to_values};
+use super::openapi;
+use super::schemas;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::store::{Comment, IncidentFilter};
 
 /// `GET /api/v1/incidents`: by state, CI (`ci_id` or `host_id`) and rule prefix.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    operation_id = "list_incidents",
+    tag = "incidents",
+    security(("bearer" = ["viewer"])),
+    params(Filters),
+    responses(
+        (status = 200, description = "Incidents", content((schemas::IncidentPage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -34,6 +47,17 @@ pub(super) async fn list(
 }
 
 /// `GET /api/v1/incidents/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}",
+    operation_id = "show_incident",
+    tag = "incidents",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The incident", body = schemas::IncidentDetail),
+    ),
+)]
 pub(super) async fn show(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -60,6 +84,18 @@ pub(super) async fn show(
 }
 
 /// `POST /api/v1/incidents/{id}/acknowledge`: only an open incident.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/acknowledge",
+    operation_id = "acknowledge_incident",
+    tag = "incidents",
+    security(("bearer" = ["operator"])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "Acknowledged", body = schemas::Acknowledged),
+        (status = 409, description = "The incident is not open", body = openapi::ErrorBody),
+    ),
+)]
 pub(super) async fn acknowledge(
     Operator(caller): Operator,
     AxumState(state): AxumState<Shared>,
@@ -84,7 +120,7 @@ pub(super) async fn acknowledge(
 }
 
 /// Body of a comment.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
     /// The text, 1 to 16384 bytes.
@@ -93,6 +129,18 @@ pub struct CommentRequest {
 
 /// `POST /api/v1/incidents/{id}/comments`: 201 with the comment, authored
 /// by the token's name.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/comments",
+    operation_id = "comment_incident",
+    tag = "incidents",
+    security(("bearer" = ["operator"])),
+    params(("id" = String, Path, description = "Incident id")),
+    request_body = CommentRequest,
+    responses(
+        (status = 201, description = "The comment", body = Comment),
+    ),
+)]
 pub(super) async fn comment(
     Operator(caller): Operator,
     AxumState(state): AxumState<Shared>,

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::auth::Caller;
+use super::schemas;
 
 /// `GET /healthz`: 200 `{"status":"ok"}`, or 503 when the store does not answer.
 pub(super) async fn healthz(AxumState(state): AxumState<Shared>) -> Response {
@@ -28,6 +29,16 @@ pub(super) async fn healthz(AxumState(state): AxumState<Shared>) -> Response {
 }
 
 /// `GET /api/v1/info`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/info",
+    operation_id = "info",
+    tag = "meta",
+    security(("bearer" = ["viewer"])),
+    responses(
+        (status = 200, description = "Version, CA fingerprint, backend and open sessions", body = schemas::Info),
+    ),
+)]
 pub(super) async fn info(_caller: Caller, AxumState(state): AxumState<Shared>) -> Json<Value> {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),

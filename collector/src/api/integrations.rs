@@ -7,10 +7,21 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::auth::{Caller, Operator};
+use super::schemas;
 use crate::error::Result;
 use crate::integrations::Outcome;
 
 /// `GET /api/v1/integrations`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/integrations",
+    operation_id = "list_integrations",
+    tag = "integrations",
+    security(("bearer" = ["viewer"])),
+    responses(
+        (status = 200, description = "Every target", body = schemas::IntegrationList),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -42,6 +53,17 @@ pub(super) async fn list(
 
 /// `POST /api/v1/integrations/{name}/test` (operator): `ok` when both the
 /// trigger and the resolve were delivered.
+#[utoipa::path(
+    post,
+    path = "/api/v1/integrations/{name}/test",
+    operation_id = "test_integration",
+    tag = "integrations",
+    security(("bearer" = ["operator"])),
+    params(("name" = String, Path, description = "Target name")),
+    responses(
+        (status = 200, description = "What the target made of a trigger and a resolve", body = schemas::IntegrationTest),
+    ),
+)]
 pub(super) async fn test(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,

@@ -12,8 +12,9 @@ use crate::error::{Error, Result};
 /// Query parameters of the inventory lists (changes, health), one set for
 /// all of them: each accepts every field and ignores those it does not use.
 /// The host list (`host_query`) and the catalogue have their own parsers.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub(crate) limit: Option<i64>,
     pub(crate) cursor: Option<String>,
@@ -53,8 +54,9 @@ impl ListQuery {
 
 /// Query parameters of the availability-side lists (outages, availability,
 /// incidents, relationships), one set for all of them as for [`ListQuery`].
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Filters {
     pub(crate) host_id: Option<String>,
     pub(crate) ci_id: Option<String>,

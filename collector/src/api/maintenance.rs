@@ -11,10 +11,21 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::Json;
+use super::schemas;
 use crate::availability::maintenance;
 use crate::error::{Error, Result};
 
 /// `GET /api/v1/maintenance`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/maintenance",
+    operation_id = "list_maintenance",
+    tag = "maintenance",
+    security(("bearer" = ["viewer"])),
+    responses(
+        (status = 200, description = "Every maintenance window", body = schemas::MaintenanceList),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -25,7 +36,7 @@ pub(super) async fn list(
 }
 
 /// Body of a new maintenance window.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceRequest {
     /// `host`, `tag` or `service`.
@@ -47,6 +58,17 @@ pub struct MaintenanceRequest {
 
 /// `POST /api/v1/maintenance`: 201 with the window; 400, with the store
 /// unchanged, when a field is out of bounds.
+#[utoipa::path(
+    post,
+    path = "/api/v1/maintenance",
+    operation_id = "create_maintenance",
+    tag = "maintenance",
+    security(("bearer" = ["operator"])),
+    request_body = MaintenanceRequest,
+    responses(
+        (status = 201, description = "The window", body = crate::store::MaintenanceWindow),
+    ),
+)]
 pub(super) async fn create(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,
@@ -64,6 +86,17 @@ pub(super) async fn create(
 }
 
 /// `DELETE /api/v1/maintenance/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/maintenance/{id}",
+    operation_id = "delete_maintenance",
+    tag = "maintenance",
+    security(("bearer" = ["operator"])),
+    params(("id" = String, Path, description = "Maintenance window id")),
+    responses(
+        (status = 200, description = "Deleted", body = schemas::Deleted),
+    ),
+)]
 pub(super) async fn remove(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,

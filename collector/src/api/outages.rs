@@ -9,12 +9,24 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{Filters, list_response};
+use super::schemas;
 use crate::availability::bounds::check_times;
 use crate::error::Result;
 use crate::store::OutageFilter;
 
 /// `GET /api/v1/outages`: by host, time and kind; `duration_ms` is null
 /// while an outage lasts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/outages",
+    operation_id = "list_outages",
+    tag = "availability",
+    security(("bearer" = ["viewer"])),
+    params(Filters),
+    responses(
+        (status = 200, description = "Outages", content((schemas::OutagePage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,

@@ -14,12 +14,15 @@ use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::Query;
 use super::list::{list_response, next_cursor, page_limit};
+use super::openapi;
+use super::schemas;
 use crate::error::{Error, Result};
 use crate::store::outbox::{OutboxEntry, OutboxFilter};
 
 /// Query parameters of `GET /api/v1/outbox`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
     /// `pending`, `delivered` or `dead`.
     state: Option<String>,
@@ -51,6 +54,17 @@ fn outbox_row(entry: &OutboxEntry) -> Value {
 }
 
 /// `GET /api/v1/outbox`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/outbox",
+    operation_id = "list_outbox",
+    tag = "integrations",
+    security(("bearer" = ["viewer"])),
+    params(OutboxQuery),
+    responses(
+        (status = 200, description = "Outbox entries", body = schemas::OutboxPage),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -84,6 +98,18 @@ pub(super) async fn list(
 
 /// `POST /api/v1/outbox/{id}/retry`: a dead entry is queued again and its
 /// target woken; any other state is a conflict.
+#[utoipa::path(
+    post,
+    path = "/api/v1/outbox/{id}/retry",
+    operation_id = "retry_outbox_entry",
+    tag = "integrations",
+    security(("bearer" = ["operator"])),
+    params(("id" = i64, Path, description = "Outbox entry id")),
+    responses(
+        (status = 200, description = "Queued again", body = schemas::Retried),
+        (status = 409, description = "The entry is not dead", body = openapi::ErrorBody),
+    ),
+)]
 pub(super) async fn retry(
     Operator(caller): Operator,
     AxumState(state): AxumState<Shared>,
@@ -112,6 +138,17 @@ pub(super) async fn retry(
 
 /// `GET /api/v1/incidents/{id}/deliveries`: per target, the latest state,
 /// last error, external reference and every delivery.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}/deliveries",
+    operation_id = "incident_deliveries",
+    tag = "incidents",
+    security(("bearer" = ["viewer"])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "Per target, its deliveries", body = schemas::IncidentDeliveries),
+    ),
+)]
 pub(super) async fn incident_deliveries(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,

@@ -12,10 +12,22 @@ use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::{Json, Query};
 use super::list::Filters;
+use super::schemas;
 use crate::error::{Error, Result};
 use crate::store::{RELATIONSHIP_KINDS, Relationship};
 
 /// `GET /api/v1/relationships`: all, or those of one CI (`ci_id`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/relationships",
+    operation_id = "list_relationships",
+    tag = "relationships",
+    security(("bearer" = ["viewer"])),
+    params(Filters),
+    responses(
+        (status = 200, description = "The relationships (of one CI with `ci_id`)", body = schemas::RelationshipList),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -28,7 +40,7 @@ pub(super) async fn list(
 }
 
 /// Body of a relationship.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelationshipRequest {
     /// The parent CI (host or business service).
@@ -40,6 +52,17 @@ pub struct RelationshipRequest {
 }
 
 /// `POST /api/v1/relationships`: 201 with the relationship.
+#[utoipa::path(
+    post,
+    path = "/api/v1/relationships",
+    operation_id = "create_relationship",
+    tag = "relationships",
+    security(("bearer" = ["operator"])),
+    request_body = RelationshipRequest,
+    responses(
+        (status = 201, description = "The relationship", body = Relationship),
+    ),
+)]
 pub(super) async fn create(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,
@@ -79,6 +102,17 @@ pub(super) async fn create(
 }
 
 /// `DELETE /api/v1/relationships` with the relationship as the body.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/relationships",
+    operation_id = "remove_relationship",
+    tag = "relationships",
+    security(("bearer" = ["operator"])),
+    request_body = RelationshipRequest,
+    responses(
+        (status = 200, description = "Removed", body = schemas::Removed),
+    ),
+)]
 pub(super) async fn remove(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,
@@ -95,7 +129,7 @@ pub(super) async fn remove(
 }
 
 /// Body of a tag update.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagsRequest {
     /// The host's tags (replacing the old ones): up to 64, 1 to 64 bytes, no commas.
@@ -103,6 +137,18 @@ pub struct TagsRequest {
 }
 
 /// `PUT /api/v1/hosts/{id}/tags`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/hosts/{id}/tags",
+    operation_id = "set_host_tags",
+    tag = "hosts",
+    security(("bearer" = ["operator"])),
+    params(("id" = String, Path, description = "Host id")),
+    request_body = TagsRequest,
+    responses(
+        (status = 200, description = "The host's tags now", body = schemas::HostTags),
+    ),
+)]
 pub(super) async fn set_tags(
     Operator(caller): Operator,
     AxumState(state): AxumState<Shared>,

@@ -11,11 +11,22 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::Json;
+use super::schemas;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::store::{BusinessService, MEMBER_OF, Relationship};
 
 /// `GET /api/v1/services`: each service with its member host ids.
+#[utoipa::path(
+    get,
+    path = "/api/v1/services",
+    operation_id = "list_services",
+    tag = "services",
+    security(("bearer" = ["viewer"])),
+    responses(
+        (status = 200, description = "Every business service", body = schemas::ServiceList),
+    ),
+)]
 pub(super) async fn list(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -39,7 +50,7 @@ pub(super) async fn list(
 }
 
 /// Body of a new business service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceRequest {
     /// 1 to 128 bytes.
@@ -54,6 +65,17 @@ pub struct ServiceRequest {
 }
 
 /// `POST /api/v1/services`: 201 with the service.
+#[utoipa::path(
+    post,
+    path = "/api/v1/services",
+    operation_id = "create_service",
+    tag = "services",
+    security(("bearer" = ["operator"])),
+    request_body = ServiceRequest,
+    responses(
+        (status = 201, description = "The service", body = BusinessService),
+    ),
+)]
 pub(super) async fn create(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,
@@ -102,6 +124,17 @@ pub(super) async fn create(
 }
 
 /// `DELETE /api/v1/services/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/services/{id}",
+    operation_id = "delete_service",
+    tag = "services",
+    security(("bearer" = ["operator"])),
+    params(("id" = String, Path, description = "Business service id")),
+    responses(
+        (status = 200, description = "Deleted", body = schemas::Deleted),
+    ),
+)]
 pub(super) async fn remove(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,
@@ -114,7 +147,7 @@ pub(super) async fn remove(
 }
 
 /// Body adding a member.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberRequest {
     /// A known host.
@@ -122,6 +155,18 @@ pub struct MemberRequest {
 }
 
 /// `POST /api/v1/services/{id}/members`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/services/{id}/members",
+    operation_id = "add_service_member",
+    tag = "services",
+    security(("bearer" = ["operator"])),
+    params(("id" = String, Path, description = "Business service id")),
+    request_body = MemberRequest,
+    responses(
+        (status = 200, description = "The membership", body = Relationship),
+    ),
+)]
 pub(super) async fn add_member(
     _operator: Operator,
     AxumState(state): AxumState<Shared>,

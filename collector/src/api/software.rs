@@ -13,13 +13,15 @@ use super::auth::Caller;
 use super::extract::Query;
 use super::host_query::{comparison, version_bound};
 use super::list::{list_response, wants_csv};
+use super::schemas;
 use crate::cmdb::rollout;
 use crate::cmdb::software::{self, Comparison, VersionCondition};
 use crate::error::{Error, Result};
 
 /// Query parameters of `GET /api/v1/software`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SoftwareQuery {
     name: Option<String>,
     software: Option<String>,
@@ -68,6 +70,17 @@ impl SoftwareQuery {
 }
 
 /// `GET /api/v1/software`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/software",
+    operation_id = "software_catalogue",
+    tag = "software",
+    security(("bearer" = ["viewer"])),
+    params(SoftwareQuery),
+    responses(
+        (status = 200, description = "Packages with host counts, or one package's versions", content((schemas::SoftwarePage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn catalogue(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -105,6 +118,17 @@ pub(super) async fn catalogue(
 /// `GET /api/v1/software/{name}/hosts`: the host list of the hosts running
 /// package `name` (with `version`/`op` at a matching version), taking every
 /// host list parameter but `software`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/software/{name}/hosts",
+    operation_id = "software_hosts",
+    tag = "software",
+    security(("bearer" = ["viewer"])),
+    params(("name" = String, Path, description = "Package name"), schemas::HostListParams),
+    responses(
+        (status = 200, description = "A page of the hosts running the package", content((schemas::HostPage = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn hosts(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,
@@ -121,8 +145,9 @@ pub(super) async fn hosts(
 }
 
 /// Query parameters of `GET /api/v1/software/{name}/rollout`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RolloutQuery {
     version_ge: Option<String>,
     manager: Option<String>,
@@ -211,6 +236,17 @@ impl RolloutQuery {
 /// `since..until` the hosts at X or newer, older, or without the package;
 /// the exposed hosts with their time to remediate and its distribution
 /// (`cmdb::rollout`). CSV: the steps.
+#[utoipa::path(
+    get,
+    path = "/api/v1/software/{name}/rollout",
+    operation_id = "software_rollout",
+    tag = "software",
+    security(("bearer" = ["viewer"])),
+    params(("name" = String, Path, description = "Package name"), RolloutQuery),
+    responses(
+        (status = 200, description = "The rollout (CSV: its steps)", content((schemas::Rollout = "application/json"), (String = "text/csv"))),
+    ),
+)]
 pub(super) async fn rollout(
     _caller: Caller,
     AxumState(state): AxumState<Shared>,

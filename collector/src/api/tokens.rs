@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::auth::Admin;
 use super::extract::Json;
+use super::schemas;
 use crate::auth::{self, Role};
 use crate::error::{Error, Result};
 use crate::store::{NewAuditEntry, NewEnrollmentToken, Revocable, Revocation, Store};
@@ -21,7 +22,7 @@ use crate::store::{NewAuditEntry, NewEnrollmentToken, Revocable, Revocation, Sto
 pub const MAX_API_TOKEN_LIFE_S: i64 = 3650 * 86_400;
 
 /// Body of `POST /api/v1/enrollment-tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEnrollmentTokenRequest {
     /// Free text shown in the token list.
@@ -34,6 +35,17 @@ pub struct NewEnrollmentTokenRequest {
 }
 
 /// `POST /api/v1/enrollment-tokens`: 201 with the secret.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrollment-tokens",
+    operation_id = "create_enrollment_token",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    request_body = NewEnrollmentTokenRequest,
+    responses(
+        (status = 201, description = "The token with its secret (shown once)", body = schemas::NewEnrollmentToken),
+    ),
+)]
 pub(super) async fn create_enrollment_token(
     Admin(caller): Admin,
     AxumState(state): AxumState<Shared>,
@@ -88,6 +100,16 @@ pub(super) async fn create_enrollment_token(
 }
 
 /// `GET /api/v1/enrollment-tokens`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrollment-tokens",
+    operation_id = "list_enrollment_tokens",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Every enrollment token", body = schemas::EnrollmentTokenList),
+    ),
+)]
 pub(super) async fn list_enrollment_tokens(
     _admin: Admin,
     AxumState(state): AxumState<Shared>,
@@ -98,7 +120,7 @@ pub(super) async fn list_enrollment_tokens(
 }
 
 /// Body of `POST /api/v1/api-tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiTokenRequest {
     /// Shown as the author of acknowledgements and comments.
@@ -134,6 +156,17 @@ fn api_token_expiry(request: &NewApiTokenRequest, now: i64) -> Result<Option<i64
 }
 
 /// `POST /api/v1/api-tokens`: 201 with the secret.
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-tokens",
+    operation_id = "create_api_token",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    request_body = NewApiTokenRequest,
+    responses(
+        (status = 201, description = "The token with its secret (shown once)", body = schemas::NewApiToken),
+    ),
+)]
 pub(super) async fn create_api_token(
     Admin(caller): Admin,
     AxumState(state): AxumState<Shared>,
@@ -186,6 +219,16 @@ pub(super) async fn create_api_token(
 
 /// `GET /api/v1/api-tokens`: every token with its role, expiry and
 /// revocation; never a secret or a hash.
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-tokens",
+    operation_id = "list_api_tokens",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Every API token", body = schemas::ApiTokenList),
+    ),
+)]
 pub(super) async fn list_api_tokens(
     _admin: Admin,
     AxumState(state): AxumState<Shared>,
@@ -196,6 +239,17 @@ pub(super) async fn list_api_tokens(
 }
 
 /// `POST /api/v1/api-tokens/{id}/revoke`: refused with 401 from then on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-tokens/{id}/revoke",
+    operation_id = "revoke_api_token",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "API token id")),
+    responses(
+        (status = 200, description = "Revoked", body = schemas::Revoked),
+    ),
+)]
 pub(super) async fn revoke_api_token(
     Admin(caller): Admin,
     AxumState(state): AxumState<Shared>,
@@ -206,6 +260,17 @@ pub(super) async fn revoke_api_token(
 
 /// `POST /api/v1/enrollment-tokens/{id}/revoke`: no agent enrolls with it
 /// from then on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrollment-tokens/{id}/revoke",
+    operation_id = "revoke_enrollment_token",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "Enrollment token id")),
+    responses(
+        (status = 200, description = "Revoked", body = schemas::Revoked),
+    ),
+)]
 pub(super) async fn revoke_enrollment_token(
     Admin(caller): Admin,
     AxumState(state): AxumState<Shared>,

@@ -16,7 +16,7 @@ const MAX_HOSTS: i64 = 100_000;
 const MAX_OUTAGES: i64 = 1_000_000;
 
 /// One host's availability over the window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HostAvailability {
     /// The host.
     pub host_id: String,
@@ -27,7 +27,7 @@ pub struct HostAvailability {
 }
 
 /// One business service's availability over the window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ServiceAvailability {
     /// The service.
     pub service_id: String,

@@ -48,7 +48,7 @@ pub struct Period {
 
 /// What a report over a period covers as of a moment: the whole period,
 /// or the part of it that has passed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PeriodReport {
     /// The period as asked.
     pub name: String,

@@ -21,7 +21,7 @@ pub struct OutageSpan {
 }
 
 /// The availability of one CI over one window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Availability {
     /// Window start (ms).
     pub from: i64,

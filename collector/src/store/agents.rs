@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::error::Result;
 
 /// An API token as stored (the secret itself is never stored).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiToken {
     /// Token id.
     pub id: String,
@@ -66,7 +66,7 @@ pub struct Revocation {
 }
 
 /// An audit log entry.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Entry id (increasing).
     pub id: i64,
@@ -115,7 +115,7 @@ pub struct NewEnrollmentToken {
 }
 
 /// An enrollment token as stored.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EnrollmentToken {
     /// Token id.
     pub id: String,
@@ -149,7 +149,7 @@ pub struct NewAgent {
 }
 
 /// An agent as stored.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Agent {
     /// Agent id.
     pub id: String,

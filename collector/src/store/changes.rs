@@ -8,7 +8,7 @@ use crate::cmdb::history;
 use crate::error::Result;
 
 /// One history record.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Change {
     /// Record id.
     pub id: i64,

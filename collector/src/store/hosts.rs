@@ -15,7 +15,7 @@ use crate::error::Result;
 pub const MAX_HOST_ATTRIBUTES: usize = 32;
 
 /// A host CI as listed.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Host {
     /// Host CI id.
     pub id: String,
@@ -313,7 +313,7 @@ pub struct Attachment {
 /// A recorded identity event: an identity that matched a CI owned by
 /// another agent (`conflict`, or `takeover` when the owner was revoked or
 /// silent), or that matched several CIs (`ambiguous`).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct IdentityEvent {
     /// Event id (increasing).
     pub id: i64,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::Result;
 
 /// An incident record.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Incident {
     /// Incident id.
     pub id: String,
@@ -58,7 +58,7 @@ pub struct IncidentFilter {
 }
 
 /// A comment on an incident.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Comment {
     /// Comment id.
     pub id: String,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 
 /// A business service: up while at least `min_up` member hosts are up.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BusinessService {
     /// Service id.
     pub id: String,
@@ -22,7 +22,7 @@ pub struct BusinessService {
 }
 
 /// A typed relationship between two CIs.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Relationship {
     /// Parent CI (the one depended on, the service, the container).
     pub parent_id: String,
