@@ -12,6 +12,25 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
 }
 
+/// The command `name` from `PATH` (a tool installed with pip, such as
+/// `schemathesis`), or `None` (skip, with a notice) when it is missing
+/// outside CI. In CI a missing tool fails the test.
+pub fn tool_on_path(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !in_ci(),
+            "{name} must be installed when CI=true (.ci/run installs it): this test may not skip in CI"
+        );
+        eprintln!("notice: {name} is not installed; skipping the test that needs it");
+    }
+    found
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

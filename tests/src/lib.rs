@@ -31,7 +31,7 @@ pub mod vendors;
 pub use agent::Agent;
 pub use binaries::{bin, bin_dir, use_bin_dir};
 pub use collector::{Collector, CollectorOptions, metric};
-pub use fixtures::{copy_tree, fake_host_root, free_port, in_ci, postgres_url};
+pub use fixtures::{copy_tree, fake_host_root, free_port, in_ci, postgres_url, tool_on_path};
 pub use inventory::{dpkg_installed_count, inventory_by_class, normalise_api_inventory};
 pub use process::Process;
 pub use wait::wait_for;

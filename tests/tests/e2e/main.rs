@@ -13,6 +13,7 @@ mod limits;
 mod loadgen;
 mod metrics;
 mod modes;
+mod openapi;
 mod revocation;
 mod rules;
 mod security;
