@@ -19,6 +19,7 @@ use crate::error::Result;
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Page size, default 100, at most 1000.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Entries older than this id (the previous page's `next_cursor`).
     cursor: Option<i64>,

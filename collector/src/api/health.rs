@@ -50,10 +50,15 @@ pub const MAX_RAW_SAMPLES: i64 = 100_000;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct HealthQuery {
+    #[param(minimum = 946684800000.0, maximum = 7258118400000.0)]
     since: Option<i64>,
+    #[param(minimum = 946684800000.0, maximum = 7258118400000.0)]
     until: Option<i64>,
+    #[param(minimum = 60, maximum = 2678400)]
     step: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    #[param(inline, value_type = Option<super::schemas::Format>)]
     format: Option<String>,
 }
 

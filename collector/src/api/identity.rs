@@ -26,9 +26,12 @@ const KINDS: &[&str] = &["conflict", "takeover", "ambiguous"];
 #[into_params(parameter_in = Query)]
 pub(super) struct EventQuery {
     host_id: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::IdentityKind>)]
     kind: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     cursor: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::Format>)]
     format: Option<String>,
 }
 

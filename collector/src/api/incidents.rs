@@ -124,6 +124,7 @@ pub(super) async fn acknowledge(
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
     /// The text, 1 to 16384 bytes.
+    #[schema(min_length = 1, max_length = 16384)]
     body: String,
 }
 

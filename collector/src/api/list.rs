@@ -16,15 +16,24 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(minimum = 1, maximum = 1000)]
     pub(crate) limit: Option<i64>,
     pub(crate) cursor: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::Format>)]
     pub(crate) format: Option<String>,
+    #[param(minimum = 946684800000.0, maximum = 7258118400000.0)]
     pub(crate) since: Option<i64>,
+    #[param(minimum = 946684800000.0, maximum = 7258118400000.0)]
     pub(crate) until: Option<i64>,
+    #[param(max_length = 256)]
     pub(crate) class: Option<String>,
+    #[param(max_length = 256)]
     pub(crate) key: Option<String>,
+    #[param(max_length = 256)]
     pub(crate) field: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::ChangeKind>)]
     pub(crate) change: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::Order>)]
     pub(crate) order: Option<String>,
 }
 
@@ -61,11 +70,16 @@ pub struct Filters {
     pub(crate) host_id: Option<String>,
     pub(crate) ci_id: Option<String>,
     pub(crate) kind: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::IncidentState>)]
     pub(crate) state: Option<String>,
     pub(crate) rule: Option<String>,
+    #[param(minimum = 946684800000.0, maximum = 7258118400000.0)]
     pub(crate) since: Option<i64>,
+    #[param(minimum = 946684800000.0, maximum = 7258118400000.0)]
     pub(crate) until: Option<i64>,
+    #[param(minimum = 1, maximum = 10000)]
     pub(crate) limit: Option<i64>,
+    #[param(inline, value_type = Option<super::schemas::Format>)]
     pub(crate) format: Option<String>,
     pub(crate) window: Option<String>,
     pub(crate) period: Option<String>,

@@ -40,16 +40,20 @@ pub(super) async fn list(
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceRequest {
     /// `host`, `tag` or `service`.
+    #[schema(value_type = super::schemas::WindowScope)]
     scope: String,
     /// The host id, tag or service id.
     target: String,
     /// Start (ms since the epoch), within 2000..2200.
+    #[schema(minimum = 946684800000.0, maximum = 7258118400000.0)]
     starts_at: i64,
     /// End (ms since the epoch), after the start: at most 366 days later,
     /// or one period for a recurring window.
+    #[schema(minimum = 946684800000.0, maximum = 7258118400000.0)]
     ends_at: i64,
     /// Empty (once), `daily` or `weekly`.
     #[serde(default)]
+    #[schema(value_type = super::schemas::Recurrence)]
     recurrence: String,
     /// Why, for people reading the list.
     #[serde(default)]

@@ -25,12 +25,14 @@ use crate::store::outbox::{OutboxEntry, OutboxFilter};
 #[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
     /// `pending`, `delivered` or `dead`.
+    #[param(inline, value_type = Option<super::schemas::OutboxState>)]
     state: Option<String>,
     /// Target name.
     target: Option<String>,
     /// Incident id.
     incident: Option<String>,
     /// Page size, default 100, at most 1000.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Entries after this id.
     cursor: Option<i64>,

@@ -12,6 +12,7 @@ use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::{Json, Query};
 use super::list::Filters;
+use super::openapi;
 use super::schemas;
 use crate::error::{Error, Result};
 use crate::store::{RELATIONSHIP_KINDS, Relationship};
@@ -48,6 +49,7 @@ pub struct RelationshipRequest {
     /// The child CI (host or business service).
     child_id: String,
     /// One of the relationship kinds.
+    #[schema(value_type = super::schemas::RelationshipKind)]
     kind: String,
 }
 
@@ -61,6 +63,7 @@ pub struct RelationshipRequest {
     request_body = RelationshipRequest,
     responses(
         (status = 201, description = "The relationship", body = Relationship),
+        (status = 409, description = "It exists already", body = openapi::ErrorBody),
     ),
 )]
 pub(super) async fn create(
@@ -111,6 +114,7 @@ pub(super) async fn create(
     request_body = RelationshipRequest,
     responses(
         (status = 200, description = "Removed", body = schemas::Removed),
+        (status = 404, description = "No such relationship", body = openapi::ErrorBody),
     ),
 )]
 pub(super) async fn remove(
@@ -133,6 +137,7 @@ pub(super) async fn remove(
 #[serde(deny_unknown_fields)]
 pub struct TagsRequest {
     /// The host's tags (replacing the old ones): up to 64, 1 to 64 bytes, no commas.
+    #[schema(max_items = 64)]
     tags: Vec<String>,
 }
 

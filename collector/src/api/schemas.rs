@@ -27,6 +27,7 @@ macro_rules! page {
     ($name:ident, $row:ty, $what:literal) => {
         #[doc = concat!("A page of ", $what, ".")]
         #[derive(Debug, Serialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
         pub struct $name {
             /// The rows.
             items: Vec<$row>,
@@ -41,6 +42,7 @@ macro_rules! all {
     ($name:ident, $row:ty, $what:literal) => {
         #[doc = concat!("Every ", $what, ".")]
         #[derive(Debug, Serialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
         pub struct $name {
             /// The rows.
             items: Vec<$row>,
@@ -544,8 +546,10 @@ pub struct HostListParams {
     /// A failed systemd unit.
     failed_unit: Option<String>,
     /// `up`, `suspect`, `down`, `away`, `maintenance`, `retired` or `unknown`.
+    #[param(inline, value_type = Option<Presence>)]
     presence: Option<String>,
     /// `active`, `stale` or `retired`.
+    #[param(inline, value_type = Option<Lifecycle>)]
     lifecycle: Option<String>,
     /// A tag (repeatable, up to 8: all must match).
     tag: Option<Vec<String>>,
@@ -555,15 +559,19 @@ pub struct HostListParams {
     last_seen_before: Option<String>,
     /// ms since the epoch or RFC 3339.
     last_seen_after: Option<String>,
+    #[param(minimum = 0)]
     memory_min: Option<i64>,
+    #[param(minimum = 0)]
     memory_max: Option<i64>,
     /// A listening port (1 to 65535).
+    #[param(minimum = 1, maximum = 65535)]
     port: Option<i64>,
     /// A package name (`/hosts` only: the path names it for `/software/{name}/hosts`).
     software: Option<String>,
     /// A version of `software`, compared with `op`.
     version: Option<String>,
     /// `<`, `<=`, `=`, `>=`, `>` (or `lt`, `le`, `eq`, `ge`, `gt`); default `=`.
+    #[param(inline, value_type = Option<VersionOp>)]
     op: Option<String>,
     version_lt: Option<String>,
     version_le: Option<String>,
@@ -575,12 +583,133 @@ pub struct HostListParams {
     /// Comma-separated fields to return.
     fields: Option<String>,
     /// Page size, 1 to 1000 (default 100; with `as_of` 1 to 200, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// The previous page's `next_cursor`.
     cursor: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(inline, value_type = Option<Format>)]
     format: Option<String>,
     /// The hosts held at this moment (ms or RFC 3339, not in the future),
     /// their summary then; combines only with `limit`, `cursor`, `format`.
     as_of: Option<String>,
 }
+
+/// Value sets of parameters and body fields, for the document: each is
+/// the list its handler checks against.
+macro_rules! values {
+    ($name:ident, $what:literal, $($variant:ident = $text:literal),+ $(,)?) => {
+        #[doc = $what]
+        #[derive(Debug, Serialize, ToSchema)]
+        pub enum $name {
+            $(
+                #[doc = $text]
+                #[serde(rename = $text)]
+                $variant,
+            )+
+        }
+    };
+}
+
+values!(Format, "How a list answers.", Json = "json", Csv = "csv");
+values!(Order, "Oldest or newest first.", Asc = "asc", Desc = "desc");
+values!(
+    ChangeKind,
+    "A kind of history record.",
+    Discovered = "discovered",
+    Added = "added",
+    Removed = "removed",
+    Changed = "changed",
+);
+values!(
+    IncidentState,
+    "Incidents by state (`open` includes acknowledged ones).",
+    Open = "open",
+    Acknowledged = "acknowledged",
+    Resolved = "resolved",
+    All = "all",
+);
+values!(
+    OutboxState,
+    "An outbox entry's state.",
+    Pending = "pending",
+    Delivered = "delivered",
+    Dead = "dead",
+);
+values!(
+    IdentityKind,
+    "A kind of identity event.",
+    Conflict = "conflict",
+    Takeover = "takeover",
+    Ambiguous = "ambiguous",
+);
+values!(
+    RoleName,
+    "An API token's role.",
+    Viewer = "viewer",
+    Operator = "operator",
+    Admin = "admin",
+);
+values!(
+    WindowScope,
+    "What a maintenance window covers.",
+    Host = "host",
+    Tag = "tag",
+    Service = "service",
+);
+values!(
+    Recurrence,
+    "Once (empty), daily or weekly.",
+    Once = "",
+    Daily = "daily",
+    Weekly = "weekly",
+);
+values!(
+    RelationshipKind,
+    "A relationship kind (`store::RELATIONSHIP_KINDS`).",
+    RunsOn = "Runs on::Runs",
+    Contains = "Contains::Contained by",
+    Owns = "Owns::Owned by",
+    DependsOn = "Depends on::Used by",
+    Members = "Members::Member of",
+);
+values!(
+    Manager,
+    "A package manager.",
+    Dpkg = "dpkg",
+    Rpm = "rpm",
+    Apk = "apk",
+);
+values!(
+    Presence,
+    "A host's presence state.",
+    Up = "up",
+    Suspect = "suspect",
+    Down = "down",
+    Away = "away",
+    Maintenance = "maintenance",
+    Retired = "retired",
+    Unknown = "unknown",
+);
+values!(
+    Lifecycle,
+    "A host's lifecycle state.",
+    Active = "active",
+    Stale = "stale",
+    Retired = "retired",
+);
+values!(
+    VersionOp,
+    "A version comparison.",
+    Lt = "<",
+    Le = "<=",
+    Eq = "=",
+    EqEq = "==",
+    Ge = ">=",
+    Gt = ">",
+    LtWord = "lt",
+    LeWord = "le",
+    EqWord = "eq",
+    GeWord = "ge",
+    GtWord = "gt",
+);

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::auth::{Caller, Operator};
 use super::extract::Json;
+use super::openapi;
 use super::schemas;
 use crate::auth;
 use crate::error::{Error, Result};
@@ -54,10 +55,13 @@ pub(super) async fn list(
 #[serde(deny_unknown_fields)]
 pub struct ServiceRequest {
     /// 1 to 128 bytes.
+    #[schema(min_length = 1, max_length = 128)]
     name: String,
     /// Members that must be up for the service to be up (at least 1).
+    #[schema(minimum = 1)]
     min_up: i64,
     /// Availability objective in percent; default 99.9.
+    #[schema(minimum = 0, maximum = 100)]
     sla_target: Option<f64>,
     /// Host ids, each a known host.
     #[serde(default)]
@@ -74,6 +78,7 @@ pub struct ServiceRequest {
     request_body = ServiceRequest,
     responses(
         (status = 201, description = "The service", body = BusinessService),
+        (status = 409, description = "It exists already", body = openapi::ErrorBody),
     ),
 )]
 pub(super) async fn create(
@@ -165,6 +170,7 @@ pub struct MemberRequest {
     request_body = MemberRequest,
     responses(
         (status = 200, description = "The membership", body = Relationship),
+        (status = 409, description = "It exists already", body = openapi::ErrorBody),
     ),
 )]
 pub(super) async fn add_member(

@@ -23,15 +23,19 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SoftwareQuery {
+    #[param(min_length = 1, max_length = 256)]
     name: Option<String>,
+    #[param(min_length = 1, max_length = 256)]
     software: Option<String>,
     version: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::VersionOp>)]
     op: Option<String>,
     version_lt: Option<String>,
     version_le: Option<String>,
     version_eq: Option<String>,
     version_ge: Option<String>,
     version_gt: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::Format>)]
     format: Option<String>,
 }
 
@@ -150,12 +154,16 @@ pub(super) async fn hosts(
 #[into_params(parameter_in = Query)]
 pub struct RolloutQuery {
     version_ge: Option<String>,
+    #[param(inline, value_type = Option<super::schemas::Manager>)]
     manager: Option<String>,
     since: Option<String>,
     until: Option<String>,
     step: Option<String>,
+    #[param(minimum = 1, maximum = 3660)]
     within_days: Option<i64>,
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
+    #[param(inline, value_type = Option<super::schemas::Format>)]
     format: Option<String>,
 }
 

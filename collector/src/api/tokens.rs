@@ -27,10 +27,13 @@ pub const MAX_API_TOKEN_LIFE_S: i64 = 3650 * 86_400;
 pub struct NewEnrollmentTokenRequest {
     /// Free text shown in the token list.
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     /// Default 1.
+    #[schema(minimum = 1, maximum = 1000000)]
     max_uses: Option<i64>,
     /// Seconds until expiry; default one day.
+    #[schema(minimum = 1, maximum = 31622400)]
     ttl_s: Option<i64>,
 }
 
@@ -124,11 +127,14 @@ pub(super) async fn list_enrollment_tokens(
 #[serde(deny_unknown_fields)]
 pub struct NewApiTokenRequest {
     /// Shown as the author of acknowledgements and comments.
+    #[schema(min_length = 1, max_length = 128)]
     name: String,
     /// `viewer`, `operator` or `admin`.
+    #[schema(value_type = super::schemas::RoleName)]
     role: String,
     /// Seconds until the token expires (at most ten years); no expiry when
     /// neither this nor `expires_at` is given.
+    #[schema(minimum = 1, maximum = 315360000)]
     expires_in_s: Option<i64>,
     /// When the token expires (ms since the epoch), instead of `expires_in_s`.
     expires_at: Option<i64>,

@@ -336,6 +336,8 @@ async fn openapi_spec_validator_accepts_the_document() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    // Its complaint quotes the whole document; the start says what is wrong.
+    let said: String = said.chars().take(3000).collect();
     assert!(output.status.success(), "openapi-spec-validator: {said}");
     assert!(said.contains("OK"), "openapi-spec-validator: {said}");
     // It does refuse a broken document (so the pass above means something).
