@@ -14,6 +14,7 @@ use super::Shared;
 use super::auth::Caller;
 use super::extract::Query;
 use super::list::{Filters, list_response, to_values};
+use super::openapi;
 use super::schemas;
 use crate::availability::bounds::{self, DAY_MS, MAX_WINDOW_MS};
 use crate::availability::fleet::{Scope, fleet_report};
@@ -94,6 +95,7 @@ fn window_of(params: &Filters, now: i64) -> Result<(Span, Option<PeriodReport>)>
     params(Filters),
     responses(
         (status = 200, description = "The report (CSV: the host rows)", content((schemas::AvailabilityReport = "application/json"), (String = "text/csv"))),
+        (status = 404, description = "`host_id` or `service_id` names no host or service", body = openapi::ErrorBody),
     ),
 )]
 pub(super) async fn report(
