@@ -603,7 +603,7 @@ macro_rules! values {
         #[derive(Debug, Serialize, ToSchema)]
         pub enum $name {
             $(
-                #[doc = $text]
+                #[doc = concat!("The value \"", $text, "\".")]
                 #[serde(rename = $text)]
                 $variant,
             )+
