@@ -61,7 +61,10 @@ async fn catalogue_counts_hosts_by_name_and_by_version_newest_first() {
         .expect("lifecycle");
     assert_eq!(retired.len(), 1);
     let names = app.get("/api/v1/software", &app.viewer).await;
-    assert_eq!(names.body["items"][1], json!({ "name": "openssl", "hosts": 3 }));
+    assert_eq!(
+        names.body["items"][1],
+        json!({ "name": "openssl", "hosts": 3 })
+    );
     let versions = app
         .get("/api/v1/software?software=openssl", &app.viewer)
         .await;
