@@ -15,6 +15,10 @@
 //!   machine, so no real unit can fail): a script that accepts exactly the
 //!   agent's three calls, refuses anything else as systemctl does, and
 //!   answers in systemctl's own format from fixture files the test edits;
+//! - freshness: the same real agent and tmpfs, its samples spooled while
+//!   the collector is down and replayed when it is back: full samples
+//!   older than `max_sample_age_s` open nothing, old empty ones resolve
+//!   nothing;
 //! - both again from the raw gRPC client with an enrolled agent's
 //!   credentials, which sends each condition an exact number of times.
 
@@ -320,6 +324,113 @@ async fn filesystem_usage_of_a_real_agent_opens_one_incident_and_clears() -> Res
     let data = data.unwrap_or_else(|| panic!("no /data filesystem in {}", detail["inventory"]));
     assert_eq!(data["size_bytes"], 1024 * 1024, "{data}");
     assert_eq!(data["device"], "/dev/rcdata", "{data}");
+    Ok(())
+}
+
+/// The highest `/data` usage among the stored samples of `host_id`
+/// sampled at or after `since`, and how many there are.
+async fn data_usage_since(
+    collector: &Collector,
+    host_id: &str,
+    since: i64,
+) -> Result<(f64, usize)> {
+    let page = collector
+        .get(&format!(
+            "/api/v1/hosts/{host_id}/health?since={since}&limit=1000"
+        ))
+        .await?;
+    let samples = page["items"].as_array().cloned().unwrap_or_default();
+    let highest = samples
+        .iter()
+        .flat_map(|item| {
+            item["sample"]["filesystems"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|filesystem| filesystem["mount_point"] == "/data")
+        .filter_map(|filesystem| filesystem["used_percent"].as_f64())
+        .fold(0.0, f64::max);
+    Ok((highest, samples.len()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_samples_older_than_the_rules_freshness_open_and_resolve_nothing() -> Result<()> {
+    // Samples older than 4 s when they arrive are only stored. A real
+    // agent, with a real tmpfs at /data, samples every 2 s into its spool
+    // while the collector is down.
+    let mut host = host("[availability.rules]\nmax_sample_age_s = 4\n", "", |root| {
+        let mounts = root.join("proc/self/mounts");
+        let table = std::fs::read_to_string(&mounts)? + "/dev/rcdata /data ext4 rw,relatime 0 0\n";
+        write_atomically(&mounts, &table)?;
+        std::fs::create_dir_all(root.join("data"))?;
+        Ok(())
+    })
+    .await?;
+    let mounted = Mounted::tmpfs(&host.root.join("data"), "1m")?;
+    let fill = mounted.0.join("fill");
+    let id = host.id.clone();
+    more_samples(&host.collector, &id, 1).await?;
+
+    // 1. A full disk only while the collector is away, freed 8 s before it
+    //    is back: the full samples arrive at least 8 s old.
+    host.collector.stop();
+    let away = rollcall_proto::now_ms();
+    std::fs::write(&fill, vec![7u8; 250 * 4096])?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    std::fs::remove_file(&fill)?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    host.collector.restart()?;
+    let (highest, _) = wait_for("the replayed full samples stored", WAIT, || async {
+        let (highest, count) = data_usage_since(&host.collector, &id, away).await.ok()?;
+        (highest > 95.0 && count >= 6).then_some((highest, count))
+    })
+    .await?;
+    assert!(highest > 95.0);
+    more_samples(&host.collector, &id, 2).await?;
+    let opened = incidents_of(&host.collector, &id, "filesystem_usage:").await?;
+    assert!(
+        opened.is_empty(),
+        "replayed full samples opened {opened:#?}"
+    );
+
+    // 2. Full now: one incident. Then freed only while the collector is
+    //    away, and full again 8 s before it is back: the empty samples
+    //    arrive old and the incident stays open.
+    std::fs::write(&fill, vec![7u8; 250 * 4096])?;
+    let incident = one_open(&host.collector, &id, "filesystem_usage:").await?;
+    let incident_id = incident["id"].as_str().unwrap_or_default().to_string();
+    host.collector.stop();
+    let away = rollcall_proto::now_ms();
+    std::fs::remove_file(&fill)?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    std::fs::write(&fill, vec![7u8; 250 * 4096])?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    host.collector.restart()?;
+    wait_for("the replayed empty samples stored", WAIT, || async {
+        let page = host
+            .collector
+            .get(&format!(
+                "/api/v1/hosts/{id}/health?since={away}&limit=1000"
+            ))
+            .await
+            .ok()?;
+        let empty = page["items"].as_array()?.iter().any(|item| {
+            item["sample"]["filesystems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|fs| fs["mount_point"] == "/data" && fs["used_percent"].as_f64() < Some(5.0))
+        });
+        empty.then_some(())
+    })
+    .await?;
+    more_samples(&host.collector, &id, 2).await?;
+    let all = incidents_of(&host.collector, &id, "filesystem_usage:").await?;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["id"], incident_id.as_str());
+    assert_eq!(all[0]["state"], "open", "old empty samples resolved it");
+    drop(mounted);
     Ok(())
 }
 
