@@ -281,18 +281,21 @@ impl Drop for Mounted {
     }
 }
 
+/// Prepares a fixture root whose mount table names `/data`, an empty
+/// directory until a test mounts a filesystem there.
+fn with_data_mount_point(root: &Path) -> Result<()> {
+    let mounts = root.join("proc/self/mounts");
+    let table = std::fs::read_to_string(&mounts)? + "/dev/rcdata /data ext4 rw,relatime 0 0\n";
+    write_atomically(&mounts, &table)?;
+    std::fs::create_dir_all(root.join("data"))?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filesystem_usage_of_a_real_agent_opens_one_incident_and_clears() -> Result<()> {
     // The fixture's mount table gains /data; a plain directory there is
     // not measured (0 bytes, no incident) until a filesystem is mounted.
-    let host = host("", "", |root| {
-        let mounts = root.join("proc/self/mounts");
-        let table = std::fs::read_to_string(&mounts)? + "/dev/rcdata /data ext4 rw,relatime 0 0\n";
-        write_atomically(&mounts, &table)?;
-        std::fs::create_dir_all(root.join("data"))?;
-        Ok(())
-    })
-    .await?;
+    let host = host("", "", with_data_mount_point).await?;
     let (collector, id) = (&host.collector, host.id.as_str());
     let mounted = Mounted::tmpfs(&host.root.join("data"), "1m")?;
     // 250 pages of 4 KiB in 1 MiB: 97.7 % used, over the default 95 %.
@@ -359,13 +362,11 @@ async fn replayed_samples_older_than_the_rules_freshness_open_and_resolve_nothin
     // Samples older than 4 s when they arrive are only stored. A real
     // agent, with a real tmpfs at /data, samples every 2 s into its spool
     // while the collector is down.
-    let mut host = host("[availability.rules]\nmax_sample_age_s = 4\n", "", |root| {
-        let mounts = root.join("proc/self/mounts");
-        let table = std::fs::read_to_string(&mounts)? + "/dev/rcdata /data ext4 rw,relatime 0 0\n";
-        write_atomically(&mounts, &table)?;
-        std::fs::create_dir_all(root.join("data"))?;
-        Ok(())
-    })
+    let mut host = host(
+        "[availability.rules]\nmax_sample_age_s = 4\n",
+        "",
+        with_data_mount_point,
+    )
     .await?;
     let mounted = Mounted::tmpfs(&host.root.join("data"), "1m")?;
     let fill = mounted.0.join("fill");

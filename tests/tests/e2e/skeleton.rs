@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Result;
 use prost::Message;
 use rollcall_proto::v1::{AgentMessage, Hello, agent_message::Body};
-use rollcall_tests::{Agent, Collector, CollectorOptions, dpkg_installed_count, raw, wait_for};
+use rollcall_tests::{
+    Agent, Collector, CollectorOptions, Process, dpkg_installed_count, raw, wait_for,
+};
 use serde_json::Value;
 
 fn meminfo_total_bytes() -> i64 {
@@ -32,16 +34,24 @@ fn os_release_pretty_name() -> String {
         .unwrap_or_default()
 }
 
+/// A collector in `dir` and a real agent on this machine's own root,
+/// enrolled and running; returns them, the agent's process and its host
+/// once the host has an inventory.
+async fn live_host(dir: &std::path::Path) -> Result<(Collector, Agent, Process, Value)> {
+    let collector = Collector::start(dir, &CollectorOptions::default())?;
+    let token = collector.enrollment_token(1, 600).await?;
+    let agent = Agent::new(dir, "agent", &[&collector.grpc_url], "")?;
+    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
+    assert!(ok, "enroll failed: {output}");
+    let process = agent.run()?;
+    let host = collector.host_with_inventory().await?;
+    Ok((collector, agent, process, host))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_enrolls_over_tls_and_its_inventory_reads_back_through_the_api() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
-    let token = collector.enrollment_token(1, 600).await?;
-    let agent = Agent::new(dir.path(), "agent", &[&collector.grpc_url], "")?;
-    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
-    assert!(ok, "enroll failed: {output}");
-    let _process = agent.run()?;
-    let host = collector.host_with_inventory().await?;
+    let (collector, agent, _process, host) = live_host(dir.path()).await?;
 
     assert_eq!(
         host["package_count"].as_i64(),
@@ -688,13 +698,7 @@ fn query_value(text: &str) -> String {
 async fn version_filters_agree_with_dpkg_on_this_machines_packages() -> Result<()> {
     // A real agent on this machine: its packages are dpkg's own.
     let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &CollectorOptions::default())?;
-    let token = collector.enrollment_token(1, 600).await?;
-    let agent = Agent::new(dir.path(), "agent", &[&collector.grpc_url], "")?;
-    let (ok, output) = agent.enroll(&collector.grpc_url, &token, &collector.ca_fingerprint)?;
-    assert!(ok, "enroll failed: {output}");
-    let _process = agent.run()?;
-    let host = collector.host_with_inventory().await?;
+    let (collector, _agent, _process, host) = live_host(dir.path()).await?;
     let id = host["id"].as_str().unwrap_or_default();
     let detail = collector.get(&format!("/api/v1/hosts/{id}")).await?;
     let mut packages: Vec<(String, String)> = detail["inventory"]["software"]
