@@ -268,6 +268,14 @@ impl Engine {
             .await?
         {
             tracing::info!(incident_id = %incident.id, from = %incident.severity, to = %updated.severity, "incident severity changed");
+            // Degraded time follows the severity: critical from now opens
+            // it, no longer critical closes it unless another incident
+            // still degrades the host.
+            if degraded::degrades(&updated) && !degraded::degrades(&incident) {
+                degraded::opened(self.store.as_ref(), &updated, at).await?;
+            } else if degraded::degrades(&incident) && !degraded::degrades(&updated) {
+                degraded::resolved(self.store.as_ref(), &incident, at).await?;
+            }
             return Ok(updated);
         }
         Ok(self.store.incident(&incident.id).await?.unwrap_or(incident))

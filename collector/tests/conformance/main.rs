@@ -142,6 +142,7 @@ use writes::*;
 conformance!(
     suppressed_incidents_are_unsuppressed_once,
     a_severity_change_updates_the_one_incident_with_an_update_event,
+    degraded_time_follows_a_severity_change,
     fleet_counts_group_hosts_and_open_incidents,
     silent_host_outage_begins_at_the_last_heartbeat,
     down_inside_a_maintenance_window_is_planned_without_incident,

@@ -612,6 +612,58 @@ pub async fn a_retired_host_is_no_longer_watched_and_its_outage_ends(store: Arc<
     assert_eq!(store.host(&host_id).await.unwrap().unwrap().presence, "up");
 }
 
+/// Degraded time follows an open incident's severity: warning → critical
+/// opens the host's degraded record at the change, critical → warning
+/// closes it, critical again opens another, the resolution closes that.
+pub async fn degraded_time_follows_a_severity_change(store: Arc<dyn Store>) {
+    let host_id = host(&store, "m5").await;
+    let engine = Engine::new(store.clone());
+    let degraded = || async {
+        store
+            .outages(&OutageFilter {
+                host_id: Some(host_id.clone()),
+                kind: Some("degraded".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|outage| (outage.began_at, outage.ended_at))
+            .collect::<Vec<_>>()
+    };
+    let rule = "filesystem_usage:m5";
+    engine
+        .open(critical(&host_id, rule, Severity::Warning), NOW)
+        .await
+        .unwrap();
+    assert_eq!(degraded().await, [], "a warning does not degrade");
+    engine
+        .open(critical(&host_id, rule, Severity::Critical), NOW + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(degraded().await, [(NOW + 1_000, None)]);
+    engine
+        .open(critical(&host_id, rule, Severity::Warning), NOW + 3_000)
+        .await
+        .unwrap();
+    assert_eq!(degraded().await, [(NOW + 1_000, Some(NOW + 3_000))]);
+    engine
+        .open(critical(&host_id, rule, Severity::Critical), NOW + 5_000)
+        .await
+        .unwrap();
+    engine.resolve(&host_id, rule, NOW + 6_000).await.unwrap();
+    let mut records = degraded().await;
+    records.sort();
+    assert_eq!(
+        records,
+        [
+            (NOW + 1_000, Some(NOW + 3_000)),
+            (NOW + 5_000, Some(NOW + 6_000))
+        ]
+    );
+}
+
 /// warning → critical → critical → warning → cleared: one incident whose
 /// severity follows, and events trigger, update, update, resolve (the
 /// repeat at the same severity records nothing); the update events carry
