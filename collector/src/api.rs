@@ -121,14 +121,15 @@ pub fn router(state: Shared) -> Router {
     export::stream_csv_lists(single_pages(state))
 }
 
-/// The routes, each answering one request (a list one page).
+/// The routes, each answering one request (a list one page). `Accept:
+/// text/csv` is read by the layer around them (`export`), which every
+/// request passes first.
 fn single_pages(state: Shared) -> Router {
     let (api, _document) = routes().split_for_parts();
     api.route("/healthz", get(info::healthz))
         .route("/metrics", get(metrics::serve))
         .fallback(|| async { Error::NotFound("no such API route".into()) })
         .layer(axum::middleware::map_response(extract::json_errors))
-        .layer(axum::middleware::map_request(list::accept_csv))
         .with_state(state)
 }
 

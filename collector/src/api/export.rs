@@ -14,14 +14,15 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::http::{StatusCode, header, request::Parts};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use futures::stream;
 use tower::ServiceExt;
 
 use super::list::accept_csv;
+use crate::error::Error;
 
 /// The header naming the next page's cursor (set by `list::list_response`).
 const NEXT_CURSOR: &str = "x-next-cursor";
@@ -55,7 +56,7 @@ async fn stream_csv(State(router): State<Router>, request: Request, next: Next) 
     head.headers.remove(header::CONTENT_LENGTH);
     let first_page = match axum::body::to_bytes(body, PAGE_BYTES_MAX).await {
         Ok(bytes) => bytes,
-        Err(_) => return failed(),
+        Err(_) => return Error::Busy("the first page could not be read".into()).into_response(),
     };
     let columns = header_line(&first_page).to_vec();
     let pages = Pages {
@@ -167,18 +168,6 @@ fn header_line(page: &[u8]) -> &[u8] {
         Some(end) => &page[..=end],
         None => page,
     }
-}
-
-fn failed() -> Response {
-    let mut response = Response::new(Body::from(
-        r#"{"error":"the list could not be read"}"#.to_string(),
-    ));
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 #[cfg(test)]
