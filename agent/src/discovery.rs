@@ -37,8 +37,7 @@ pub trait Platform: Send + Sync {
 /// where it found each listening socket's owner (`owners.rs`).
 #[derive(Debug)]
 pub struct LinuxPlatform {
-    root: PathBuf,
-    systemctl: Option<Vec<String>>,
+    root: HostRoot,
     owners: Mutex<owners::OwnerCache>,
 }
 
@@ -50,8 +49,7 @@ impl LinuxPlatform {
     /// [`LinuxPlatform::with_systemctl`] names its `systemctl`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
-            root: root.into(),
-            systemctl: None,
+            root: HostRoot::new(&root.into()),
             owners: Mutex::default(),
         }
     }
@@ -59,13 +57,13 @@ impl LinuxPlatform {
     /// This platform asking `command` (a program and its first arguments)
     /// about systemd units instead of the live host's `systemctl`.
     pub fn with_systemctl(mut self, command: Option<&[String]>) -> Self {
-        self.systemctl = command.map(<[String]>::to_vec);
+        self.root = self.root.with_systemctl(command);
         self
     }
 
     /// The filesystem prefix this platform reads from.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.base()
     }
 }
 
@@ -74,8 +72,7 @@ impl Platform for LinuxPlatform {
         // A panic mid-lookup leaves at worst a cache entry that the next
         // lookup verifies anyway.
         let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
-        let root = HostRoot::new(&self.root).with_systemctl(self.systemctl.as_deref());
-        collect(&root, &mut owners)
+        collect(&self.root, &mut owners)
     }
 }
 

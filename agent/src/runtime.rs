@@ -194,10 +194,11 @@ fn enqueue_inventory(shared: &Shared, inventory: Inventory, requested_full: bool
 
 async fn health_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut intervals = shared.intervals.subscribe();
-    let mut sampler = Some(
+    let new_sampler = || {
         HealthSampler::new(shared.config.root.clone())
-            .with_systemctl(shared.config.systemctl.as_deref()),
-    );
+            .with_systemctl(shared.config.systemctl.as_deref())
+    };
+    let mut sampler = Some(new_sampler());
     loop {
         let Some(mut current) = sampler.take() else {
             return;
@@ -223,10 +224,7 @@ async fn health_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
             }
             Err(error) => {
                 tracing::error!(error = %error, "health sampling failed");
-                sampler = Some(
-                    HealthSampler::new(shared.config.root.clone())
-                        .with_systemctl(shared.config.systemctl.as_deref()),
-                );
+                sampler = Some(new_sampler());
             }
         }
         let period = intervals.borrow_and_update().health;

@@ -52,6 +52,11 @@ impl HostRoot {
         self.systemctl.is_some()
     }
 
+    /// The directory this root is.
+    pub(crate) fn base(&self) -> &Path {
+        &self.base
+    }
+
     /// Whether this is the running host's own root, so that commands and
     /// system calls describe the same host as the files.
     pub(crate) fn is_live(&self) -> bool {

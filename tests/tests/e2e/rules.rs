@@ -330,20 +330,20 @@ async fn filesystem_usage_of_a_real_agent_opens_one_incident_and_clears() -> Res
     Ok(())
 }
 
-/// The highest `/data` usage among the stored samples of `host_id`
-/// sampled at or after `since`, and how many there are.
+/// The `/data` usage (%) of each stored sample of `host_id` sampled at or
+/// after `since`, and how many samples there are.
 async fn data_usage_since(
     collector: &Collector,
     host_id: &str,
     since: i64,
-) -> Result<(f64, usize)> {
+) -> Result<(Vec<f64>, usize)> {
     let page = collector
         .get(&format!(
             "/api/v1/hosts/{host_id}/health?since={since}&limit=1000"
         ))
         .await?;
     let samples = page["items"].as_array().cloned().unwrap_or_default();
-    let highest = samples
+    let usages = samples
         .iter()
         .flat_map(|item| {
             item["sample"]["filesystems"]
@@ -353,8 +353,8 @@ async fn data_usage_since(
         })
         .filter(|filesystem| filesystem["mount_point"] == "/data")
         .filter_map(|filesystem| filesystem["used_percent"].as_f64())
-        .fold(0.0, f64::max);
-    Ok((highest, samples.len()))
+        .collect();
+    Ok((usages, samples.len()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,7 +383,8 @@ async fn replayed_samples_older_than_the_rules_freshness_open_and_resolve_nothin
     tokio::time::sleep(Duration::from_secs(8)).await;
     host.collector.restart()?;
     let (highest, _) = wait_for("the replayed full samples stored", WAIT, || async {
-        let (highest, count) = data_usage_since(&host.collector, &id, away).await.ok()?;
+        let (usages, count) = data_usage_since(&host.collector, &id, away).await.ok()?;
+        let highest = usages.into_iter().fold(0.0, f64::max);
         (highest > 95.0 && count >= 6).then_some((highest, count))
     })
     .await?;
@@ -409,21 +410,8 @@ async fn replayed_samples_older_than_the_rules_freshness_open_and_resolve_nothin
     tokio::time::sleep(Duration::from_secs(8)).await;
     host.collector.restart()?;
     wait_for("the replayed empty samples stored", WAIT, || async {
-        let page = host
-            .collector
-            .get(&format!(
-                "/api/v1/hosts/{id}/health?since={away}&limit=1000"
-            ))
-            .await
-            .ok()?;
-        let empty = page["items"].as_array()?.iter().any(|item| {
-            item["sample"]["filesystems"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|fs| fs["mount_point"] == "/data" && fs["used_percent"].as_f64() < Some(5.0))
-        });
-        empty.then_some(())
+        let (usages, _) = data_usage_since(&host.collector, &id, away).await.ok()?;
+        usages.iter().any(|used| *used < 5.0).then_some(())
     })
     .await?;
     more_samples(&host.collector, &id, 2).await?;
