@@ -233,9 +233,12 @@ async fn the_console_in_chromium_with_real_agents() -> Result<()> {
 
     // A moment while the old version was installed, then the upgrade.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    // As Chromium holds a datetime-local value: without `:00` seconds
+    // (Playwright's fill refuses a value the input then shows otherwise).
     let as_of = jiff::Timestamp::from_millisecond(rollcall_proto::now_ms())?
         .strftime("%Y-%m-%dT%H:%M:%S")
         .to_string();
+    let as_of = as_of.strip_suffix(":00").unwrap_or(&as_of).to_string();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let status_file = web_root.join("var/lib/dpkg/status");
     let status = std::fs::read_to_string(&status_file)?;
