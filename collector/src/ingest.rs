@@ -11,6 +11,7 @@
 pub mod accept;
 pub mod dispatch;
 pub mod enroll;
+pub mod frames;
 pub mod grpc;
 pub mod liveness;
 pub mod reader;

@@ -18,8 +18,9 @@ use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::frames::SessionFrames;
 use super::session::{self, Inbound, SessionError};
-use super::wire::CountSessionBytes;
+use super::wire::{CountSessionBytes, SessionBody};
 use super::{enroll, renew};
 use crate::error::Result;
 use crate::pki::fingerprint;
@@ -158,8 +159,19 @@ impl Rollcall for RollcallService {
             &self.state.metrics.sessions_identity
         };
         sessions.fetch_add(1, Ordering::Relaxed);
+        // The body itself, taken out by `CountSessionBytes` (tonic's
+        // `Streaming` got an empty one and is dropped unread).
+        let body = request
+            .extensions()
+            .get::<SessionBody>()
+            .and_then(SessionBody::take)
+            .ok_or_else(|| Status::internal("the session's request body was not handed over"))?;
         let inbound = GrpcInbound {
-            stream: request.into_inner(),
+            frames: SessionFrames::new(
+                body,
+                self.state.config.ingest.max_message_bytes,
+                compressed,
+            ),
             state: self.state.clone(),
         };
         let replies = session::spawn(self.state.clone(), agent, inbound);
@@ -171,13 +183,13 @@ impl Rollcall for RollcallService {
 
 /// The gRPC request stream as a session's inbound side.
 struct GrpcInbound {
-    stream: Streaming<AgentMessage>,
+    frames: SessionFrames<tonic::body::Body>,
     state: Arc<State>,
 }
 
 impl Inbound for GrpcInbound {
     async fn next(&mut self) -> Result<Option<AgentMessage>, SessionError> {
-        let message = self.stream.message().await.map_err(inbound_error)?;
+        let message = self.frames.next().await?;
         // The decoded size, to set beside the bytes it took on the wire (`wire`).
         if let Some(message) = &message {
             self.state.metrics.session_message_bytes.fetch_add(
@@ -190,7 +202,7 @@ impl Inbound for GrpcInbound {
 }
 
 /// What a failed read of the request stream means for the session.
-fn inbound_error(status: Status) -> SessionError {
+pub(super) fn inbound_error(status: Status) -> SessionError {
     let message = status.message().to_string();
     match status.code() {
         tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => SessionError::TooLarge(message),

@@ -1,10 +1,14 @@
-//! Counts the bytes of `Session` request bodies as they arrive (gRPC
-//! frames after HTTP/2 framing and TLS are taken off, before any
-//! decompression), so `/metrics` can show what gzip saves on the wire.
+//! The `Session` request body on its way to the session: its bytes are
+//! counted as they arrive (gRPC frames after HTTP/2 framing and TLS are
+//! taken off, before any decompression), so `/metrics` can show what gzip
+//! saves on the wire, and the body is handed to the handler beside tonic's
+//! request (a [`SessionBody`] extension) so that `frames` decodes it instead
+//! of tonic's `Streaming`, which keeps a buffer the size of the largest
+//! message for the stream's life. tonic gets an empty body in its place.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -18,7 +22,7 @@ use crate::state::State;
 const SESSION_PATH: &str = "/rollcall.v1.Rollcall/Session";
 
 /// Wraps the gRPC service; every `Session` request body counts its bytes
-/// into `Metrics::session_wire_bytes`.
+/// into `Metrics::session_wire_bytes` and travels as a [`SessionBody`].
 #[derive(Debug, Clone)]
 pub struct CountSessionBytes<S> {
     inner: S,
@@ -53,8 +57,25 @@ where
             return self.inner.call(request);
         }
         let state = self.state.clone();
+        let (mut parts, inner) = request.into_parts();
+        let counted = Body::new(CountingBody { inner, state });
+        parts
+            .extensions
+            .insert(SessionBody(Arc::new(Mutex::new(Some(counted)))));
         self.inner
-            .call(request.map(|inner| Body::new(CountingBody { inner, state })))
+            .call(http::Request::from_parts(parts, Body::empty()))
+    }
+}
+
+/// A `Session` request's body, taken out of the request by
+/// [`CountSessionBytes`] for the handler to decode (`frames`).
+#[derive(Clone)]
+pub struct SessionBody(Arc<Mutex<Option<Body>>>);
+
+impl SessionBody {
+    /// The body, once: a second take finds nothing.
+    pub fn take(&self) -> Option<Body> {
+        self.0.lock().ok().and_then(|mut body| body.take())
     }
 }
 
