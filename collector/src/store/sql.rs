@@ -106,23 +106,7 @@ impl SqlStore {
     }
 
     /// Begins a write transaction.
-    ///
-    /// On a SQLite file, a writer outside the group-commit writer (a host's
-    /// claim at `Hello`, enrolment, incidents, presence, …) first waits for
-    /// the writer's turn, the tokio mutex each group-commit batch holds, and
-    /// gives it back once `BEGIN IMMEDIATE` has taken SQLite's write lock.
-    /// Without it, every such writer took a pool connection and sat in
-    /// SQLite's busy handler for the length of a batch (polling, up to
-    /// `busy_timeout`): a burst of thousands of new hosts filled all eight
-    /// connections with waiting claims, reads (a session's certificate
-    /// check, the API) timed out on the pool, and `Welcome` came minutes
-    /// late. Now they queue on the mutex, in order, without a connection,
-    /// and at most one waits inside SQLite at a time.
     async fn begin_write(&self) -> Result<Tx> {
-        let _turn = match &self.checkpointer {
-            Some(checkpointer) => Some(checkpointer.turn().lock_owned().await),
-            None => None,
-        };
         self.dialect.begin_write(&self.pool).await
     }
 }
@@ -166,77 +150,12 @@ pub fn redact(url: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
-    use std::time::Duration;
-
-    use super::*;
+    use super::redact;
 
     #[test]
     fn redacts_passwords() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
-    }
-
-    /// While a group-commit batch holds SQLite's write lock (and the turn),
-    /// writers started meanwhile wait for the turn, not in SQLite with a
-    /// pool connection each: readers still get connections at once.
-    #[tokio::test]
-    async fn writers_waiting_for_a_batch_leave_the_pool_to_readers() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("rollcall.db").display()
-        );
-        let store = Arc::new(SqlStore::connect(&url).await.unwrap());
-        // A batch in progress: the writer's turn, and SQLite's write lock
-        // (taken here on a pool connection, as the writer's batch does).
-        let turn = store
-            .checkpointer
-            .as_ref()
-            .unwrap()
-            .turn()
-            .lock_owned()
-            .await;
-        let mut batch = store.pool().acquire().await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *batch)
-            .await
-            .unwrap();
-
-        // Twenty writers arrive, more than the pool's eight connections.
-        let writers: Vec<_> = (0..20)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let mut tx = store.begin_write().await.unwrap();
-                    sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
-                    tx.commit().await.unwrap();
-                })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-
-        // A reader is served within a second.
-        let read = tokio::time::timeout(
-            Duration::from_secs(1),
-            sqlx::query("SELECT COUNT(*) FROM agents").fetch_one(store.pool()),
-        )
-        .await;
-        assert!(
-            read.is_ok(),
-            "a read waited more than a second for a connection"
-        );
-
-        // The batch ends; every writer then gets its turn.
-        sqlx::query("COMMIT").execute(&mut *batch).await.unwrap();
-        drop(batch);
-        drop(turn);
-        for writer in writers {
-            tokio::time::timeout(Duration::from_secs(10), writer)
-                .await
-                .unwrap()
-                .unwrap();
-        }
     }
 }

@@ -160,11 +160,6 @@ impl Checkpointer {
         Ok(Self { link, tasks, stop })
     }
 
-    /// The writer's turn (see [`Link::turn`]).
-    pub(crate) fn turn(&self) -> Arc<Mutex<()>> {
-        self.link.turn.clone()
-    }
-
     /// What the writer shares with it.
     pub(crate) fn link(&self) -> Link {
         self.link.clone()
