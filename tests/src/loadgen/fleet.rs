@@ -155,6 +155,19 @@ async fn enroll_one(
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            // The shared channel's connection was closed under the request:
+            // the collector closes a connection without a client certificate
+            // after `unauthenticated_connection_max_ms`, and enrolling a
+            // fleet of 19,500 takes longer. The channel reconnects; try again.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Cancelled | tonic::Code::Unavailable
+                ) && attempt < 600 =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             Err(status) => bail!("enrollment of agent {index} refused: {}", status.message()),
         }
     }

@@ -63,6 +63,7 @@ pub struct Metrics {
     /// Whether ack latencies are being recorded (the measured window).
     pub measuring: AtomicBool,
     latencies_us: [Mutex<Vec<u32>>; 4],
+    welcome_us: Mutex<Vec<u32>>,
     snapshot_span: Mutex<(Option<Instant>, Option<Instant>)>,
     last_error: Mutex<Option<String>>,
 }
@@ -149,21 +150,42 @@ impl Metrics {
         Some(span.1?.duration_since(span.0?).as_secs_f64())
     }
 
+    /// Counts the time from a session's Hello to its Welcome.
+    pub fn welcomed(&self, hello_at: Instant, now: Instant) {
+        let micros = now
+            .duration_since(hello_at)
+            .as_micros()
+            .min(u32::MAX as u128) as u32;
+        if let Ok(mut samples) = self.welcome_us.lock() {
+            samples.push(micros);
+        }
+    }
+
+    /// Hello-to-Welcome distribution of every session, in milliseconds.
+    pub fn welcome_summary(&self) -> Value {
+        summary(&self.welcome_us)
+    }
+
     /// Ack-latency distribution of one kind, in milliseconds.
     pub fn latency_summary(&self, kind: Kind) -> Value {
-        let mut samples = self.latencies_us[kind as usize]
-            .lock()
-            .map(|samples| samples.clone())
-            .unwrap_or_default();
-        samples.sort_unstable();
-        let ms = |micros: Option<u32>| micros.map(|value| f64::from(value) / 1000.0);
-        json!({
-            "count": samples.len(),
-            "p50_ms": ms(percentile(&samples, 50.0)),
-            "p99_ms": ms(percentile(&samples, 99.0)),
-            "max_ms": ms(samples.last().copied()),
-        })
+        summary(&self.latencies_us[kind as usize])
     }
+}
+
+/// Count, p50, p99 and max of microsecond samples, in milliseconds.
+fn summary(samples: &Mutex<Vec<u32>>) -> Value {
+    let mut samples = samples
+        .lock()
+        .map(|samples| samples.clone())
+        .unwrap_or_default();
+    samples.sort_unstable();
+    let ms = |micros: Option<u32>| micros.map(|value| f64::from(value) / 1000.0);
+    json!({
+        "count": samples.len(),
+        "p50_ms": ms(percentile(&samples, 50.0)),
+        "p99_ms": ms(percentile(&samples, 99.0)),
+        "max_ms": ms(samples.last().copied()),
+    })
 }
 
 /// The `p`th percentile (nearest rank) of sorted samples.

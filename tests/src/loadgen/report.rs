@@ -95,6 +95,7 @@ pub(super) fn assemble(
             "snapshots": metrics.snapshot_span_s().filter(|span| *span > 0.0).map(|span| snapshots as f64 / span),
         },
         "snapshots": { "acked": snapshots, "span_s": metrics.snapshot_span_s() },
+        "welcome_latency": metrics.welcome_summary(),
         "ack_latency": Kind::ALL.iter().map(|kind| (kind.name().to_string(), metrics.latency_summary(*kind))).collect::<serde_json::Map<_, _>>(),
         "throttles": metrics.throttles.load(Ordering::Relaxed),
         "full_requests": metrics.full_requests.load(Ordering::Relaxed),
@@ -190,6 +191,15 @@ pub fn table(report: &Value) -> String {
                 "{} / {}",
                 number(&report["snapshots"]["acked"]),
                 number(&report["rates_per_s"]["snapshots"])
+            ),
+        ),
+        (
+            "Hello → Welcome p50 / p99 / max (ms)",
+            format!(
+                "{} / {} / {}",
+                number(&report["welcome_latency"]["p50_ms"]),
+                number(&report["welcome_latency"]["p99_ms"]),
+                number(&report["welcome_latency"]["max_ms"])
             ),
         ),
         (

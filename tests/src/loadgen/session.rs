@@ -181,15 +181,19 @@ impl SimAgent {
             .session(ReceiverStream::new(receiver))
             .await?
             .into_inner();
-        let welcome = match tokio::time::timeout(Duration::from_secs(60), inbound.message())
-            .await
-            .map_err(|_| anyhow!("no Welcome within 60 s"))??
-        {
+        // Like the real agent (rollcall_agent::session), wait for Welcome as
+        // long as the connection lives: the channel's HTTP/2 keepalive ends
+        // a dead one. A cut-off here made a slow Welcome a session error and
+        // a reconnect, so the burst of new hosts fed itself (every retry is
+        // a new Hello and a new claim); how long Welcome took is reported.
+        let hello_at = Instant::now();
+        let welcome = match inbound.message().await? {
             Some(rollcall_proto::v1::CollectorMessage {
                 body: Some(Reply::Welcome(welcome)),
             }) => welcome,
             other => bail!("expected Welcome, got {other:?}"),
         };
+        context.metrics.welcomed(hello_at, Instant::now());
         progress.seq = progress.seq.max(welcome.last_applied_seq);
         if let Ok(mut host_ids) = context.host_ids.lock()
             && let Some(slot) = host_ids.get_mut(self.index)
