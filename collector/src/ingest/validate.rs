@@ -128,9 +128,7 @@ fn items(inventory: &Inventory, only_singletons: Option<&[Section]>) -> Result<V
             class: class_name(item.section).to_string(),
             key: item.key,
             name: item.name,
-            // Written to a byte buffer, the same text as `Display` gives
-            // in about half the instructions (no formatter per token).
-            attrs: serde_json::to_string(&item.attrs).unwrap_or_else(|_| item.attrs.to_string()),
+            attrs: item.json,
         });
     }
     Ok(out)
