@@ -10,6 +10,9 @@
 //!    fill, not applies), with openssl at one of five versions, then 200
 //!    queries through `HostStore::hosts_running` (page of 100), p50/p99.
 //!
+//! `HOSTS` 0 skips part 2, so that under callgrind two runs with different
+//! `FIRST` differ only by applies (and their set-up).
+//!
 //! `cargo run --release -p rollcall-collector --example catalogue_bench -- DIR [FIRST] [HOSTS]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -103,6 +106,10 @@ async fn main() {
         .await
         .unwrap();
         println!("  {table}: {} rows", row.get::<i64, _>("n"));
+    }
+    if total == 0 {
+        store.close().await;
+        return;
     }
     // Fill to `total` hosts: copies of the first hosts' rows in SQL.
     let mut tx = pool.begin().await.unwrap();

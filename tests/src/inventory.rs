@@ -16,12 +16,12 @@ pub fn inventory_by_class(local: &Value) -> Result<Value> {
     for item in flatten(&inventory) {
         let class = class_name(item.section).to_string();
         if is_singleton(item.section) {
-            classes.insert(class, item.attrs);
+            classes.insert(class, item.attrs());
         } else if let Value::Array(list) = classes
             .entry(class)
             .or_insert_with(|| Value::Array(Vec::new()))
         {
-            list.push(item.attrs);
+            list.push(item.attrs());
         }
     }
     Ok(normalise_api_inventory(&Value::Object(classes)))

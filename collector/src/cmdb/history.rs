@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::cmdb::diff::ChangeRecord;
 
@@ -35,17 +35,23 @@ pub struct Discovered {
 /// key, attrs], …]}`: a package is two numbers, its catalogue entry is
 /// stored once for the fleet.
 pub fn discovered(software: &[(i64, i64)], items: &[(String, String, String)]) -> ChangeRecord {
-    let value = json!({
-        "software": software.iter().map(|(id, at)| json!([id, at])).collect::<Vec<_>>(),
-        "items": items.iter().map(|(class, key, attrs)| json!([class, key, attrs])).collect::<Vec<_>>(),
-    });
+    /// The record's JSON, written straight from the slices (a `Value` tree
+    /// of ~1,000 arrays cost a quarter of the record's instructions): the
+    /// fields in the order a JSON object's keys sort in, as before.
+    #[derive(serde::Serialize)]
+    struct Record<'r> {
+        items: &'r [(String, String, String)],
+        software: &'r [(i64, i64)],
+    }
+    let value = serde_json::to_string(&Record { items, software })
+        .unwrap_or_else(|_| String::from(r#"{"items":[],"software":[]}"#));
     ChangeRecord {
         class: "host".into(),
         key: String::new(),
         change: DISCOVERED,
         field: String::new(),
         old_value: None,
-        new_value: Some(value.to_string()),
+        new_value: Some(value),
     }
 }
 
@@ -119,6 +125,34 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_discovered_record_is_the_json_object_it_always_was() {
+        let items = vec![
+            (
+                "os".to_string(),
+                String::new(),
+                r#"{"kernel":"6.1"}"#.to_string(),
+            ),
+            (
+                "user".to_string(),
+                "r\u{e9}my \"x\"".to_string(),
+                "{}".to_string(),
+            ),
+        ];
+        let software = [(7, 1_700_000_000), (-1, 0)];
+        let before = json!({
+            "software": software.iter().map(|(id, at)| json!([id, at])).collect::<Vec<_>>(),
+            "items": items.iter().map(|(class, key, attrs)| json!([class, key, attrs])).collect::<Vec<_>>(),
+        })
+        .to_string();
+        assert_eq!(discovered(&software, &items).new_value, Some(before));
+        assert_eq!(
+            discovered(&[], &[]).new_value.as_deref(),
+            Some(r#"{"items":[],"software":[]}"#)
+        );
+    }
 
     #[test]
     fn a_discovered_record_reads_back() {

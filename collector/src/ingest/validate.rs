@@ -48,6 +48,16 @@ fn check_text(what: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`check_text`] of an item's key or name: the message naming the field
+/// is written only for a value that fails (it was two allocations an item,
+/// ~5 % of converting a snapshot).
+fn check_item_text(section: Section, field: &str, value: &str) -> Result<()> {
+    if value.len() <= MAX_KEY_BYTES && !value.chars().any(char::is_control) {
+        return Ok(());
+    }
+    check_text(&format!("{} {field}", class_name(section)), value)
+}
+
 /// Validates a timestamp sent by an agent (0 means "not given").
 pub fn check_timestamp(what: &str, ms: i64, now_ms: i64) -> Result<()> {
     if ms < 0 || ms > now_ms + MAX_CLOCK_SKEW_MS {
@@ -99,8 +109,8 @@ fn items(inventory: &Inventory, only_singletons: Option<&[Section]>) -> Result<V
                 class_name(item.section)
             )));
         }
-        check_text(&format!("{} key", class_name(item.section)), &item.key)?;
-        check_text(&format!("{} name", class_name(item.section)), &item.name)?;
+        check_item_text(item.section, "key", &item.key)?;
+        check_item_text(item.section, "name", &item.name)?;
         if item.encoded.len() > MAX_ITEM_BYTES {
             return Err(Error::InvalidInput(format!(
                 "{} item {:?} is {} bytes; the limit is {MAX_ITEM_BYTES}",
@@ -118,7 +128,7 @@ fn items(inventory: &Inventory, only_singletons: Option<&[Section]>) -> Result<V
             class: class_name(item.section).to_string(),
             key: item.key,
             name: item.name,
-            attrs: item.attrs.to_string(),
+            attrs: item.json,
         });
     }
     Ok(out)

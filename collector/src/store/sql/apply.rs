@@ -11,6 +11,7 @@
 //! summary UPDATE is one statement per *shape* (which summary columns a
 //! change set sets): a batch of deltas has one shape.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row};
@@ -397,7 +398,9 @@ async fn stored_items(
 /// Every row a batch of change sets writes, gathered before any is.
 #[derive(Default)]
 struct Rows<'b> {
-    inserts: Vec<(&'b str, CiItem, i64)>,
+    /// New items: borrowed from a first inventory's change set, owned
+    /// from a diff.
+    inserts: Vec<(&'b str, Cow<'b, CiItem>, i64)>,
     updates: Vec<(&'b str, CiItem, i64)>,
     deletes: Vec<(&'b str, String, String)>,
     software_gone: Vec<(i64, i64)>,
@@ -439,10 +442,10 @@ impl HostUpdate<'_> {
 
 /// Applies change sets whose sequence numbers advanced: the item diffs,
 /// their history and the host rows, one statement per table.
-async fn apply_changes(
+async fn apply_changes<'c>(
     connection: &mut AnyConnection,
     dialect: Dialect,
-    changes: &[(&ApplyContext, &InventoryChange, &Software)],
+    changes: &[(&'c ApplyContext, &'c InventoryChange, &'c Software)],
 ) -> Result<Vec<ApplyOutcome>> {
     if changes.is_empty() {
         return Ok(Vec::new());
@@ -467,12 +470,70 @@ async fn apply_changes(
     let mut outcomes = Vec::with_capacity(changes.len());
     for ((context, change, software), (host_id, host_key, _)) in changes.iter().zip(&hosts) {
         let stored = stored.remove(host_key).unwrap_or_default();
+        if change.full && stored.items.is_empty() {
+            outcomes.push(plan_first(
+                &mut rows, context, host_id, *host_key, change, software,
+            ));
+            continue;
+        }
         outcomes.push(plan_change(
             &mut rows, context, host_id, *host_key, change, software, &stored,
         )?);
     }
     write_rows(connection, dialect, &rows).await?;
     Ok(outcomes)
+}
+
+/// Adds a host's first inventory to `rows`: nothing is stored to compare
+/// it with, so every item is new and the diff is skipped, and with it the
+/// JSON form of each package (that the diff compares and a first inventory
+/// never stores); it made up a third of a first inventory's instructions
+/// (callgrind, docs/performance.md). Writes what [`plan_change`] writes for
+/// the same change set: every item inserted, its packages as catalogue
+/// rows, one `discovered` record.
+fn plan_first<'b>(
+    rows: &mut Rows<'b>,
+    context: &'b ApplyContext,
+    host_id: &'b str,
+    host_key: i64,
+    change: &'b InventoryChange,
+    software: &Software,
+) -> ApplyOutcome {
+    let at = context.at;
+    let other: Vec<&CiItem> = change
+        .items
+        .iter()
+        .filter(|item| item.class != SOFTWARE)
+        .collect();
+    rows.inserts
+        .extend(other.iter().map(|item| (host_id, Cow::Borrowed(*item), at)));
+    rows.software.extend(
+        software
+            .values()
+            .map(|(installed, package_id)| SoftwareRow {
+                host_key,
+                package_id: *package_id,
+                installed_at_s: installed.installed_at_s,
+                first_seen_at: at,
+                at,
+            }),
+    );
+    let record = discovered_record(other.iter().copied(), software);
+    rows.history
+        .push((host_id, record, at, context.agent_id.as_str()));
+    rows.hosts.push(HostUpdate {
+        host_id,
+        host_key,
+        at,
+        software_moved: !software.is_empty(),
+        summary: summary_updates(&change.items),
+    });
+    ApplyOutcome {
+        duplicate: false,
+        added: other.len() + software.len(),
+        changed: 0,
+        removed: 0,
+    }
 }
 
 /// Diffs one change set against its host's stored items and adds what it
@@ -520,7 +581,7 @@ fn plan_change<'b>(
                 at,
             });
         } else {
-            rows.inserts.push((host_id, item.clone(), at));
+            rows.inserts.push((host_id, Cow::Owned(item.clone()), at));
         }
     }
     for item in &plan.updates {
@@ -558,17 +619,11 @@ fn plan_change<'b>(
         }
     }
     let source = context.agent_id.as_str();
-    if change.full && stored.items.is_empty() {
-        // A first inventory is one `discovered` record holding it compactly.
-        let record = discovered_record(&incoming, software)?;
-        rows.history.push((host_id, record, at, source));
-    } else {
-        rows.history.extend(
-            plan.changes
-                .into_iter()
-                .map(|record| (host_id, record, at, source)),
-        );
-    }
+    rows.history.extend(
+        plan.changes
+            .into_iter()
+            .map(|record| (host_id, record, at, source)),
+    );
     rows.hosts.push(HostUpdate {
         host_id,
         host_key,
@@ -728,22 +783,21 @@ async fn update_hosts(
     Ok(())
 }
 
-/// The one history record of a first inventory (`cmdb::history`).
-fn discovered_record(items: &[CiItem], software: &Software) -> Result<ChangeRecord> {
-    let mut packages = Vec::new();
-    let mut other = Vec::new();
-    for item in items {
-        if item.class == SOFTWARE {
-            let (installed, id) = software.get(&item.key).ok_or_else(|| {
-                Error::Internal(format!("no catalogue id for package {}", item.key))
-            })?;
-            packages.push((*id, installed.installed_at_s));
-        } else {
-            other.push((item.class.clone(), item.key.clone(), item.attrs.clone()));
-        }
-    }
+/// The one history record of a first inventory (`cmdb::history`): its
+/// packages from `software`, and its other items.
+fn discovered_record<'i>(
+    other: impl Iterator<Item = &'i CiItem>,
+    software: &Software,
+) -> ChangeRecord {
+    let other: Vec<(String, String, String)> = other
+        .map(|item| (item.class.clone(), item.key.clone(), item.attrs.clone()))
+        .collect();
+    let mut packages: Vec<(i64, i64)> = software
+        .values()
+        .map(|(installed, id)| (*id, installed.installed_at_s))
+        .collect();
     // In catalogue order, so a snapshot's record does not depend on the
     // order its packages were parsed in.
     packages.sort_unstable();
-    Ok(history::discovered(&packages, &other))
+    history::discovered(&packages, &other)
 }

@@ -29,42 +29,51 @@ impl Catalogue {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The ids of `packages`, adding those the catalogue lacks in a
-    /// transaction of their own (committed before the inventory that needs
-    /// them is applied, so concurrent writers never hold package locks
-    /// while they wait for each other).
+    /// The ids of `packages`, in their order, adding those the catalogue
+    /// lacks in a transaction of their own (committed before the
+    /// inventory that needs them is applied, so concurrent writers never
+    /// hold package locks while they wait for each other).
     pub(crate) async fn ids(
         &self,
         pool: &AnyPool,
         dialect: Dialect,
-        packages: &[PackageId],
-    ) -> Result<HashMap<PackageId, i64>> {
-        let mut found = HashMap::with_capacity(packages.len());
-        let mut missing = Vec::new();
+        packages: &[&PackageId],
+    ) -> Result<Vec<i64>> {
+        let mut ids: Vec<Option<i64>> = Vec::with_capacity(packages.len());
+        let mut missing: Vec<PackageId> = Vec::new();
         {
             let cache = self.cached();
             for package in packages {
-                match cache.get(package) {
-                    Some(id) => {
-                        found.insert(package.clone(), *id);
-                    }
-                    None => missing.push(package.clone()),
+                let id = cache.get(*package).copied();
+                if id.is_none() {
+                    missing.push((*package).clone());
                 }
+                ids.push(id);
             }
         }
-        if missing.is_empty() {
-            return Ok(found);
+        if !missing.is_empty() {
+            let mut tx = dialect.begin_write(pool).await?;
+            let added = add_packages(&mut tx, dialect, &missing).await?;
+            tx.commit().await?;
+            for (id, package) in ids.iter_mut().zip(packages) {
+                if id.is_none() {
+                    *id = added.get(*package).copied();
+                }
+            }
+            let mut cache = self.cached();
+            if cache.len() + added.len() > CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.extend(added);
         }
-        let mut tx = dialect.begin_write(pool).await?;
-        let added = add_packages(&mut tx, dialect, &missing).await?;
-        tx.commit().await?;
-        let mut cache = self.cached();
-        if cache.len() + added.len() > CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.extend(added.iter().map(|(package, id)| (package.clone(), *id)));
-        found.extend(added);
-        Ok(found)
+        ids.into_iter()
+            .zip(packages)
+            .map(|(id, package)| {
+                id.ok_or_else(|| {
+                    Error::Internal(format!("no catalogue id for package {}", package.name))
+                })
+            })
+            .collect()
     }
 }
 

@@ -185,18 +185,12 @@ impl Writer {
             .collect();
         let mut software = apply::Software::with_capacity(installed.len());
         if !installed.is_empty() {
-            let packages: Vec<PackageId> = installed.iter().map(|i| i.package.clone()).collect();
+            let packages: Vec<&PackageId> = installed.iter().map(|i| &i.package).collect();
             let ids = self
                 .catalogue
                 .ids(&self.pool, self.dialect, &packages)
                 .await?;
-            for package in installed {
-                let id = ids.get(&package.package).copied().ok_or_else(|| {
-                    Error::Internal(format!(
-                        "no catalogue id for package {}",
-                        package.package.name
-                    ))
-                })?;
+            for (package, id) in installed.into_iter().zip(ids) {
                 let key = package_key(&package.package.name, &package.package.arch);
                 software.insert(key, (package, id));
             }
