@@ -158,12 +158,15 @@ async fn enroll_one(
             // The shared channel's connection was closed under the request:
             // the collector closes a connection without a client certificate
             // after `unauthenticated_connection_max_ms`, and enrolling a
-            // fleet of 19,500 takes longer. The channel reconnects; try again.
+            // fleet of 19,500 takes longer. tonic reports the cut as cancelled,
+            // unavailable or an unknown "transport error". The channel
+            // reconnects; try again.
             Err(status)
-                if matches!(
+                if (matches!(
                     status.code(),
                     tonic::Code::Cancelled | tonic::Code::Unavailable
-                ) && attempt < 600 =>
+                ) || status.message() == "transport error")
+                    && attempt < 600 =>
             {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
