@@ -91,7 +91,7 @@ where
                         self.buffer.extend_from_slice(&data);
                     }
                 }
-                Some(Err(status)) => return Err(super::grpc::inbound_error(status)),
+                Some(Err(status)) => return Err(inbound_error(status)),
             }
         }
     }
@@ -155,6 +155,17 @@ where
             self.buffer = small;
         }
         Ok(Some(message))
+    }
+}
+
+/// What a failed read of the request stream means for the session.
+fn inbound_error(status: Status) -> SessionError {
+    let message = status.message().to_string();
+    match status.code() {
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => SessionError::TooLarge(message),
+        tonic::Code::Cancelled => SessionError::Gone(message),
+        tonic::Code::Unavailable => SessionError::Unavailable(message),
+        _ => SessionError::Malformed(message),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The tonic service agents talk to: `Enroll` (see `enroll`), `Renew` (see
 //! `renew`) and the bidirectional `Session` stream, authenticated by client certificate and
-//! run by `session`. This is the only ingest file that knows tonic: it
-//! adapts the stream to `session::Inbound` and maps errors to statuses.
+//! run by `session`. With `wire` (which hands it the `Session` body) and
+//! `frames` (which decodes that body), the only ingest files that know
+//! tonic: it adapts the stream to `session::Inbound` and maps errors to
+//! statuses.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -198,17 +200,6 @@ impl Inbound for GrpcInbound {
             );
         }
         Ok(message)
-    }
-}
-
-/// What a failed read of the request stream means for the session.
-pub(super) fn inbound_error(status: Status) -> SessionError {
-    let message = status.message().to_string();
-    match status.code() {
-        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => SessionError::TooLarge(message),
-        tonic::Code::Cancelled => SessionError::Gone(message),
-        tonic::Code::Unavailable => SessionError::Unavailable(message),
-        _ => SessionError::Malformed(message),
     }
 }
 
