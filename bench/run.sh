@@ -9,7 +9,8 @@
 # Environment: IDLE_AGENTS (10000), IDLE_DURATION_S (60), IDLE_KEEP (reuse
 # the idle collector's data: no enrolment, no first snapshots), STORM_AGENTS
 # (2000), STORM_HEARTBEAT_MS (100), SNAPSHOT_AGENTS (1000), SNAPSHOT_DURATION_S
-# (5; longer to see the memory the collector keeps once the burst is applied), DELTA_AGENTS
+# (5; longer to see the memory the collector keeps once the burst is applied),
+# SNAPSHOT_PACKAGES (800, the ~800 packages of the DESIGN §9 rows), DELTA_AGENTS
 # (1000), DELTA_RATES ("5000 10000"), FAILURE_AGENTS (1000), FAILURES (100),
 # RESTART_AGENTS (1000), NETEM_AGENTS (1000), NETEM_DURATION_S (300),
 # NETEM_LOSS_PCT (1), NETEM_DELAY_MS (300), NETEM_JITTER_MS (300), NOFILE
@@ -90,12 +91,13 @@ $UNLIMITED"
             --heartbeat-ms "${STORM_HEARTBEAT_MS:-100}" --health-ms 3600000 --duration-s 30
         stop_collector ;;
     snapshots)
-        # (c) full snapshots of this machine's ~750 packages, one per agent.
+        # (c) full snapshots of this machine's packages (the first 800, as in
+        # DESIGN §9), one per agent.
         fresh snapshots "[agents]
 health_interval_s = 3600
 $UNLIMITED"
         loadgen "snapshots-$DB" --agents "${SNAPSHOT_AGENTS:-1000}" --duration-s "${SNAPSHOT_DURATION_S:-5}" \
-            --health-ms 3600000 --connect-timeout-s 240
+            --max-packages "${SNAPSHOT_PACKAGES:-800}" --health-ms 3600000 --connect-timeout-s 240
         stop_collector ;;
     deltas)
         # (d) deltas at 5,000/s and beyond (one package version toggled per delta).

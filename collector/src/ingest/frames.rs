@@ -163,7 +163,13 @@ fn inbound_error(status: Status) -> SessionError {
     let message = status.message().to_string();
     match status.code() {
         tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => SessionError::TooLarge(message),
-        tonic::Code::Cancelled => SessionError::Gone(message),
+        // tonic gives a body error that carries no HTTP/2 reason (the
+        // connection failed or closed under the stream: a killed agent, a
+        // reset, a lost route) as Unknown, "h2 protocol error: error reading
+        // a body from connection". What the agent sent is judged by this
+        // decoder, not by the body, so that is the agent gone, not a
+        // malformed message (it logged a warning and counted a rejection).
+        tonic::Code::Cancelled | tonic::Code::Unknown => SessionError::Gone(message),
         tonic::Code::Unavailable => SessionError::Unavailable(message),
         _ => SessionError::Malformed(message),
     }
@@ -402,5 +408,30 @@ mod tests {
         let mut stream = SessionFrames::new(body, 1 << 20, false);
         assert_eq!(stream.next().await.unwrap(), Some(heartbeat(1)));
         assert!(matches!(stream.next().await, Err(SessionError::Gone(_))));
+    }
+
+    #[tokio::test]
+    async fn a_connection_lost_under_the_stream_is_the_agent_gone_not_a_malformed_message() {
+        for (status, gone) in [
+            (
+                Status::unknown("h2 protocol error: error reading a body from connection"),
+                true,
+            ),
+            (
+                Status::internal("h2 protocol error: frame with invalid size"),
+                false,
+            ),
+        ] {
+            let body = Chunks {
+                chunks: VecDeque::new(),
+                error: Some(status),
+            };
+            let ended = SessionFrames::new(body, 1 << 20, false).next().await;
+            match ended {
+                Err(SessionError::Gone(_)) => assert!(gone),
+                Err(SessionError::Malformed(_)) => assert!(!gone),
+                other => panic!("unexpected end {other:?}"),
+            }
+        }
     }
 }

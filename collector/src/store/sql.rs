@@ -32,6 +32,7 @@ mod counts;
 mod dialect;
 mod error;
 mod health;
+mod heap;
 mod host_query;
 mod hosts;
 mod identity;

@@ -21,7 +21,9 @@
 //! waits for that one step (at most the busy time-out plus the copy), and
 //! the WAL stops growing. Below the limit the writer never waits for it. `journal_size_limit` ([`WAL_LIMIT_BYTES`]) on every
 //! connection also truncates the file whenever SQLite rewinds the WAL, and
-//! the automatic checkpoint stays on as the fallback.
+//! the automatic checkpoint stays on as the fallback. Every
+//! [`heap::TRIM_INTERVAL`] it also gives SQLite's freed heap back
+//! (`heap.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::dialect::{JOURNAL_SIZE_LIMIT, WAL_LIMIT_BYTES};
+use super::heap;
 use crate::error::{Error, Result};
 
 /// WAL size past which the checkpointer checkpoints (16 MiB, a quarter of
@@ -175,11 +178,16 @@ impl Checkpointer {
 async fn run(mut wal: Wal, link: Link, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trimmed_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = ticks.tick() => {}
             _ = link.wake.notified() => {}
+        }
+        if trimmed_at.elapsed() >= heap::TRIM_INTERVAL {
+            heap::release_free_memory().await;
+            trimmed_at = tokio::time::Instant::now();
         }
         let size = wal.size();
         if size < CHECKPOINT_AT_BYTES {

@@ -22,9 +22,16 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub(crate) const INSERT_CHUNK: usize = 100;
 
 /// Most parameters of one batched statement on SQLite (its own limit is
-/// 32,766): 8,000 keep a statement's preparation, which the writer pays
-/// for each new row count, short.
-pub(crate) const SQLITE_STATEMENT_PARAMETERS: usize = 8_000;
+/// 32,766): 2,000 keep a statement's preparation, which the writer pays
+/// for each new row count, short, and so what it holds. sqlx keeps each
+/// connection's prepared statements; with 8,000 parameters, each pool
+/// connection that had run the writer's batches kept a ~1.8 MB block of
+/// SQLite's in a mapping of its own (most likely that prepared statement;
+/// `malloc_trim` cannot give it back): ~9 MB after a burst of 1,000 first
+/// snapshots, 9 KiB a session. With 2,000 there were no such blocks, for
+/// 1.5 % more instructions a first
+/// inventory (callgrind, `examples/catalogue_bench`; docs/performance.md).
+pub(crate) const SQLITE_STATEMENT_PARAMETERS: usize = 2_000;
 /// Most bytes (text and values) of one batched statement on PostgreSQL:
 /// under one TLS record (16 KiB) and so under one loopback segment too (see
 /// [`Dialect::statement_rows`]).
@@ -335,9 +342,9 @@ mod tests {
     fn statements_split_by_parameters_and_on_postgres_by_bytes() {
         let rows: Vec<usize> = (0..10_000).collect();
         let lengths = |chunks: Vec<&[usize]>| chunks.iter().map(|c| c.len()).collect::<Vec<_>>();
-        // SQLite: 8,000 parameters, 9 a row: 888 rows a statement.
+        // SQLite: 2,000 parameters, 9 a row: 222 rows a statement.
         let sqlite = lengths(Dialect::Sqlite.statement_rows(&rows, 9, |_| 1_000_000));
-        assert_eq!(sqlite[0], 888);
+        assert_eq!(sqlite[0], 222);
         assert_eq!(sqlite.iter().sum::<usize>(), 10_000);
         // PostgreSQL: 14 KiB at 1 KiB a row.
         let postgres = lengths(Dialect::Postgres.statement_rows(&rows[..30], 2, |_| 1024));
