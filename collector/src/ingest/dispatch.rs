@@ -143,10 +143,18 @@ async fn apply_checked(
             if stored {
                 state.metrics.health.fetch_add(1, Ordering::Relaxed);
                 let rules = &state.config.availability.rules;
-                if let Err(error) = state
-                    .engine
-                    .evaluate_health(host_id, &agent.hostname, &report, rules, now)
-                    .await
+                // Boxed, as the check evaluation below: each of these
+                // futures is several KiB, and inline they would widen every
+                // session's task for its whole life, for a message that
+                // comes once a minute.
+                if let Err(error) = Box::pin(state.engine.evaluate_health(
+                    host_id,
+                    &agent.hostname,
+                    &report,
+                    rules,
+                    now,
+                ))
+                .await
                 {
                     tracing::error!(error = %error, "cannot evaluate health rules");
                 }
@@ -155,10 +163,13 @@ async fn apply_checked(
         Checked::Checks(results) => {
             state.metrics.checks.fetch_add(1, Ordering::Relaxed);
             state.seen(Seen::new(&agent.id, host_id, seq, now)).await;
-            if let Err(error) = state
-                .engine
-                .evaluate_checks(host_id, &agent.hostname, results, now)
-                .await
+            if let Err(error) = Box::pin(state.engine.evaluate_checks(
+                host_id,
+                &agent.hostname,
+                results,
+                now,
+            ))
+            .await
             {
                 tracing::error!(error = %error, "cannot evaluate check results");
             }
