@@ -29,8 +29,8 @@ pub(crate) const INSERT_CHUNK: usize = 100;
 /// SQLite's in a mapping of its own (most likely that prepared statement;
 /// `malloc_trim` cannot give it back): ~9 MB after a burst of 1,000 first
 /// snapshots, 9 KiB a session. With 2,000 there were no such blocks, for
-/// 1.5 % more instructions a first
-/// inventory (callgrind, `examples/catalogue_bench`; docs/performance.md).
+/// 1.5 % more instructions a first inventory (callgrind,
+/// `examples/catalogue_bench`; docs/performance.md).
 pub(crate) const SQLITE_STATEMENT_PARAMETERS: usize = 2_000;
 /// Most bytes (text and values) of one batched statement on PostgreSQL:
 /// under one TLS record (16 KiB) and so under one loopback segment too (see

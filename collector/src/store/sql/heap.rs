@@ -10,8 +10,8 @@
 //! packages (docs/performance.md). So on SQLite the checkpointer calls
 //! [`release_free_memory`] every [`TRIM_INTERVAL`]: glibc's
 //! `malloc_trim(0)` hands every whole free page of every arena back
-//! (`madvise(MADV_DONTNEED)`), and keeps what is in use. It locks one arena
-//! at a time for the walk, about a millisecond for a 100 MB arena.
+//! (`madvise(MADV_DONTNEED)`), and keeps what is in use; it locks one arena
+//! at a time for its walk.
 
 /// How often the checkpointer trims (at its next round after this long).
 pub(crate) const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -44,8 +44,9 @@ mod tests {
 
     #[tokio::test]
     async fn freed_c_heap_pages_go_back_to_the_kernel() {
-        // Many small blocks, so glibc keeps them in an arena (not mmap),
-        // freed out of order so that no arena's top alone can shrink.
+        // Many small blocks, so glibc keeps them in an arena (not mmap);
+        // all but the last are freed, and the last pins the arena's top, so
+        // free() alone cannot shrink it.
         // Resident memory is read from /proc: the trim must shrink it.
         let resident = || -> u64 {
             let status = std::fs::read_to_string("/proc/self/status").unwrap();
