@@ -147,6 +147,66 @@ pub async fn version_filters_agree_with_dpkg(store: Arc<dyn Store>) {
     assert!(listed.iter().all(|entry| entry.hosts == 1));
 }
 
+/// A fleet's first inventories arrive together: sessions miss the same
+/// new packages at once. Each package is stored once, every host gets the
+/// ids of its own versions, and the filters answer from them.
+pub async fn concurrent_first_inventories_share_one_catalogue(store: Arc<dyn Store>) {
+    const HOSTS: usize = 24;
+    const PACKAGES: usize = 40;
+    let versions = ["1.0-1", "1.0-2", "2.0-1"];
+    let mut hosts = Vec::new();
+    for index in 0..HOSTS {
+        let agent = format!("fleet-{index}");
+        let host = attached(&store, &agent).await;
+        hosts.push((agent, host));
+    }
+    let mut applies = tokio::task::JoinSet::new();
+    for (index, (agent, host)) in hosts.iter().cloned().enumerate() {
+        let store = store.clone();
+        let version = versions[index % versions.len()];
+        applies.spawn(async move {
+            let items = (0..PACKAGES)
+                .map(|package| installed(&format!("shared{package}"), version, "dpkg"))
+                .collect();
+            snapshot(&store, &agent, &host, 1, NOW, items).await;
+        });
+    }
+    while let Some(applied) = applies.join_next().await {
+        applied.unwrap();
+    }
+    for package in 0..PACKAGES {
+        let name = format!("shared{package}");
+        let listed = software::catalogue(store.as_ref(), Some(&name))
+            .await
+            .unwrap();
+        let listed: Vec<(String, usize)> = listed
+            .into_iter()
+            .map(|entry| (entry.version.unwrap(), entry.hosts))
+            .collect();
+        // Newest first, each version once, each on a third of the hosts.
+        let per_version = HOSTS / versions.len();
+        assert_eq!(
+            listed,
+            vec![
+                ("2.0-1".to_string(), per_version),
+                ("1.0-2".to_string(), per_version),
+                ("1.0-1".to_string(), per_version),
+            ],
+            "{name}"
+        );
+    }
+    let older: BTreeSet<String> = hosts
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| versions[index % versions.len()] != "2.0-1")
+        .map(|(_, (_, host))| host.clone())
+        .collect();
+    assert_eq!(
+        running(&store, "shared7", Comparison::Lt, "2.0-1").await,
+        older
+    );
+}
+
 pub async fn version_filters_agree_with_rpmvercmp(store: Arc<dyn Store>) {
     let vectors: Vec<(&'static str, &'static str, i32)> = RPMVERCMP
         .lines()

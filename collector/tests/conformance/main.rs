@@ -185,6 +185,7 @@ conformance!(
     a_renewed_certificate_replaces_the_old_one,
     version_filters_agree_with_dpkg,
     version_filters_agree_with_rpmvercmp,
+    concurrent_first_inventories_share_one_catalogue,
     history_rebuilds_an_earlier_state_exactly,
     health_rollups_keep_min_avg_max_and_raw_leaves_after_retention,
     five_minute_buckets_roll_into_hourly_ones_which_expire,

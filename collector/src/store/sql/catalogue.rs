@@ -20,6 +20,13 @@ const CACHE_LIMIT: usize = 500_000;
 #[derive(Debug, Default)]
 pub(crate) struct Catalogue {
     cache: Mutex<HashMap<PackageId, i64>>,
+    /// Held while packages are added, so that one transaction at a time
+    /// adds what the cache lacks. Sessions that miss the same packages at
+    /// once (a fleet's first inventories) wait for it and then find them
+    /// cached, instead of each walking every package of its inventory
+    /// under the catalogue's locks (on PostgreSQL, writers waited on each
+    /// other's advisory locks; on SQLite, each took the write lock).
+    adding: tokio::sync::Mutex<()>,
 }
 
 impl Catalogue {
@@ -27,6 +34,19 @@ impl Catalogue {
         self.cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The packages of `packages` whose ids are not cached (each once).
+    fn missing(&self, packages: &[&PackageId]) -> Vec<PackageId> {
+        let cache = self.cached();
+        let mut missing: Vec<PackageId> = packages
+            .iter()
+            .filter(|package| !cache.contains_key(**package))
+            .map(|package| (*package).clone())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
     }
 
     /// The ids of `packages`, in their order, adding those the catalogue
@@ -39,41 +59,47 @@ impl Catalogue {
         dialect: Dialect,
         packages: &[&PackageId],
     ) -> Result<Vec<i64>> {
-        let mut ids: Vec<Option<i64>> = Vec::with_capacity(packages.len());
-        let mut missing: Vec<PackageId> = Vec::new();
-        {
+        let found: Option<Vec<i64>> = {
             let cache = self.cached();
-            for package in packages {
-                let id = cache.get(*package).copied();
-                if id.is_none() {
-                    missing.push((*package).clone());
-                }
-                ids.push(id);
-            }
+            packages
+                .iter()
+                .map(|package| cache.get(*package).copied())
+                .collect()
+        };
+        if let Some(ids) = found {
+            return Ok(ids);
         }
-        if !missing.is_empty() {
+        // Only adders empty the cache, and they hold `adding`: from here on
+        // every package is cached or added by this call.
+        let _adding = self.adding.lock().await;
+        // Another session may have added them while this one waited.
+        let missing = self.missing(packages);
+        let added = if missing.is_empty() {
+            HashMap::new()
+        } else {
             let mut tx = dialect.begin_write(pool).await?;
             let added = add_packages(&mut tx, dialect, &missing).await?;
             tx.commit().await?;
-            for (id, package) in ids.iter_mut().zip(packages) {
-                if id.is_none() {
-                    *id = added.get(*package).copied();
-                }
-            }
-            let mut cache = self.cached();
-            if cache.len() + added.len() > CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.extend(added);
-        }
-        ids.into_iter()
-            .zip(packages)
-            .map(|(id, package)| {
-                id.ok_or_else(|| {
-                    Error::Internal(format!("no catalogue id for package {}", package.name))
-                })
+            added
+        };
+        let mut cache = self.cached();
+        let ids = packages
+            .iter()
+            .map(|package| {
+                cache
+                    .get(*package)
+                    .or_else(|| added.get(*package))
+                    .copied()
+                    .ok_or_else(|| {
+                        Error::Internal(format!("no catalogue id for package {}", package.name))
+                    })
             })
-            .collect()
+            .collect::<Result<Vec<i64>>>()?;
+        if cache.len() + added.len() > CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.extend(added);
+        Ok(ids)
     }
 }
 

@@ -185,7 +185,7 @@ impl Dialect {
     }
 
     /// Rows per multi-row statement of the catalogue look-ups and the
-    /// schema upgrade (the ingest writes use [`Dialect::statement_rows`]). sqlx does not set
+    /// schema upgrade (the ingest writes use [`Dialect::statement_rows`]). sqlx 0.9.0 did not set
     /// `TCP_NODELAY` on its PostgreSQL sockets, so a statement larger than
     /// one segment waited for a delayed ACK (~40 ms a statement, measured:
     /// 1,000 full snapshots at 4.9/s with an idle collector and server); 25
@@ -202,9 +202,10 @@ impl Dialect {
     /// about `size(row)` bytes of statement and values. SQLite takes up to
     /// [`SQLITE_STATEMENT_PARAMETERS`] parameters a statement. PostgreSQL
     /// takes up to its 65,535, but also at most [`POSTGRES_STATEMENT_BYTES`]:
-    /// sqlx does not set `TCP_NODELAY` on its sockets, so a statement larger
-    /// than one segment (64 KiB on loopback) waited for a delayed ACK (~40 ms
-    /// a statement, measured: 1,000 full snapshots at 4.9/s); and over TLS
+    /// sqlx 0.9.0 did not set `TCP_NODELAY` on its sockets (0.9.1 does
+    /// again), so a statement larger than one segment (64 KiB on loopback)
+    /// waited for a delayed ACK (~40 ms a statement, measured: 1,000 full
+    /// snapshots at 4.9/s); and over TLS
     /// (sqlx's default `sslmode=prefer` takes it wherever the server offers
     /// it) a statement of several 16 KiB records was slower again: 500
     /// first snapshots of 1,011 packages went in at 24/s with 48 KiB
