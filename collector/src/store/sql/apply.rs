@@ -659,7 +659,10 @@ async fn write_rows(
     for chunk in dialect.statement_rows(&rows.inserts, 7, |(_, item, _)| item_size(item)) {
         let mut statement = Statement::new(
             dialect,
-            "INSERT INTO ci_items (host_id, class, item_key, name, attrs, first_seen_at, updated_at) VALUES ",
+            format!(
+                "{} ci_items (host_id, class, item_key, name, attrs, first_seen_at, updated_at) VALUES ",
+                dialect.insert_rows()
+            ),
         );
         statement.values(chunk, 7, |row, (id, item, at)| {
             row.bind(*id)
@@ -706,7 +709,10 @@ async fn write_rows(
     for chunk in dialect.statement_rows(&rows.software, 5, |_| 100) {
         let mut statement = Statement::new(
             dialect,
-            "INSERT INTO host_software (host_key, package_id, installed_at_s, first_seen_at, updated_at) VALUES ",
+            format!(
+                "{} host_software (host_key, package_id, installed_at_s, first_seen_at, updated_at) VALUES ",
+                dialect.insert_rows()
+            ),
         );
         statement.values(chunk, 5, |row, software| {
             row.bind(software.host_key)

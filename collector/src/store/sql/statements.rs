@@ -292,7 +292,10 @@ pub(crate) async fn insert_change_rows(
     for chunk in dialect.statement_rows(rows, 9, size) {
         let mut statement = Statement::new(
             dialect,
-            "INSERT INTO changes (host_id, class, item_key, change, field, old_value, new_value, at, source) VALUES ",
+            format!(
+                "{} changes (host_id, class, item_key, change, field, old_value, new_value, at, source) VALUES ",
+                dialect.insert_rows()
+            ),
         );
         statement.values(chunk, 9, |values, row| {
             values
