@@ -202,9 +202,14 @@ pub fn spawn(
     tasks.spawn(async move {
         let agent_id = agent.id.clone();
         if let Err(error) = run(&state, agent, inbound, &outbound).await {
-            tracing::warn!(agent_id = %agent_id, error = %error, "session ended with an error");
             if error.is_rejection() {
+                tracing::warn!(agent_id = %agent_id, error = %error, "session ended with an error");
                 state.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+            } else {
+                // An agent that vanished (killed, rebooted, its route lost)
+                // or a shutdown: routine for a fleet, not worth a warning
+                // per host (1,000 agents leaving at once logged 1,000).
+                tracing::info!(agent_id = %agent_id, error = %error, "session ended");
             }
             let _ = outbound.send(Err(error)).await;
         }

@@ -173,6 +173,7 @@ conformance!(
     large_snapshots_are_written_in_full,
     closing_refuses_later_writes_without_hanging,
     concurrent_writes_fail_alone,
+    liveness_and_ingest_batches_of_the_same_agents_never_deadlock,
     batched_writes_match_writes_applied_one_by_one,
     unique_violations_are_conflicts,
     a_conflict_rolls_its_transaction_back,

@@ -111,6 +111,59 @@ pub async fn large_snapshots_are_written_in_full(store: Arc<dyn Store>) {
 /// Many agents' writes at once share transactions (group commit); a write
 /// that fails — here an agent the store does not know — fails alone, and
 /// every other write lands exactly once, with its history and counts.
+/// The liveness writer and the ingest writers update batches of the same
+/// agents rows at once, in different orders: they wait for each other but
+/// never deadlock (on PostgreSQL a deadlock failed one of them after 1 s).
+pub async fn liveness_and_ingest_batches_of_the_same_agents_never_deadlock(store: Arc<dyn Store>) {
+    // Enough rows that PostgreSQL finds them through the index, in the
+    // order each statement lists them (a handful it scans in one order).
+    const AGENTS: usize = 400;
+    const ROUNDS: i64 = 6;
+    let mut hosts = Vec::new();
+    for n in 0..AGENTS {
+        let id = format!("live{n:02}");
+        hosts.push((id.clone(), attached(&store, &id).await));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (agent_id, host_id) in hosts.clone() {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for seq in 1..=ROUNDS {
+                let change = InventoryChange {
+                    full: seq == 1,
+                    items: vec![package("demo", &seq.to_string())],
+                    removed: vec![],
+                };
+                store
+                    .apply_inventory(&context(&agent_id, &host_id, seq * 2, NOW + seq), change)
+                    .await
+                    .map(|_| ())?;
+            }
+            Ok::<(), rollcall_collector::error::Error>(())
+        });
+    }
+    for round in 0..ROUNDS {
+        let store = store.clone();
+        // Each batch lists the agents in another order (rotated, reversed).
+        let mut batch: Vec<Seen> = hosts
+            .iter()
+            .map(|(agent_id, host_id)| Seen::new(agent_id, host_id, round * 2 + 1, NOW + round))
+            .collect();
+        batch.rotate_left(round as usize % AGENTS);
+        if round % 2 == 1 {
+            batch.reverse();
+        }
+        tasks.spawn(async move { store.record_seen(&batch).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    for (_, host_id) in &hosts {
+        let items = store.host_items(host_id).await.unwrap();
+        assert_eq!(items.len(), 1, "{host_id}");
+    }
+}
+
 pub async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
     let mut hosts = Vec::new();
     for n in 0..24 {

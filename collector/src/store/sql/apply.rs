@@ -18,7 +18,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::catalogue;
 use super::dialect::Dialect;
-use super::statements::{ChangeRow, Statement, insert_change_rows};
+use super::statements::{ChangeRow, Statement, insert_change_rows, lock_agents};
 use crate::cmdb::catalogue::Installed;
 use crate::cmdb::diff::{self, ChangeRecord, CiItem};
 use crate::cmdb::history;
@@ -137,6 +137,11 @@ async fn advance_seqs(
     dialect: Dialect,
     contexts: &[&ApplyContext],
 ) -> Result<Vec<bool>> {
+    let ids: Vec<&str> = contexts
+        .iter()
+        .map(|context| context.agent_id.as_str())
+        .collect();
+    lock_agents(&mut *connection, dialect, &ids).await?;
     let mut advanced: HashSet<String> = HashSet::with_capacity(contexts.len());
     for chunk in dialect.statement_rows(contexts, 3, |_| 64) {
         let mut statement = Statement::new(

@@ -4,7 +4,7 @@
 
 use super::SqlStore;
 use super::dialect::INSERT_CHUNK;
-use super::statements::Statement;
+use super::statements::{Statement, lock_agents};
 use crate::error::Result;
 use crate::store::{ApplyContext, ApplyOutcome, InventoryChange, InventoryStore, Seen};
 use async_trait::async_trait;
@@ -26,6 +26,10 @@ impl InventoryStore for SqlStore {
         // Two statements per chunk of agents, not two per agent: a heartbeat
         // storm comes here thousands of times a second.
         let mut tx = self.begin_write().await?;
+        // Agents rows first, in id order, as the ingest writers take them
+        // (`statements::lock_agents`), then each chunk's hosts rows.
+        let ids: Vec<&str> = batch.iter().map(|seen| seen.agent_id.as_str()).collect();
+        lock_agents(&mut tx, self.dialect, &ids).await?;
         for chunk in batch.chunks(INSERT_CHUNK) {
             // Never move a sequence number backwards (a late batch after an inventory apply).
             let agents = (

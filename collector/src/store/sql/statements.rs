@@ -277,6 +277,36 @@ pub(crate) async fn insert_changes(
     insert_change_rows(connection, dialect, &rows).await
 }
 
+/// On PostgreSQL, locks the `agents` rows of `ids` in id order, in as few
+/// statements as the backend allows; SQLite's write transaction already
+/// excludes every other writer. The ingest writers and the liveness writer
+/// both update batches of agents rows (and then their hosts rows), and an
+/// `UPDATE … FROM (VALUES …)` locks rows in whatever order its plan reads
+/// them: two such transactions deadlocked on each other (PostgreSQL waits
+/// `deadlock_timeout`, 1 s, then fails one of them: 112 times in a 30 s
+/// run of 5,000 deltas/s, which went in at 3,100/s with a p99 ack of
+/// 11 s). Taken first and in one order, the locks make them wait for each
+/// other but never in a circle.
+pub(crate) async fn lock_agents(
+    connection: &mut AnyConnection,
+    dialect: Dialect,
+    ids: &[&str],
+) -> std::result::Result<(), sqlx::Error> {
+    if dialect != Dialect::Postgres || ids.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<&str> = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for chunk in dialect.statement_rows(&sorted, 1, |id| 8 + id.len()) {
+        let mut statement = Statement::new(dialect, "SELECT id FROM agents WHERE id IN ");
+        statement.bind_list(chunk.iter().copied());
+        statement.push(" ORDER BY id FOR UPDATE");
+        statement.query()?.fetch_all(&mut *connection).await?;
+    }
+    Ok(())
+}
+
 /// Records change history rows of any hosts, as few multi-row INSERTs as
 /// [`Dialect::statement_rows`] allows.
 pub(crate) async fn insert_change_rows(
